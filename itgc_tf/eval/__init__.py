@@ -1,0 +1,1 @@
+"""Evaluation: FID/KID, PSNR/SSIM, MACs/parameters, latency."""

@@ -1,0 +1,1 @@
+"""Export of trained generators: SavedModel for TF Serving and TFLite."""

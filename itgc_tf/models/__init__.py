@@ -1,0 +1,1 @@
+"""Generators, discriminators, their building blocks and adversarial losses."""

@@ -1,0 +1,1 @@
+"""Keras models with custom train steps (teachers, distiller) and learning-rate schedules."""

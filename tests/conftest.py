@@ -1,0 +1,33 @@
+"""Shared pytest set-up: quiet TensorFlow, split the CPU into two logical devices
+(so MirroredStrategy tests can run two replicas on one CPU), fix seeds."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+except RuntimeError:  # TF already initialised in this process: keep what it has.
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global seeds."""
+    import keras
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+
+
+@pytest.fixture
+def two_replica_strategy():
+    """MirroredStrategy over two logical CPU devices."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, devices
+    return tf.distribute.MirroredStrategy(devices)
