@@ -1,0 +1,178 @@
+"""The variational distribution q(t|s) = exp(-E(t, s)) / Z(s) as energy networks.
+
+A critic is a Keras model called as ``critic((t, s), training=...)`` that returns
+one energy per example, shape [B, 1], always in float32 (even under a mixed
+precision policy: energies and the Langevin update stay float32). Critics split
+the computation into ``condition(s)`` (work that depends only on s, done once per
+Langevin chain) and ``energy_given(t, cond)``.
+"""
+import keras
+import tensorflow as tf
+
+from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
+
+
+class Critic(keras.Model):
+    """Base class: ``call((t, s))`` = ``energy_given(t, condition(s))`` -> [B, 1] float32."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def condition(self, s, training=False):
+        """Work on s shared by every energy evaluation of one chain. Default: identity."""
+        return tf.cast(s, tf.float32)
+
+    def energy_given(self, t, cond, training=False):
+        raise NotImplementedError
+
+    def call(self, inputs, training=False):
+        t, s = inputs
+        return self.energy_given(t, self.condition(s, training), training)
+
+
+def avg_pool_half(x):
+    """3x3 average pool, stride 2, zero padding 1, padding counted in the mean
+    (PyTorch ``AvgPool2d(3, 2, 1)``). [B, H, W, C] -> [B, ceil(H/2), ceil(W/2), C]."""
+    x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    return tf.nn.avg_pool2d(x, ksize=3, strides=2, padding="VALID")
+
+
+def _check_same_size(t, s, note=""):
+    """Raise a clear error when t and s have different (known) spatial sizes."""
+    a, b = t.shape[1:3], s.shape[1:3]
+    if a.is_fully_defined() and b.is_fully_defined() and a != b:
+        raise ValueError(
+            f"EnergyCritic needs t and s of the same spatial size; got t {t.shape} and s "
+            f"{s.shape}{' ' + note if note else ''}. Resize one of them (or tap feature maps of "
+            "equal size) first.")
+
+
+class _ResBlock(keras.layers.Layer):
+    """out = LeakyReLU(AvgPool2x2(shortcut(h) + conv2(LeakyReLU(conv1(h)))))."""
+
+    def __init__(self, filters, change_channels, leak, **kwargs):
+        super().__init__(**kwargs)
+        self.leak = leak
+        self.conv1 = SNConv2D(filters, 3, name="conv1")
+        self.conv2 = SNConv2D(filters, 3, bounded=True, name="conv2",
+                              kernel_initializer=keras.initializers.RandomNormal(stddev=1e-10))
+        self.shortcut = SNConv2D(filters, 3, name="shortcut") if change_channels else None
+
+    def call(self, h, training=False):
+        branch = self.conv2(tf.nn.leaky_relu(self.conv1(h, training=training), self.leak),
+                            training=training)
+        skip = self.shortcut(h, training=training) if self.shortcut is not None else h
+        out = tf.nn.avg_pool2d(skip + branch, ksize=2, strides=2, padding="VALID")
+        return tf.nn.leaky_relu(out, self.leak)
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class EnergyCritic(Critic):
+    """The reference "ResNet EBM" over the channel concatenation of t and s.
+
+    Inputs t [B, H, W, t_channels] and s [B, H, W, s_channels] (images in [-1, 1]
+    or feature maps); with ``pool_inputs`` each is first average-pooled to half
+    size (3x3, stride 2, pad 1). Then: 3x3 stem conv to ``base_width // 2``
+    channels + LeakyReLU; ``n_blocks`` residual blocks, each halving the spatial
+    size, channels doubling in the first ``doublings`` blocks; ReLU, global
+    average pool, linear -> energy [B, 1]. Every conv and the linear layer is
+    spectrally normalised; each block's second conv starts near zero and is only
+    bounded. Defaults (base_width 16, 7 blocks) are the reference's
+    ``input_nc=16, n_blocks=7``; they need inputs of at least 255x255.
+    """
+
+    def __init__(self, t_channels=3, s_channels=3, base_width=16, n_blocks=7, doublings=2,
+                 leak=0.2, pool_inputs=True, **kwargs):
+        super().__init__(**kwargs)
+        if base_width < 2 or base_width % 2:
+            raise ValueError(f"base_width must be an even number >= 2, got {base_width}.")
+        if n_blocks < 1:
+            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}.")
+        self.t_channels, self.s_channels = t_channels, s_channels
+        self.base_width, self.n_blocks, self.doublings = base_width, n_blocks, doublings
+        self.leak, self.pool_inputs = leak, pool_inputs
+        width = base_width // 2
+        self.stem = SNConv2D(width, 3, name="stem")
+        self.blocks = []
+        for i in range(n_blocks):
+            change = i < doublings
+            width = width * 2 if change else width
+            self.blocks.append(_ResBlock(width, change, leak, name=f"block_{i}"))
+        self.head = SNDense(1, name="head")
+
+    def min_input_size(self):
+        """Smallest H and W the blocks accept (each block halves the size)."""
+        pooled = 2 ** self.n_blocks
+        return 2 * pooled - 1 if self.pool_inputs else pooled
+
+    def _check_input(self, x, channels, what):
+        shape = x.shape
+        if shape.rank != 4 or (shape[-1] is not None and shape[-1] != channels):
+            raise ValueError(
+                f"EnergyCritic expects {what} of shape [B, H, W, {channels}], got {shape}. "
+                f"Build the critic with {what[0]}_channels={shape[-1]} or pass the right tensor.")
+        small = [d for d in shape[1:3] if d is not None and d < self.min_input_size()]
+        if small:
+            raise ValueError(
+                f"EnergyCritic with n_blocks={self.n_blocks} needs inputs of at least "
+                f"{self.min_input_size()}x{self.min_input_size()}, got {what} of shape {shape}. "
+                f"Use fewer blocks (n_blocks <= {self.max_blocks_for(min(small))}) or larger inputs.")
+
+    def max_blocks_for(self, size):
+        """Largest n_blocks usable at spatial size ``size``."""
+        pooled = -(-size // 2) if self.pool_inputs else size
+        return max(pooled.bit_length() - 1, 0)
+
+    def condition(self, s, training=False):
+        s = tf.cast(s, tf.float32)
+        self._check_input(s, self.s_channels, "s")
+        return avg_pool_half(s) if self.pool_inputs else s
+
+    def energy_given(self, t, cond, training=False):
+        t = tf.cast(t, tf.float32)
+        self._check_input(t, self.t_channels, "t")
+        t = avg_pool_half(t) if self.pool_inputs else t
+        _check_same_size(t, cond, "after pooling" if self.pool_inputs else "")
+        h = tf.nn.leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
+                             self.leak)
+        for block in self.blocks:
+            h = block(h, training=training)
+        h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+        return self.head(h, training=training)
+
+    def call(self, inputs, training=False):
+        t, s = inputs
+        _check_same_size(t, s)
+        return super().call(inputs, training)
+
+    def get_config(self):
+        return super().get_config() | dict(
+            t_channels=self.t_channels, s_channels=self.s_channels, base_width=self.base_width,
+            n_blocks=self.n_blocks, doublings=self.doublings, leak=self.leak,
+            pool_inputs=self.pool_inputs)
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class MLPEnergyCritic(Critic):
+    """Energy over low-dimensional vectors: MLP on concat(t, s).
+
+    t [B, Dt], s [B, Ds] -> energy [B, 1]. Used for the exact-bound check on
+    scalar Gaussians and for vector features.
+    """
+
+    def __init__(self, hidden=(64, 64), activation="swish", **kwargs):
+        super().__init__(**kwargs)
+        self.hidden, self.activation = tuple(hidden), activation
+        self.layers_ = [keras.layers.Dense(h, activation=activation, name=f"dense_{i}")
+                        for i, h in enumerate(self.hidden)]
+        self.out = keras.layers.Dense(1, name="energy")
+
+    def energy_given(self, t, cond, training=False):
+        h = tf.concat([tf.cast(t, tf.float32), cond], axis=-1)
+        for layer in self.layers_:
+            h = layer(h)
+        return self.out(h)
+
+    def get_config(self):
+        return super().get_config() | dict(hidden=self.hidden, activation=self.activation)
