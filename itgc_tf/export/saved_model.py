@@ -1,0 +1,107 @@
+"""SavedModel export of a generator for TF Serving.
+
+Signatures (inspect them with `saved_model_cli show --all --dir DIR`):
+
+| name | input | output |
+| --- | --- | --- |
+| `serving_default` | `images`: float32 [N, H, W, input_nc] in [-1, 1] | `outputs`: float32 [N, H, W, output_nc] in [-1, 1] |
+| `uint8` | `images`: uint8 [N, H, W, input_nc], 0–255 | `outputs`: uint8 [N, H, W, output_nc], 0–255 (rounded) |
+| `encoded` | `image_bytes`: string, scalar or [N], PNG/JPEG/BMP/GIF bytes | `png_bytes`: string, same shape, PNG |
+
+N, H and W are dynamic unless the generator fixes them (its functional input
+shape); the network may still need H, W divisible by its total stride. The
+encoded signature decodes every image separately, so a batch may mix sizes; it
+exists when input_nc and output_nc are 1, 3 or 4 (PNG channel counts). For TF
+Serving's REST API send `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
+"""
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from itgc_tf.export.atomic import atomic_output
+
+_IMAGE_CHANNELS = (1, 3, 4)
+
+
+def _input_shape(generator, input_nc):
+    """[N, H, W, input_nc] with the generator's own fixed dims where it has them."""
+    shape = [None, None, None, input_nc]
+    inputs = getattr(generator, "inputs", None)
+    if inputs:
+        known = list(inputs[0].shape)
+        if len(known) != 4 or known[-1] not in (None, input_nc):
+            raise ValueError(f"The generator takes inputs of shape {tuple(known)} but input_nc="
+                             f"{input_nc}; pass the generator's input channel count as input_nc.")
+        shape[:3] = known[:3]
+    return shape
+
+
+def _to_float(images_uint8):
+    return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
+
+
+def _to_uint8(images):
+    return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
+
+
+def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=False):
+    """Write `generator` as a SavedModel with the signatures in the module docstring.
+
+    The SavedModel is written to a temporary directory beside `export_dir` and
+    renamed into place, so a crash never leaves a partial export.
+
+    Args:
+      generator: Keras model mapping float32 [N, H, W, input_nc] in [-1, 1] to
+        [N, H, W, output_nc] in [-1, 1] (called with training=False).
+      export_dir: target directory (must not exist unless `overwrite`).
+      input_nc, output_nc: channel counts of the generator's input and output.
+      overwrite: replace an existing `export_dir`.
+
+    Returns:
+      The absolute export directory.
+
+    Raises:
+      FileExistsError: `export_dir` exists and `overwrite` is False.
+      ValueError: channel counts that do not match the generator.
+    """
+    input_shape = _input_shape(generator, input_nc)
+
+    def generate(images):
+        outputs = generator(images, training=False)
+        if outputs.shape[-1] != output_nc:
+            raise ValueError(f"The generator outputs {outputs.shape[-1]} channels but output_nc="
+                             f"{output_nc}; pass the generator's output channel count as output_nc.")
+        return outputs
+
+    def serve(images):
+        return {"outputs": generate(images)}
+
+    def serve_uint8(images):
+        return {"outputs": _to_uint8(generate(_to_float(images)))}
+
+    def serve_encoded(image_bytes):
+        def translate(one_image_bytes):
+            image = tf.io.decode_image(one_image_bytes, channels=input_nc, expand_animations=False)
+            image.set_shape([None, None, input_nc])
+            return tf.io.encode_png(_to_uint8(generate(_to_float(image[tf.newaxis])))[0])
+
+        png = tf.map_fn(translate, tf.reshape(image_bytes, [-1]), fn_output_signature=tf.string)
+        return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
+
+    with atomic_output(export_dir, overwrite=overwrite, directory=True) as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(generator)
+        archive.add_endpoint("serving_default", serve,
+                             input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")])
+        archive.add_endpoint("uint8", serve_uint8,
+                             input_signature=[tf.TensorSpec(input_shape, tf.uint8, name="images")])
+        if input_nc in _IMAGE_CHANNELS and output_nc in _IMAGE_CHANNELS:
+            archive.add_endpoint("encoded", serve_encoded,
+                                 input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
+        else:
+            logging.warning("No 'encoded' signature: PNG holds 1, 3 or 4 channels, the generator maps "
+                            "%d to %d.", input_nc, output_nc)
+        archive.write_out(tmp, verbose=False)
+    return os.path.abspath(export_dir)

@@ -1,0 +1,131 @@
+"""TFLite export of a SavedModel generator (fp32, fp16 or int8) with a parity check.
+
+The TFLite model has a fixed input [1, H, W, C] (H, W from `input_size`) and
+float32 input and output in [-1, 1] for every quantisation; int8 is full-integer
+post-training quantisation (all weights and activations int8, with quantise /
+dequantise ops at the float I/O), calibrated on representative training images.
+"""
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from itgc_tf.eval.image_metrics import psnr
+from itgc_tf.export.atomic import atomic_output
+from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+
+QUANTIZATIONS = ("fp32", "fp16", "int8")
+# Default minimum parity PSNR (dB, TFLite vs SavedModel outputs) per quantisation.
+DEFAULT_MIN_PARITY_PSNR = {"fp32": 60.0, "fp16": 40.0, "int8": 20.0}
+
+
+class ParityError(ValueError):
+    """TFLite outputs differ from the SavedModel's by more than the threshold allows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TFLiteExport:
+    """Result of `export_tflite`.
+
+    Attributes:
+      path: absolute path of the .tflite file.
+      size_bytes: its size.
+      quantization: "fp32", "fp16" or "int8".
+      input_shape: the fixed input shape (1, H, W, C).
+      parity_psnr: mean per-image PSNR (dB) of TFLite vs SavedModel outputs.
+      parity_psnr_min: the worst image's PSNR (what the threshold is checked on).
+    """
+    path: str
+    size_bytes: int
+    quantization: str
+    input_shape: tuple
+    parity_psnr: float
+    parity_psnr_min: float
+
+
+def _check_images(images, name, input_size, channels):
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != (*input_size, channels) or images.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty float32 array [N, {input_size[0]}, {input_size[1]}, "
+                         f"{channels}] in [-1, 1] (input_size and the model's channels); got shape "
+                         f"{images.shape}. Crop or resize them to input_size.")
+    return images
+
+
+def _convert(saved_model, input_shape, quantization, representative_images):
+    @tf.function(input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")])
+    def fixed_size(images):
+        return {"outputs": saved_model.call_tf(images)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [fixed_size.get_concrete_function()], saved_model.loaded)
+    if quantization == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.representative_dataset = lambda: ([image[np.newaxis]] for image in representative_images)
+    return converter.convert()
+
+
+def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, quantization="fp32",
+                  representative_images=None, min_parity_psnr=None, overwrite=False):
+    """Convert the `serving_default` signature of a SavedModel (from
+    `export_saved_model`) to TFLite and check its parity.
+
+    Args:
+      saved_model_dir: the SavedModel directory.
+      tflite_path: the .tflite file to write (must not exist unless `overwrite`).
+      input_size: (H, W) of the fixed TFLite input.
+      parity_images: held-out inputs [N, H, W, C] in [-1, 1] on which TFLite and
+        SavedModel outputs are compared.
+      quantization: "fp32", "fp16" (fp16 weights) or "int8" (full integer).
+      representative_images: int8 only: calibration inputs [M, H, W, C] in
+        [-1, 1] from the training data (a few hundred is plenty).
+      min_parity_psnr: refuse when any parity image's PSNR (dB) is below this;
+        None: DEFAULT_MIN_PARITY_PSNR[quantization].
+      overwrite: replace an existing `tflite_path`.
+
+    Returns:
+      A `TFLiteExport`.
+
+    Raises:
+      ParityError: parity below `min_parity_psnr`; nothing is written.
+      ValueError: bad quantization, sizes or images.
+      FileExistsError: `tflite_path` exists and `overwrite` is False.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}.")
+    if len(input_size) != 2 or min(input_size) < 1:
+        raise ValueError(f"input_size must be (H, W) with positive sizes; got {input_size!r}.")
+    input_size = tuple(int(s) for s in input_size)
+    if min_parity_psnr is None:
+        min_parity_psnr = DEFAULT_MIN_PARITY_PSNR[quantization]
+    with atomic_output(tflite_path, overwrite=overwrite) as tmp:
+        saved_model = SavedModelRunner(saved_model_dir)
+        channels = saved_model.input_spec.shape[-1]
+        parity_images = _check_images(parity_images, "parity_images", input_size, channels)
+        if quantization == "int8":
+            if representative_images is None:
+                raise ValueError("int8 quantisation needs representative_images (training inputs "
+                                 "[M, H, W, C] in [-1, 1]) to calibrate activation ranges.")
+            representative_images = _check_images(representative_images, "representative_images",
+                                                  input_size, channels)
+        flatbuffer = _convert(saved_model, (1, *input_size, channels), quantization, representative_images)
+        lite = TFLiteRunner(flatbuffer)
+        per_image = psnr(lite(parity_images), saved_model(parity_images)).numpy().astype(np.float64)
+        if per_image.min() < min_parity_psnr:
+            raise ParityError(
+                f"TFLite {quantization} parity is {per_image.min():.1f} dB PSNR (worst of "
+                f"{len(per_image)} images; mean {per_image.mean():.1f} dB) against the SavedModel, below "
+                f"min_parity_psnr={min_parity_psnr:g} dB; {tflite_path} was not written. Use a less "
+                "aggressive quantization (fp16/fp32), more representative_images from the training "
+                "data, or lower --min_parity_psnr if the loss is acceptable.")
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+    return TFLiteExport(path=os.path.abspath(tflite_path),
+                        size_bytes=len(flatbuffer), quantization=quantization,
+                        input_shape=lite.input_shape, parity_psnr=float(per_image.mean()),
+                        parity_psnr_min=float(per_image.min()))

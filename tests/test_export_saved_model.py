@@ -1,0 +1,136 @@
+"""SavedModel export for TF Serving (itgc_tf.export.saved_model)."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.export import export_saved_model
+from export_helpers import smooth_images, tiny_generator
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    generator = tiny_generator()
+    export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
+                                    input_nc=3, output_nc=3)
+    return generator, export_dir, tf.saved_model.load(export_dir)
+
+
+def _to_uint8(x):
+    return np.round((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def test_saved_model_cli_lists_the_three_signatures(exported):
+    _, export_dir, _ = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--all", "--dir", export_dir], capture_output=True, text=True,
+                           check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    for signature in ("serving_default", "uint8", "encoded"):
+        assert f"signature_def['{signature}']" in shown
+    assert "shape: (-1, -1, -1, 3)" in shown  # dynamic batch and spatial size
+
+
+def test_float_signature_matches_keras_at_two_sizes(exported):
+    generator, _, loaded = exported
+    for size in (16, 24):
+        images = smooth_images(2, size)
+        outputs = loaded.signatures["serving_default"](images=tf.constant(images))["outputs"].numpy()
+        assert outputs.shape == (2, size, size, 3) and outputs.dtype == np.float32
+        np.testing.assert_allclose(outputs, generator(images, training=False).numpy(), atol=1e-5)
+
+
+def test_uint8_signature_is_within_one_level_of_keras(exported):
+    generator, _, loaded = exported
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    outputs = loaded.signatures["uint8"](images=tf.constant(pixels))["outputs"].numpy()
+    assert outputs.dtype == np.uint8
+    expected = _to_uint8(generator(pixels.astype(np.float32) / 127.5 - 1, training=False).numpy())
+    assert np.max(np.abs(outputs.astype(int) - expected.astype(int))) <= 1
+
+
+def test_encoded_signature_round_trips_png_and_jpeg_batches_and_scalars(exported):
+    generator, _, loaded = exported
+    pixels = _to_uint8(smooth_images(2, 16, seed=2))
+    png = [tf.io.encode_png(p).numpy() for p in pixels]
+    encoded = loaded.signatures["encoded"]
+    outputs = encoded(image_bytes=tf.constant(png))["png_bytes"].numpy()
+    assert outputs.shape == (2,)
+    for pixel_in, png_out in zip(pixels, outputs):
+        decoded = tf.io.decode_png(png_out).numpy()
+        expected = _to_uint8(generator(pixel_in[None] / 127.5 - 1, training=False).numpy()[0])
+        assert np.max(np.abs(decoded.astype(int) - expected.astype(int))) <= 1
+    jpeg = tf.io.encode_jpeg(pixels[0], quality=95)
+    scalar = encoded(image_bytes=jpeg)["png_bytes"]
+    assert scalar.shape == ()
+    decoded_jpeg = tf.io.decode_jpeg(jpeg).numpy()
+    expected = _to_uint8(generator(decoded_jpeg[None] / 127.5 - 1, training=False).numpy()[0])
+    assert np.max(np.abs(tf.io.decode_png(scalar).numpy().astype(int) - expected.astype(int))) <= 1
+
+
+def test_grayscale_input_and_fixed_size_generator(tmp_path):
+    generator = tiny_generator(input_nc=1, output_nc=3, spatial=(16, 16), ngf=4)
+    loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "g"), input_nc=1, output_nc=3))
+    spec = loaded.signatures["serving_default"].structured_input_signature[1]["images"]
+    assert spec.shape.as_list() == [None, 16, 16, 1]
+    gray = _to_uint8(smooth_images(1, 16, channels=1))
+    rgb_png = tf.io.encode_png(np.repeat(gray[0], 3, axis=-1))  # decoded back to one channel
+    out = tf.io.decode_png(loaded.signatures["encoded"](image_bytes=rgb_png)["png_bytes"]).numpy()
+    expected = _to_uint8(generator(gray / 127.5 - 1, training=False).numpy()[0])
+    assert out.shape == (16, 16, 3) and np.max(np.abs(out.astype(int) - expected.astype(int))) <= 1
+
+
+def test_non_image_channel_counts_skip_the_encoded_signature(tmp_path):
+    generator = tiny_generator(input_nc=2, output_nc=3, ngf=4)
+    loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "g"), input_nc=2, output_nc=3))
+    assert sorted(loaded.signatures.keys()) == ["serving_default", "uint8"]
+
+
+def test_generator_built_under_a_distribution_strategy_exports(tmp_path, two_replica_strategy):
+    with two_replica_strategy.scope():
+        generator = tiny_generator(ngf=4)
+    loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "g"), input_nc=3, output_nc=3))
+    images = smooth_images(1, 16)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](images=images)["outputs"].numpy(),
+                               generator(images, training=False).numpy(), atol=1e-5)
+
+
+def test_a_crash_mid_export_leaves_neither_target_nor_temporary(tmp_path, monkeypatch):
+    real_save = tf.saved_model.save
+
+    def save_then_crash(obj, export_dir, *args, **kwargs):
+        real_save(obj, export_dir, *args, **kwargs)
+        assert os.path.isfile(os.path.join(export_dir, "saved_model.pb"))  # files were written
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        export_saved_model(tiny_generator(ngf=4), str(tmp_path / "g"), input_nc=3, output_nc=3)
+    assert os.listdir(tmp_path) == []
+
+
+def test_existing_export_needs_overwrite(tmp_path):
+    target = str(tmp_path / "g")
+    first = tiny_generator(ngf=4)
+    export_saved_model(first, target, input_nc=3, output_nc=3)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_saved_model(tiny_generator(ngf=4), target, input_nc=3, output_nc=3)
+    second = tiny_generator(ngf=4)
+    export_saved_model(second, target, input_nc=3, output_nc=3, overwrite=True)
+    images = smooth_images(1, 16)
+    outputs = tf.saved_model.load(target).signatures["serving_default"](images=images)["outputs"].numpy()
+    np.testing.assert_allclose(outputs, second(images, training=False).numpy(), atol=1e-5)
+    assert os.listdir(tmp_path) == ["g"]
+
+
+def test_channel_mismatches_are_reported(tmp_path):
+    generator = tiny_generator(ngf=4)
+    with pytest.raises(ValueError, match="input_nc=1"):
+        export_saved_model(generator, str(tmp_path / "a"), input_nc=1, output_nc=3)
+    with pytest.raises(ValueError, match="output_nc=1"):
+        export_saved_model(generator, str(tmp_path / "b"), input_nc=3, output_nc=1)
+    assert os.listdir(tmp_path) == []

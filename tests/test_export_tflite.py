@@ -1,0 +1,96 @@
+"""TFLite export with parity check (itgc_tf.export.tflite) and the TFLite runner."""
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from itgc_tf.eval.image_metrics import psnr
+from itgc_tf.export import ParityError, export_saved_model, export_tflite
+from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+from export_helpers import smooth_images, tiny_generator
+
+SIZE = (24, 32)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    generator = tiny_generator()
+    return generator, export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
+                                         input_nc=3, output_nc=3)
+
+
+def _images(n, seed):
+    return smooth_images(n, 32, seed=seed)[:, :SIZE[0]]
+
+
+@pytest.fixture(scope="module")
+def exports(saved_model, tmp_path_factory):
+    _, export_dir = saved_model
+    out = tmp_path_factory.mktemp("lite")
+    return {q: export_tflite(export_dir, str(out / f"student_{q}.tflite"), input_size=SIZE,
+                             parity_images=_images(6, seed=1), quantization=q,
+                             representative_images=_images(32, seed=2) if q == "int8" else None)
+            for q in ("fp32", "fp16", "int8")}
+
+
+def test_parity_is_high_for_float_and_lower_for_int8(exports):
+    fp32, fp16, int8 = exports["fp32"], exports["fp16"], exports["int8"]
+    assert fp32.parity_psnr > 100 and fp16.parity_psnr > 60
+    assert 25 < int8.parity_psnr < fp16.parity_psnr
+    for result in exports.values():
+        assert result.parity_psnr_min <= result.parity_psnr
+        assert result.input_shape == (1, *SIZE, 3)
+        assert os.path.getsize(result.path) == result.size_bytes
+
+
+def test_int8_weights_make_the_file_smaller(exports):
+    assert exports["int8"].size_bytes < exports["fp16"].size_bytes < exports["fp32"].size_bytes
+
+
+def test_tflite_outputs_match_the_keras_generator(saved_model, exports):
+    generator, export_dir = saved_model
+    images = _images(3, seed=3)
+    keras_out = generator(images, training=False).numpy()
+    np.testing.assert_allclose(TFLiteRunner(exports["fp32"].path)(images), keras_out, atol=1e-4)
+    np.testing.assert_allclose(SavedModelRunner(export_dir)(images), keras_out, atol=1e-5)
+    int8_psnr = psnr(TFLiteRunner(exports["int8"].path)(images), keras_out).numpy()
+    assert np.all(int8_psnr > 20)
+
+
+def test_parity_below_the_threshold_refuses_and_writes_nothing(saved_model, tmp_path):
+    _, export_dir = saved_model
+    with pytest.raises(ParityError, match="min_parity_psnr=200 dB") as error:
+        export_tflite(export_dir, str(tmp_path / "s.tflite"), input_size=SIZE,
+                      parity_images=_images(2, seed=1), quantization="int8",
+                      representative_images=_images(8, seed=2), min_parity_psnr=200)
+    assert "fp16/fp32" in str(error.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_arguments_are_reported_before_writing(saved_model, exports, tmp_path):
+    _, export_dir = saved_model
+    target = str(tmp_path / "s.tflite")
+    good = _images(2, seed=1)
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        export_tflite(export_dir, target, input_size=SIZE, parity_images=good, quantization="int4")
+    with pytest.raises(ValueError, match="representative_images"):
+        export_tflite(export_dir, target, input_size=SIZE, parity_images=good, quantization="int8")
+    with pytest.raises(ValueError, match=r"parity_images must be .*\[N, 24, 32, 3\]"):
+        export_tflite(export_dir, target, input_size=SIZE, parity_images=smooth_images(2, 16))
+    with pytest.raises(ValueError, match="input_size"):
+        export_tflite(export_dir, target, input_size=(24,), parity_images=good)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_tflite(export_dir, exports["fp32"].path, input_size=SIZE, parity_images=good)
+    with pytest.raises(FileNotFoundError, match="export_saved_model"):
+        export_tflite(str(tmp_path / "nowhere"), target, input_size=SIZE, parity_images=good)
+    assert os.listdir(tmp_path) == []
+
+
+def test_runners_report_wrong_inputs(saved_model, exports):
+    _, export_dir = saved_model
+    with pytest.raises(ValueError, match="fixed at export"):
+        TFLiteRunner(exports["fp32"].path)(smooth_images(1, 16))
+    with pytest.raises(ValueError, match="no signature 'float16'"):
+        SavedModelRunner(export_dir, signature="float16")
