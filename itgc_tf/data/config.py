@@ -1,0 +1,101 @@
+"""`DataConfig`: every option of the input pipeline, validated on construction."""
+import dataclasses
+
+from itgc_tf.data import errors
+
+LAYOUTS = ("auto", "aligned", "folders", "unpaired")
+DIRECTIONS = ("AtoB", "BtoA")
+PREPROCESS_MODES = ("resize_and_crop", "scale_width_and_crop", "crop")
+DEMO_TASKS = ("enhance", "edges2photo", "unpaired")
+SOURCE_PREFIXES = ("tfds", "tfrecord", "demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they become model inputs.
+
+    dataset: a folder, ``tfds:NAME[/CONFIG]``, ``tfrecord:DIR_OR_GLOB`` or
+      ``demo:enhance|edges2photo|unpaired``.
+    layout: folder layout, ``aligned`` (``split/`` of A|B side-by-side images),
+      ``folders`` (``split/A/`` + ``split/B/``, matched by file name), ``unpaired``
+      (``splitA/`` + ``splitB/``) or ``auto`` (detected). Other sources know their own.
+    direction: ``AtoB`` or ``BtoA`` (swaps the roles of A and B).
+    preprocess (training / evaluation):
+      ``resize_and_crop``: resize to load_size², random crop / resize to crop_size²;
+      ``scale_width_and_crop``: scale the width to load_size (keep aspect), random
+        crop / centre crop;
+      ``crop``: no resizing, random crop / centre crop.
+    Training also flips horizontally unless ``no_flip``; evaluation has no randomness.
+    input_nc / output_nc: channels of A / B (1 or 3, converted as needed).
+    batch_size: GLOBAL batch size. shuffle_buffer: elements held by the shuffle of
+    streamed sources (folders shuffle their whole file list). cache: keep the encoded
+    images in memory after the first epoch. deterministic: fixed element order
+    (reproducible) instead of the fastest order. drop_remainder: drop the last
+    partial training batch (static batch shape); evaluation never drops examples.
+    seed: seeds shuffling and augmentation. tfds_data_dir: TFDS data folder.
+    tfds_keys: names of the A and B image features of a TFDS dataset (two different
+    names: paired; the same name twice: unpaired over splits ``{split}A``/``{split}B``).
+    """
+
+    dataset: str
+    layout: str = "auto"
+    direction: str = "AtoB"
+    load_size: int = 286
+    crop_size: int = 256
+    preprocess: str = "resize_and_crop"
+    no_flip: bool = False
+    input_nc: int = 3
+    output_nc: int = 3
+    batch_size: int = 1
+    shuffle_buffer: int = 1024
+    cache: bool = False
+    deterministic: bool = True
+    drop_remainder: bool = True
+    seed: int = 0
+    tfds_data_dir: str | None = None
+    tfds_keys: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        if isinstance(self.tfds_keys, list):
+            object.__setattr__(self, "tfds_keys", tuple(self.tfds_keys))
+        self.validate()
+
+    @property
+    def source_kind(self) -> tuple[str, str]:
+        """(kind, value): kind is ``folder``, ``tfds``, ``tfrecord`` or ``demo``."""
+        prefix, sep, rest = self.dataset.partition(":")
+        if sep and prefix in SOURCE_PREFIXES:
+            return prefix, rest
+        return "folder", self.dataset
+
+    def validate(self) -> "DataConfig":
+        """Raise ValueError naming the first bad option and its fix; return self."""
+        if not isinstance(self.dataset, str):
+            raise errors.bad_type("dataset", self.dataset, "a string")
+        if not self.dataset.strip():
+            raise errors.empty_dataset_spec()
+        kind, value = self.source_kind
+        if kind != "folder" and not value.strip():
+            raise errors.empty_dataset_name(kind)
+        if kind == "demo" and value not in DEMO_TASKS:
+            raise errors.unknown_demo(value, DEMO_TASKS)
+        for name, allowed in (("layout", LAYOUTS), ("direction", DIRECTIONS),
+                              ("preprocess", PREPROCESS_MODES)):
+            if getattr(self, name) not in allowed:
+                raise errors.bad_choice(name, getattr(self, name), allowed)
+        for name in ("load_size", "crop_size", "batch_size", "shuffle_buffer"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise errors.not_positive(name, value)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise errors.negative("seed", self.seed)
+        for name in ("input_nc", "output_nc"):
+            if getattr(self, name) not in (1, 3) or isinstance(getattr(self, name), bool):
+                raise errors.bad_channels(name, getattr(self, name))
+        if self.preprocess != "crop" and self.crop_size > self.load_size:
+            raise errors.crop_larger_than_load(self.crop_size, self.load_size, self.preprocess)
+        if self.tfds_keys is not None and (
+                not isinstance(self.tfds_keys, tuple) or len(self.tfds_keys) != 2
+                or not all(isinstance(k, str) and k.strip() for k in self.tfds_keys)):
+            raise errors.bad_tfds_keys(self.tfds_keys)
+        return self

@@ -1,0 +1,162 @@
+"""Sources: where encoded images come from, checked eagerly before any tf.data work.
+
+A `Source` is paired (one `Stream` whose elements hold A and B, or one side-by-side
+``AB`` image) or unpaired (two independent streams, domain A then domain B). A
+`Stream` yields dicts of encoded image bytes, or of file paths to read, in a fixed
+order, and can be split into disjoint shards with exact example counts.
+"""
+import abc
+import dataclasses
+import posixpath
+
+import tensorflow as tf
+
+from itgc_tf.data import errors
+from itgc_tf.data.config import DataConfig
+from itgc_tf.data.images import list_images, read_header, stem
+from itgc_tf.data.preprocess import check_size
+
+
+class Stream(abc.ABC):
+    """An ordered stream of examples, each a dict ``key -> tf.string`` of encoded images.
+
+    keys: ``("AB",)`` (side-by-side pair), ``("A", "B")`` (pair) or ``("image",)``
+    (one domain of unpaired data). reads_files: values are file paths to read
+    (cheap to shuffle whole) rather than encoded bytes.
+    """
+
+    keys: tuple[str, ...]
+    num_examples: int
+    reads_files: bool = False
+
+    @abc.abstractmethod
+    def shard(self, index: int, count: int) -> "Stream":
+        """Shard ``index`` of ``count`` disjoint shards that together cover the stream."""
+
+    @abc.abstractmethod
+    def elements(self, training: bool, seed: int) -> tf.data.Dataset:
+        """The examples; ``training`` may shuffle storage order (files) with ``seed``."""
+
+
+class FileStream(Stream):
+    """Examples that are image files; ``columns[k]`` lists the files of ``keys[k]``."""
+
+    reads_files = True
+
+    def __init__(self, keys: tuple[str, ...], columns: tuple[tuple[str, ...], ...]):
+        self.keys, self.columns = keys, columns
+        self.num_examples = len(columns[0])
+
+    def shard(self, index: int, count: int) -> "FileStream":
+        return FileStream(self.keys, tuple(c[index::count] for c in self.columns))
+
+    def elements(self, training: bool, seed: int) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(
+            {k: list(c) for k, c in zip(self.keys, self.columns)})
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Paired data: one stream; unpaired data: streams of domain A and domain B."""
+
+    paired: bool
+    layout: str
+    description: str
+    streams: tuple[Stream, ...]
+
+    def shard(self, index: int, count: int) -> "Source":
+        """The part of every stream that input pipeline ``index`` of ``count`` reads."""
+        streams = tuple(s.shard(index, count) for s in self.streams)
+        for full, part in zip(self.streams, streams):
+            if part.num_examples == 0:
+                raise errors.too_few_for_shards(full.num_examples, count, self.description)
+        return dataclasses.replace(self, streams=streams)
+
+
+def resolve_source(config: DataConfig, split: str) -> Source:
+    """The checked source of ``config.dataset``/``split`` (direction not yet applied).
+
+    Raises FileNotFoundError / ValueError with the problem and its fix.
+    """
+    kind, value = config.source_kind
+    if kind == "tfds":
+        from itgc_tf.data.tfds_source import tfds_source  # TFDS is slow to import.
+        return tfds_source(value, split, config)
+    if kind == "tfrecord":
+        from itgc_tf.data.tfrecord import tfrecord_source
+        return tfrecord_source(value, split, config)
+    if kind == "demo":
+        from itgc_tf.data.demo import demo_dir
+        source = folder_source(str(demo_dir(value)), split, config)
+        return dataclasses.replace(source, description=f"demo:{value} ({source.description})")
+    return folder_source(value, split, config)
+
+
+def _detect_layout(root: str, split: str) -> str:
+    def isdir(*parts):
+        return tf.io.gfile.isdir(posixpath.join(root, *parts))
+
+    if isdir(split + "A") and isdir(split + "B"):
+        return "unpaired"
+    if isdir(split, "A") and isdir(split, "B"):
+        return "folders"
+    if isdir(split):
+        return "aligned"
+    raise errors.unknown_layout(root, split)
+
+
+def _match_by_name(files_a: list[str], files_b: list[str]) -> tuple[tuple[str, ...], ...]:
+    """Order the files of A and B so that equal names (any extension) line up."""
+    by_name = []
+    for files in (files_a, files_b):
+        names = {}
+        for f in files:
+            names.setdefault(stem(f), []).append(f)
+        clashes = [", ".join(v) for v in names.values() if len(v) > 1]
+        if clashes:
+            raise errors.duplicate_names(posixpath.dirname(files[0]), clashes)
+        by_name.append({k: v[0] for k, v in names.items()})
+    names_a, names_b = by_name
+    if names_a.keys() != names_b.keys():
+        raise errors.unmatched_pairs(posixpath.dirname(files_a[0]), posixpath.dirname(files_b[0]),
+                                     sorted(names_a.keys() - names_b.keys()),
+                                     sorted(names_b.keys() - names_a.keys()))
+    common = sorted(names_a)
+    return tuple(names_a[n] for n in common), tuple(names_b[n] for n in common)
+
+
+def folder_source(root: str, split: str, config: DataConfig) -> Source:
+    """Images under ``root`` in the aligned, folders or unpaired layout; every file is
+    header-checked (readable, even width if aligned, large enough for the crop)."""
+    root = root.rstrip("/") or "/"
+    if not tf.io.gfile.isdir(root):
+        raise errors.missing_folder(root)
+    layout = _detect_layout(root, split) if config.layout == "auto" else config.layout
+    description = f"{root} ({layout}, split {split})"
+    if layout == "aligned":
+        files = list_images(posixpath.join(root, split))
+        for path in files:
+            header = read_header(path)
+            if header.width % 2:
+                raise errors.odd_aligned_width(path, header.width)
+            check_size(header.height, header.width // 2, path, config)
+        return Source(True, layout, description, (FileStream(("AB",), (tuple(files),)),))
+    if layout == "folders":
+        files_a, files_b = _match_by_name(list_images(posixpath.join(root, split, "A")),
+                                          list_images(posixpath.join(root, split, "B")))
+        for path_a, path_b in zip(files_a, files_b):
+            a, b = read_header(path_a), read_header(path_b)
+            size_a = check_size(a.height, a.width, path_a, config)
+            size_b = check_size(b.height, b.width, path_b, config)
+            if size_a != size_b:
+                raise errors.pair_size_mismatch(path_a, path_b, (a.height, a.width),
+                                                (b.height, b.width), config.preprocess)
+        return Source(True, layout, description, (FileStream(("A", "B"), (files_a, files_b)),))
+    streams = []
+    for domain in "AB":
+        files = list_images(posixpath.join(root, split + domain))
+        for path in files:
+            header = read_header(path)
+            check_size(header.height, header.width, path, config)
+        streams.append(FileStream(("image",), (tuple(files),)))
+    return Source(False, layout, description, tuple(streams))
