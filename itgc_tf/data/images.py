@@ -11,6 +11,8 @@ from PIL import Image
 from itgc_tf.data import errors
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+# ITU-R 601 luma weights for RGB -> gray; they sum to 1, so gray -> RGB -> gray is exact.
+LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +90,13 @@ def decode(contents: tf.Tensor) -> tf.Tensor:
 def load_image(path: str, channels: int = 3) -> np.ndarray:
     """Decode the PNG/JPEG/BMP file at ``path`` to a uint8 array [H, W, channels].
 
-    ``channels`` is 1 (grayscale) or 3 (RGB).
+    ``channels`` is 1 (grayscale, ITU-R 601 luma) or 3 (RGB).
     """
     if channels not in (1, 3):
         raise errors.bad_channels("channels", channels)
     if not tf.io.gfile.exists(path):
         raise errors.missing_folder(path, what="Image file")
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                               expand_animations=False)
-    return image.numpy()
+    image = decode(tf.io.read_file(path)).numpy()
+    if channels == 1:
+        return np.round(image @ np.array(LUMA))[..., None].astype(np.uint8)
+    return image

@@ -8,9 +8,7 @@ import tensorflow as tf
 
 from itgc_tf.data import errors
 from itgc_tf.data.config import DataConfig
-
-# ITU-R 601 luma weights; they sum to 1, so gray -> RGB -> gray is exact.
-_LUMA = (0.299, 0.587, 0.114)
+from itgc_tf.data.images import LUMA
 
 
 def resized_size(height: int, width: int, config: DataConfig, training: bool) -> tuple[int, int]:
@@ -55,7 +53,7 @@ def _resize(image: tf.Tensor, config: DataConfig, training: bool) -> tf.Tensor:
 def _to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     if channels == 3:
         return image
-    return tf.tensordot(image, tf.constant(_LUMA), axes=1)[..., None]
+    return tf.tensordot(image, tf.constant(LUMA), axes=1)[..., None]
 
 
 def transform(images: list[tf.Tensor], channels: list[int], config: DataConfig,

@@ -16,10 +16,11 @@ from itgc_tf.data.sources import Source, Stream
 
 
 class TfdsStream(Stream):
-    """One TFDS split; ``features`` maps the stream's keys to TFDS image feature names."""
+    """One TFDS split of dataset ``name``; ``features`` maps the stream's keys to TFDS
+    image feature names."""
 
-    def __init__(self, builder, split, features: tuple[tuple[str, str], ...]):
-        self.builder, self.split, self.features = builder, split, features
+    def __init__(self, builder, name: str, split, features: tuple[tuple[str, str], ...]):
+        self.builder, self.name, self.split, self.features = builder, name, split, features
         self.keys = tuple(key for key, _ in features)
         self.num_examples = self._count()
 
@@ -36,11 +37,11 @@ class TfdsStream(Stream):
             try:
                 return int(self._dataset().reduce(0, lambda n, _: n + 1))
             except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
-                raise errors.tfds_not_prepared(self.builder.name, self.builder.data_dir,
+                raise errors.tfds_not_prepared(self.name, self.builder.data_dir,
                                                str(e).splitlines()[0]) from None
 
     def shard(self, index: int, count: int) -> "TfdsStream":
-        return TfdsStream(self.builder, tfds.even_splits(self.split, n=count)[index],
+        return TfdsStream(self.builder, self.name, tfds.even_splits(self.split, n=count)[index],
                           self.features)
 
     def elements(self, training: bool, seed: int) -> tf.data.Dataset:
@@ -79,7 +80,7 @@ def tfds_source(name: str, split: str, config: DataConfig) -> Source:
             raise errors.tfds_missing_split(name, wanted, known)
     description = f"tfds:{name} (split {split}, data_dir {builder.data_dir})"
     if paired:
-        streams = (TfdsStream(builder, split, (("A", keys[0]), ("B", keys[1]))),)
+        streams = (TfdsStream(builder, name, split, (("A", keys[0]), ("B", keys[1]))),)
     else:
-        streams = tuple(TfdsStream(builder, s, (("image", keys[0]),)) for s in splits)
+        streams = tuple(TfdsStream(builder, name, s, (("image", keys[0]),)) for s in splits)
     return Source(paired, "paired" if paired else "unpaired", description, streams)
