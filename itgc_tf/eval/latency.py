@@ -1,0 +1,66 @@
+"""Latency of a generator: a Keras model, an exported SavedModel or a TFLite file.
+
+Timing is wall-clock (time.perf_counter) of one call including the copy of its
+outputs to numpy (which waits for asynchronous GPU work), after `warmup` untimed
+calls. Report the median; p90 shows the jitter.
+"""
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency in milliseconds over `runs` timed calls."""
+    median_ms: float
+    p90_ms: float
+    runs: int
+
+
+def _to_numpy(outputs):
+    return tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else np.asarray(t), outputs)
+
+
+def measure_latency(fn, example, warmup=10, runs=50):
+    """Times `fn(example)`.
+
+    Args:
+      fn: callable on `example` (a Keras model — wrap it in tf.function to time
+        graph execution —, a `SavedModelRunner`, a `TFLiteRunner`, ...).
+      example: its input, e.g. one image [1, H, W, C] float32 in [-1, 1].
+      warmup: untimed calls first (tracing, allocation, caches).
+      runs: timed calls (>= 1).
+
+    Returns:
+      LatencyStats(median_ms, p90_ms, runs).
+    """
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"measure_latency needs runs >= 1 and warmup >= 0; got runs={runs}, "
+                         f"warmup={warmup}.")
+    for _ in range(warmup):
+        _to_numpy(fn(example))
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        _to_numpy(fn(example))
+        times[i] = time.perf_counter() - start
+    return LatencyStats(median_ms=float(np.median(times) * 1e3),
+                        p90_ms=float(np.percentile(times, 90) * 1e3), runs=runs)
+
+
+def saved_model_latency(export_dir, example, signature="serving_default", warmup=10, runs=50):
+    """Latency of one signature of the SavedModel at `export_dir` on `example`."""
+    return measure_latency(SavedModelRunner(export_dir, signature), example, warmup=warmup, runs=runs)
+
+
+def tflite_latency(tflite_path, example=None, num_threads=None, warmup=10, runs=50):
+    """Latency of a TFLite generator on `example` [1, H, W, C] (None: zeros of its
+    fixed input shape)."""
+    runner = TFLiteRunner(tflite_path, num_threads=num_threads)
+    if example is None:
+        example = np.zeros(runner.input_shape, np.float32)
+    return measure_latency(runner, example, warmup=warmup, runs=runs)

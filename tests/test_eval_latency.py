@@ -1,0 +1,53 @@
+"""Latency measurement (itgc_tf.eval.latency)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.eval import latency
+from itgc_tf.export import export_saved_model, export_tflite
+from export_helpers import smooth_images, tiny_generator
+
+
+class _FakeClock:
+    """perf_counter stand-in; each call of the timed function advances it by the next duration."""
+
+    def __init__(self, durations_s):
+        self.now, self.calls = 0.0, 0
+        self._durations = iter(durations_s)
+
+    def perf_counter(self):
+        return self.now
+
+    def run(self, example):
+        self.calls += 1
+        self.now += next(self._durations)
+        return tf.constant(example)
+
+
+def test_median_and_p90_over_the_timed_runs_only(monkeypatch):
+    warmup_durations = [5.0, 5.0, 5.0]  # slow first calls must not count
+    clock = _FakeClock(warmup_durations + [k / 1000 for k in (3, 1, 4, 10, 5, 9, 2, 6, 8, 7)])
+    monkeypatch.setattr(latency.time, "perf_counter", clock.perf_counter)
+    stats = latency.measure_latency(clock.run, np.zeros((1, 2)), warmup=3, runs=10)
+    assert clock.calls == 13
+    assert stats.runs == 10
+    assert stats.median_ms == pytest.approx(5.5)
+    assert stats.p90_ms == pytest.approx(9.1)  # linear interpolation between 9 and 10 ms
+
+
+def test_bad_run_counts_are_rejected():
+    with pytest.raises(ValueError, match="runs >= 1"):
+        latency.measure_latency(lambda x: x, 0, runs=0)
+
+
+def test_saved_model_and_tflite_helpers_time_the_exports(tmp_path):
+    keras.utils.set_random_seed(0)
+    export_dir = export_saved_model(tiny_generator(ngf=4), str(tmp_path / "sm"), input_nc=3, output_nc=3)
+    images = smooth_images(2, 16)
+    lite = export_tflite(export_dir, str(tmp_path / "g.tflite"), input_size=(16, 16), parity_images=images)
+    for stats in (latency.saved_model_latency(export_dir, images[:1], warmup=1, runs=3),
+                  latency.saved_model_latency(export_dir, np.zeros((1, 16, 16, 3), np.uint8),
+                                              signature="uint8", warmup=1, runs=3),
+                  latency.tflite_latency(lite.path, warmup=1, runs=3)):
+        assert stats.runs == 3 and 0 < stats.median_ms <= stats.p90_ms
