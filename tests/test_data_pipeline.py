@@ -286,3 +286,14 @@ def test_more_pipelines_than_examples(tmp_path):
     make_dataset(tmp_path, "aligned", n=2)
     with pytest.raises(ValueError, match="2 example.*fewer than the 3 input pipelines"):
         build_dataset(_config(tmp_path), input_context=_context(2, count=3))
+
+
+def test_keras_fit_learns_from_it_under_a_strategy(tmp_path, two_replica_strategy):
+    import keras
+    make_dataset(tmp_path, "folders", n=8)
+    ds = build_dataset(_config(tmp_path, batch_size=4)).map(lambda b: (b["A"], b["B"]))
+    with two_replica_strategy.scope():
+        model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(3, 1)])
+        model.compile(keras.optimizers.Adam(0.1), "mse")
+    losses = model.fit(ds, epochs=5, shuffle=False, verbose=0).history["loss"]
+    assert len(losses) == 5 and losses[-1] < 0.3 * losses[0], losses  # learns B = -A

@@ -43,8 +43,10 @@ _SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 
 
 
 @functools.lru_cache(maxsize=None)
-def _photo(name: str) -> np.ndarray:
-    """uint8 [H, W, 3] photo, shorter side resized to SHORT_SIDE."""
+def demo_photo(name: str) -> np.ndarray:
+    """uint8 [H, W, 3] demo photo ``name`` (one of DEMO_PHOTOS), shorter side SHORT_SIDE px.
+
+    Cached: do not modify the returned array."""
     if name.startswith("motorcycle_"):
         left, right, _ = skimage.data.stereo_motorcycle()
         image = left if name == "motorcycle_left" else right
@@ -97,7 +99,7 @@ def _save(folder: pathlib.Path, name: str, image: np.ndarray) -> None:
 def _build(task: str, root: pathlib.Path) -> None:
     for index, photo_name in enumerate(DEMO_PHOTOS):
         split = "test" if photo_name in TEST_PHOTOS else "train"
-        photo = _photo(photo_name)
+        photo = demo_photo(photo_name)
         width = photo.shape[1]
         rng = np.random.default_rng([index, DEMO_TASKS.index(task)])
         if task == "unpaired":

@@ -119,6 +119,19 @@ def too_small(path: str, size: tuple[int, int], resized: tuple[int, int], crop_s
                       f"--load_size, use --preprocess=resize_and_crop, or remove the image.")
 
 
+def too_small_at_run_time(crop_size: int, preprocess: str) -> str:
+    """Message of the in-pipeline check for sources whose image sizes are not known
+    up front (TFDS)."""
+    return (f"an image is smaller than --crop_size={crop_size} after --preprocess="
+            f"{preprocess}. Fix: lower --crop_size or raise --load_size.")
+
+
+def pair_size_mismatch_at_run_time(preprocess: str) -> str:
+    """Message of the in-pipeline check that both images of a pair have one size."""
+    return (f"the images of a pair differ in size after --preprocess={preprocess}. Fix: "
+            f"store A and B at the same size or use --preprocess=resize_and_crop.")
+
+
 def pair_size_mismatch(path_a: str, path_b: str, size_a, size_b, preprocess: str) -> ValueError:
     return ValueError(f"Paired images {path_a} ({size_a[0]}x{size_a[1]}) and {path_b} "
                       f"({size_b[0]}x{size_b[1]}) differ in size after --preprocess={preprocess}, "

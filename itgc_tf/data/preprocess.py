@@ -67,16 +67,14 @@ def transform(images: list[tf.Tensor], channels: list[int], config: DataConfig,
     """
     resized = [_resize(image, config, training) for image in images]
     checks = [tf.debugging.assert_equal(
-        tf.shape(x)[:2], tf.shape(resized[0])[:2], message=f"the images of a pair differ in "
-        f"size after --preprocess={config.preprocess}; store A and B at the same size or use "
-        f"--preprocess=resize_and_crop") for x in resized[1:]]
+        tf.shape(x)[:2], tf.shape(resized[0])[:2],
+        message=errors.pair_size_mismatch_at_run_time(config.preprocess)) for x in resized[1:]]
     with tf.control_dependencies(checks):
         stacked = tf.concat(resized, axis=-1) if len(resized) > 1 else resized[0]
     shape = tf.shape(stacked)
     crop = config.crop_size
     with tf.control_dependencies([tf.debugging.assert_greater_equal(
-            shape[:2], crop, message=f"an image is smaller than --crop_size={crop} after "
-            f"--preprocess={config.preprocess}; lower --crop_size or raise --load_size")]):
+            shape[:2], crop, message=errors.too_small_at_run_time(crop, config.preprocess))]):
         room = shape[:2] - crop
     if training:
         seeds = tf.random.experimental.stateless_split(seed, num=3)
