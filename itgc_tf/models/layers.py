@@ -1,0 +1,149 @@
+"""Building blocks shared by the generators and discriminators.
+
+Initialisation follows the pix2pix/CycleGAN originals (``init_type="normal"``,
+``init_gain=0.02``): convolution and dense kernels ~ N(0, 0.02), biases 0,
+batch-norm scale ~ N(1, 0.02) and offset 0. Instance norm is non-affine, as in
+the originals (``InstanceNorm2d(affine=False)``).
+"""
+import keras
+import tensorflow as tf
+
+NORMS = ("instance", "batch", "none")
+
+
+def weight_init():
+    """Kernel initialiser of the originals: N(0, 0.02)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def instance_norm(name=None):
+    """Non-affine instance norm over H, W per example and channel (epsilon 1e-5)."""
+    return keras.layers.GroupNormalization(
+        groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
+
+
+def norm_layer(kind, name=None):
+    """Normalisation layer for ``kind`` in ``instance|batch|none``.
+
+    ``batch`` is affine with PyTorch's momentum (0.1, i.e. Keras 0.9) and
+    epsilon; ``none`` is an identity layer so every block keeps the same layer
+    names whatever the norm.
+    """
+    if kind == "instance":
+        return instance_norm(name=name)
+    if kind == "batch":
+        return keras.layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5,
+            gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+            name=name)
+    if kind == "none":
+        return keras.layers.Identity(name=name)
+    raise ValueError(
+        f"Unknown norm {kind!r}; use one of {', '.join(NORMS)}.")
+
+
+def uses_bias(norm):
+    """Whether a convolution followed by ``norm`` needs its own bias.
+
+    Batch norm's offset makes a bias redundant (the originals drop it); with
+    instance norm (non-affine) or no norm the conv keeps its bias. (The
+    originals also drop it for ``none``, a quirk not reproduced here.)
+    """
+    norm_layer(norm)  # validates the name
+    return norm != "batch"
+
+
+def _pair(value):
+    if isinstance(value, int):
+        return (value, value)
+    return tuple(value)
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class ReflectionPad2D(keras.layers.Layer):
+    """Reflection padding of NHWC tensors (PyTorch ``ReflectionPad2d``).
+
+    Args:
+      padding: int, or (pad_h, pad_w): pixels added on both sides of H and W.
+        Each must be smaller than the corresponding input size.
+
+    Shapes: [B, H, W, C] -> [B, H + 2 pad_h, W + 2 pad_w, C].
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pair(padding)
+
+    def call(self, inputs):
+        ph, pw = self.padding
+        return tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]],
+                      mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        ph, pw = self.padding
+        return (b, None if h is None else h + 2 * ph,
+                None if w is None else w + 2 * pw, c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def _size_message(architecture, multiple, size):
+    return (f"{architecture} needs input height and width divisible by "
+            f"{multiple}, got {size}; resize or crop the images to a multiple "
+            f"of {multiple} (or pick an architecture for this size).")
+
+
+def check_size(size, multiple, architecture):
+    """Raises ``ValueError`` unless ``size`` (an int, (H, W) with None for
+    unknown, or None) is a multiple of ``multiple``."""
+    if size is None:
+        return
+    size = _pair(size)
+    if any(s is not None and s % multiple for s in size):
+        raise ValueError(_size_message(
+            architecture, multiple, "x".join(str(s) for s in size)))
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class SizeCheck(keras.layers.Layer):
+    """Identity on [B, H, W, C] that checks H and W are multiples of ``multiple``.
+
+    Raises ``ValueError`` when the size is known when the layer runs (eager or a
+    fixed-size graph); otherwise a runtime assertion fails with the same message.
+    """
+
+    def __init__(self, multiple, architecture, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+        self.architecture = architecture
+
+    def call(self, inputs):
+        static = tuple(inputs.shape[1:3])
+        check_size(static, self.multiple, self.architecture)
+        if None not in static:
+            return inputs
+        size = tf.shape(inputs)[1:3]
+        check = tf.debugging.assert_equal(
+            size % self.multiple, tf.zeros_like(size),
+            message=_size_message(self.architecture, self.multiple,
+                                  "a size that is not"))
+        with tf.control_dependencies([check]):
+            return tf.identity(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple,
+                "architecture": self.architecture}
+
+
+def image_input(input_nc, input_size=None, name="image"):
+    """``keras.Input`` for NHWC images: [B, S, S, input_nc] or [B, None, None, input_nc].
+
+    ``input_size`` is None (any size), an int S, or a pair (H, W).
+    """
+    size = (None, None) if input_size is None else _pair(input_size)
+    return keras.Input(shape=(*size, input_nc), name=name)

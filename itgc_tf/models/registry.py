@@ -1,0 +1,105 @@
+"""Architecture registry: flags name generators and discriminators.
+
+Adding an architecture is one builder function and one line in ``GENERATORS``
+or ``DISCRIMINATORS``. Generator builders take
+``(input_nc, output_nc, ngf, norm, dropout, input_size, name)``;
+discriminator builders take
+``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
+``unet_<N>`` for any power of two N >= 4 (num_downs = log2 N) is accepted
+besides the listed U-Nets.
+"""
+import math
+import re
+
+from itgc_tf.models.discriminators import (multi_scale_discriminator,
+                                           n_layer_discriminator,
+                                           pixel_discriminator)
+from itgc_tf.models.resnet import resnet_generator
+from itgc_tf.models.unet import unet_generator
+
+
+def _resnet(n_blocks, mobile):
+    def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        return resnet_generator(input_nc, output_nc, ngf, n_blocks, norm,
+                                dropout, input_size, mobile=mobile, name=name)
+    return build
+
+
+def _unet(size):
+    def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        return unet_generator(input_nc, output_nc, ngf, int(math.log2(size)),
+                              norm, dropout, input_size, name=name)
+    return build
+
+
+GENERATORS = {
+    "resnet_6blocks": _resnet(6, mobile=False),
+    "resnet_9blocks": _resnet(9, mobile=False),
+    "mobile_resnet_6blocks": _resnet(6, mobile=True),
+    "mobile_resnet_9blocks": _resnet(9, mobile=True),
+    "unet_128": _unet(128),
+    "unet_256": _unet(256),
+}
+
+
+def _n_layers(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
+    return n_layer_discriminator(input_nc, ndf, n_layers, norm, spectral_norm,
+                                 name=name)
+
+
+def _multi_scale(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
+    return multi_scale_discriminator(input_nc, ndf, n_layers, norm,
+                                     spectral_norm, num_D, name=name)
+
+
+def _pixel(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
+    return pixel_discriminator(input_nc, ndf, norm, spectral_norm, name=name)
+
+
+DISCRIMINATORS = {
+    "n_layers": _n_layers,
+    "multi_scale": _multi_scale,
+    "pixel": _pixel,
+}
+
+_UNET_NAME = re.compile(r"^unet_(\d+)$")
+
+
+def _generator_builder(name):
+    if name in GENERATORS:
+        return GENERATORS[name]
+    match = _UNET_NAME.match(name)
+    if match:
+        size = int(match.group(1))
+        if size >= 4 and size & (size - 1) == 0:
+            return _unet(size)
+    raise ValueError(
+        f"Unknown generator {name!r}; valid names: "
+        f"{', '.join(sorted(GENERATORS))}, or unet_<N> with N a power of two "
+        f">= 4.")
+
+
+def build_generator(name, input_nc, output_nc, ngf, norm="instance",
+                    dropout=False, input_size=None, name_prefix=""):
+    """Generator ``name`` (see ``GENERATORS``): a functional ``keras.Model``
+    [B, H, W, input_nc] in [-1, 1] -> [B, H, W, output_nc] in [-1, 1].
+
+    ``input_size`` (int or (H, W)) fixes the spatial size, None leaves it free.
+    The model is called ``name_prefix + name`` (layer names are never prefixed,
+    so feature-tap names stay the same for every model).
+    """
+    return _generator_builder(name)(input_nc, output_nc, ngf, norm, dropout,
+                                    input_size, f"{name_prefix}{name}")
+
+
+def build_discriminator(name, input_nc, ndf, n_layers=3, norm="instance",
+                        spectral_norm=False, num_D=2, name_prefix=""):
+    """Discriminator ``name`` (see ``DISCRIMINATORS``): a functional
+    ``keras.Model`` [B, H, W, input_nc] -> logits [B, h, w, 1] (``multi_scale``:
+    a list of ``num_D`` of them)."""
+    if name not in DISCRIMINATORS:
+        raise ValueError(
+            f"Unknown discriminator {name!r}; valid names: "
+            f"{', '.join(sorted(DISCRIMINATORS))}.")
+    return DISCRIMINATORS[name](input_nc, ndf, n_layers, norm, spectral_norm,
+                                num_D, f"{name_prefix}{name}")

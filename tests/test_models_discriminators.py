@@ -1,0 +1,97 @@
+"""PatchGAN, multi-scale PatchGAN and PixelGAN: output sizes as the PyTorch
+originals, 70×70 receptive field, spectral norm."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.models.discriminators import (multi_scale_discriminator,
+                                           n_layer_discriminator,
+                                           pixel_discriminator)
+
+
+def _torch_conv_size(size, stride, k=4, pad=1):
+    return (size + 2 * pad - k) // stride + 1
+
+
+@pytest.mark.parametrize("size", [32, 37, 64])
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_patchgan_output_size_matches_pytorch_formula(size, n_layers):
+    model = n_layer_discriminator(3, ndf=2, n_layers=n_layers)
+    expected = size
+    for n in range(n_layers + 2):  # n_layers-1 stride-2 convs after the first
+        expected = _torch_conv_size(expected, 2 if n < n_layers else 1)
+    out = model(tf.zeros((1, size, size, 3)))
+    assert out.shape == (1, expected, expected, 1)
+
+
+@pytest.mark.parametrize("n_layers,field", [(1, 16), (2, 34), (3, 70)])
+def test_patchgan_receptive_field(n_layers, field):
+    """The input pixels one logit depends on span field×field (norm off, so
+    positions are not coupled through instance statistics)."""
+    model = n_layer_discriminator(1, ndf=2, n_layers=n_layers, norm="none")
+    x = tf.random.uniform((1, 96, 96, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x)
+        centre = logits[0, logits.shape[1] // 2, logits.shape[2] // 2, 0]
+    grad = tape.gradient(centre, x)[0, :, :, 0].numpy()
+    rows = np.nonzero(np.abs(grad).sum(1))[0]
+    cols = np.nonzero(np.abs(grad).sum(0))[0]
+    assert rows[-1] - rows[0] + 1 == field
+    assert cols[-1] - cols[0] + 1 == field
+
+
+def test_multi_scale_returns_one_patch_map_per_scale():
+    model = multi_scale_discriminator(6, ndf=2, n_layers=3, num_D=3)
+    outs = model(tf.zeros((2, 128, 128, 6)))
+    assert [o.shape for o in outs] == [(2, 14, 14, 1), (2, 6, 6, 1),
+                                       (2, 2, 2, 1)]
+
+
+def test_multi_scale_second_scale_sees_average_pooled_image():
+    """Scale 1 equals a single PatchGAN (same weights) on the pooled image."""
+    model = multi_scale_discriminator(1, ndf=2, n_layers=1, num_D=2,
+                                      norm="none")
+    single = n_layer_discriminator(1, ndf=2, n_layers=1, norm="none")
+    single.set_weights([w.numpy() for w in model.weights
+                        if w.path.startswith("scale_1_")])
+    x = tf.random.uniform((1, 16, 16, 1))
+    padded = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])
+    ones = tf.pad(tf.ones_like(x), [[0, 0], [0, 1], [0, 1], [0, 0]])
+    pooled = (tf.nn.avg_pool2d(padded, 3, 2, "VALID")
+              / tf.nn.avg_pool2d(ones, 3, 2, "VALID"))  # padding excluded
+    np.testing.assert_allclose(model(x)[1].numpy(), single(pooled).numpy(),
+                               atol=1e-6)
+
+
+def test_pixel_discriminator_is_per_pixel():
+    """Changing one pixel changes only its own logit (norm off: instance norm
+    would couple the pixels)."""
+    model = pixel_discriminator(3, ndf=4, norm="none")
+    x = tf.random.uniform((1, 8, 8, 3))
+    assert model(x).shape == (1, 8, 8, 1)
+    y = x.numpy().copy()
+    y[0, 3, 4] += 1.0
+    diff = np.abs(model(y).numpy() - model(x).numpy())[0, :, :, 0]
+    assert np.count_nonzero(diff) == 1 and diff[3, 4] > 0
+
+
+def test_spectral_norm_bounds_the_kernels_after_a_training_call():
+    model = n_layer_discriminator(3, ndf=4, n_layers=2, spectral_norm=True)
+    x = tf.random.uniform((2, 32, 32, 3))
+    for _ in range(20):  # power iterations converge over calls
+        model(x, training=True)
+    kernels = [w for w in model.weights if w.path.endswith("kernel")]
+    assert len(kernels) == 4
+    for kernel in kernels:
+        matrix = tf.reshape(kernel, [-1, kernel.shape[-1]]).numpy()
+        assert np.linalg.norm(matrix, 2) == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: n_layer_discriminator(3, n_layers=0),
+    lambda: multi_scale_discriminator(3, num_D=0),
+])
+def test_invalid_depths_are_reported(build):
+    with pytest.raises(ValueError, match="must be >= 1"):
+        build()

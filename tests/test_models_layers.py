@@ -1,0 +1,77 @@
+"""Building blocks: reflection padding, norms, size check."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.models.layers import (ReflectionPad2D, SizeCheck, check_size,
+                                   instance_norm, norm_layer, uses_bias)
+
+
+@pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
+                                            (3, ((3, 3), (3, 3))),
+                                            ((2, 1), ((2, 2), (1, 1)))])
+def test_reflection_pad_matches_numpy(padding, np_pad):
+    x = np.random.rand(2, 5, 6, 3).astype("float32")
+    out = ReflectionPad2D(padding)(x).numpy()
+    expected = np.pad(x, ((0, 0), *np_pad, (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_reflection_pad_output_shape_keeps_unknown_sizes():
+    assert ReflectionPad2D(3).compute_output_shape((None, None, 8, 4)) == (
+        None, None, 14, 4)
+
+
+def test_instance_norm_is_non_affine_per_example_per_channel():
+    x = np.random.rand(2, 4, 5, 3).astype("float32") * 3 + 1
+    layer = instance_norm()
+    out = layer(x).numpy()
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5),
+                               atol=1e-5)
+    assert layer.weights == []
+
+
+def test_batch_norm_has_pytorch_settings():
+    layer = norm_layer("batch")
+    layer.build((None, 4, 4, 64))
+    assert layer.momentum == pytest.approx(0.9)
+    assert layer.epsilon == pytest.approx(1e-5)
+    gamma = layer.gamma.numpy()
+    assert abs(gamma.mean() - 1.0) < 0.02 and 0.005 < gamma.std() < 0.05
+
+
+def test_none_norm_is_identity_and_conv_bias_rule():
+    x = np.random.rand(1, 2, 2, 3).astype("float32")
+    np.testing.assert_array_equal(norm_layer("none")(x).numpy(), x)
+    assert uses_bias("instance") and uses_bias("none")
+    assert not uses_bias("batch")
+
+
+def test_unknown_norm_lists_choices():
+    with pytest.raises(ValueError, match="use one of instance, batch, none"):
+        norm_layer("group")
+
+
+def test_size_check_static_sizes():
+    check_size(None, 8, "net")
+    check_size((None, 16), 8, "net")
+    with pytest.raises(ValueError, match="net needs input height and width "
+                                         "divisible by 8, got 12x12"):
+        check_size(12, 8, "net")
+    x = tf.zeros((1, 16, 24, 3))
+    assert SizeCheck(8, "net")(x) is x
+    with pytest.raises(ValueError, match="divisible by 16"):
+        SizeCheck(16, "net")(x)
+
+
+def test_size_check_dynamic_sizes_fail_at_run_time():
+    layer = SizeCheck(8, "net")
+    check = tf.function(layer, input_signature=[
+        tf.TensorSpec((None, None, None, 3))])
+    np.testing.assert_array_equal(check(tf.ones((1, 8, 16, 3))).numpy(),
+                                  np.ones((1, 8, 16, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="net needs input height and width divisible by 8"):
+        check(tf.ones((1, 8, 12, 3)))

@@ -1,0 +1,97 @@
+"""U-Net generator: parameter counts against a closed form, taps, skip
+connections, dropout placement, size checks."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.models.taps import available_taps, feature_taps
+from itgc_tf.models.unet import unet_generator
+
+
+def closed_form_params(input_nc, output_nc, ngf, num_downs, norm):
+    bias = norm != "batch"
+    per_norm = 4 if norm == "batch" else 0
+    c = [ngf * min(2 ** i, 8) for i in range(num_downs)]
+
+    def conv(cin, cout, with_bias=bias):
+        return cin * cout * 16 + (cout if with_bias else 0)
+
+    total = conv(input_nc, c[0])
+    for i in range(1, num_downs):
+        total += conv(c[i - 1], c[i]) + per_norm * c[i] * (i < num_downs - 1)
+    total += conv(c[-1], c[-2]) + per_norm * c[-2]  # innermost up
+    for i in range(num_downs - 2, 0, -1):
+        total += conv(2 * c[i], c[i - 1]) + per_norm * c[i - 1]
+    return total + conv(2 * c[0], output_nc, with_bias=True)
+
+
+@pytest.mark.parametrize("ngf,num_downs,norm", [
+    (4, 5, "instance"), (4, 6, "batch"), (2, 3, "none"), (4, 8, "instance"),
+])
+def test_param_count_matches_hand_count(ngf, num_downs, norm):
+    model = unet_generator(3, 2, ngf, num_downs, norm)
+    assert model.count_params() == closed_form_params(3, 2, ngf, num_downs,
+                                                      norm)
+
+
+def test_standard_pix2pix_unet_has_literature_param_count():
+    # pix2pix U-Net-256, ngf 64, batch norm: 54.41M trainable parameters.
+    model = unet_generator(3, 3, 64, 8, "batch")
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 54_413_955
+    assert model.count_params() == closed_form_params(3, 3, 64, 8, "batch")
+
+
+def test_feature_taps_have_documented_shapes():
+    ngf, n, size = 4, 5, 64
+    model = unet_generator(3, 3, ngf, n, input_size=None)
+    names = available_taps(model)
+    assert names == [f"down_{i}" for i in range(n)] + [
+        f"up_{i}" for i in reversed(range(n))]
+    out, f = feature_taps(model, names)(tf.zeros((1, size, size, 3)))
+    assert out.shape == (1, size, size, 3)
+    for i in range(n):
+        assert f[f"down_{i}"].shape == (1, size >> (i + 1), size >> (i + 1),
+                                        ngf * min(2 ** i, 8))
+    for i in range(1, n):
+        assert f[f"up_{i}"].shape == (1, size >> i, size >> i,
+                                      ngf * min(2 ** (i - 1), 8))
+    assert f["up_0"].shape == (1, size, size, 3)
+    np.testing.assert_allclose(out, np.tanh(f["up_0"]), atol=1e-6)
+
+
+def test_skip_carries_leaky_relu_of_the_encoder_feature():
+    """As the original's in-place LeakyReLU: skip_i = [lrelu(down_{i-1}), up_i]."""
+    model = unet_generator(3, 3, 4, 4)
+    probe = keras.Model(model.input, [model.get_layer("skip_2").output,
+                                      model.get_layer("down_1").output,
+                                      model.get_layer("up_2").output])
+    skip, down, up = probe(tf.random.uniform((2, 32, 32, 3), -1, 1))
+    c = down.shape[-1]
+    np.testing.assert_allclose(skip[..., :c],
+                               np.where(down > 0, down, 0.2 * down), atol=1e-6)
+    np.testing.assert_allclose(skip[..., c:], up, atol=1e-6)
+
+
+def test_dropout_on_the_extra_innermost_levels_only():
+    model = unet_generator(3, 3, 2, 8, dropout=True)
+    dropouts = sorted(l.name for l in model.layers
+                      if isinstance(l, keras.layers.Dropout))
+    assert dropouts == ["up_4_dropout", "up_5_dropout", "up_6_dropout"]
+    x = tf.random.uniform((1, 256, 256, 3), -1, 1)
+    np.testing.assert_array_equal(model(x), model(x))
+
+
+def test_sizes_must_be_multiples_of_two_to_the_levels():
+    with pytest.raises(ValueError, match="divisible by 32, got 48x48"):
+        unet_generator(3, 3, 4, 5, input_size=48)
+    model = unet_generator(3, 3, 4, 5)
+    with pytest.raises(ValueError, match="divisible by 32"):
+        model(tf.zeros((1, 48, 64, 3)))
+    assert model(tf.zeros((1, 32, 96, 3))).shape == (1, 32, 96, 3)
+
+
+def test_too_few_levels_rejected():
+    with pytest.raises(ValueError, match="num_downs >= 2"):
+        unet_generator(3, 3, 4, 1)
