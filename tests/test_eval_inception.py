@@ -1,6 +1,7 @@
 """Inception-v3 feature sources (itgc_tf.eval.inception): local weights only."""
 import os
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -39,6 +40,10 @@ def test_wrong_weight_files_are_rejected(tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="not an HDF5 file"):
         InceptionFeatures(str(tmp_path / "bad.h5"))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.create_dataset("something_else", data=np.zeros(3))
+    with pytest.raises(ValueError, match="include_top=False"):
+        InceptionFeatures(str(tmp_path / "other.h5"))
 
 
 def test_random_network_gives_deterministic_2048_d_features(random_inception):
@@ -119,18 +124,19 @@ def test_keras_weight_files_and_the_keras_cache_load(tmp_path, monkeypatch):
 class _FakeFidNetwork(tf.Module):
     """Stand-in for the FID Inception SavedModel: pool3 = corner pixel · W, shaped [N, 1, 1, 2048]."""
 
-    def __init__(self, seed, pool_dim=2048):
+    def __init__(self, seed, pool_dim=2048, pool_name="pool_3"):
         super().__init__()
         self.w = tf.Variable(np.random.default_rng(seed).normal(size=(3, pool_dim)).astype(np.float32))
+        self.pool_name = pool_name
 
     @tf.function(input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
     def serve(self, images):
         pool = images[:, 0, 0, :] @ self.w
-        return {"pool_3": tf.reshape(pool, [-1, 1, 1, pool.shape[-1]]), "logits": pool[:, :10]}
+        return {self.pool_name: tf.reshape(pool, [-1, 1, 1, pool.shape[-1]]), "logits": pool[:, :10]}
 
 
-def _save_fake(path, seed, pool_dim=2048):
-    network = _FakeFidNetwork(seed, pool_dim)
+def _save_fake(path, seed, pool_dim=2048, pool_name="pool_3"):
+    network = _FakeFidNetwork(seed, pool_dim, pool_name)
     tf.saved_model.save(network, path, signatures={"serving_default": network.serve})
     return network.w.numpy()
 
@@ -152,3 +158,6 @@ def test_fid_savedmodel_without_2048_d_pool_features_is_rejected(tmp_path):
     _save_fake(str(tmp_path / "small"), seed=0, pool_dim=1000)
     with pytest.raises(ValueError, match="pool3 features"):
         InceptionFeatures(str(tmp_path / "small"))
+    _save_fake(str(tmp_path / "unnamed"), seed=0, pool_name="features")
+    with pytest.raises(ValueError, match="cannot tell which is the pool3 feature"):
+        InceptionFeatures(str(tmp_path / "unnamed"))

@@ -69,7 +69,7 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=
     input_shape = _input_shape(generator, input_nc)
 
     def generate(images):
-        outputs = generator(images, training=False)
+        outputs = tf.cast(generator(images, training=False), tf.float32)  # also under mixed precision
         if outputs.shape[-1] != output_nc:
             raise ValueError(f"The generator outputs {outputs.shape[-1]} channels but output_nc="
                              f"{output_nc}; pass the generator's output channel count as output_nc.")
