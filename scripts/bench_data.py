@@ -79,7 +79,8 @@ def _throughput(config: DataConfig) -> float:
         for batch in ds:
             batch["A"].numpy()
         if epoch:
-            rates.append(num // config.batch_size * config.batch_size / (time.perf_counter() - start))
+            seen = num // config.batch_size * config.batch_size
+            rates.append(seen / (time.perf_counter() - start))
     return statistics.median(rates)
 
 

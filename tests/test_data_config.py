@@ -42,7 +42,8 @@ def test_tfds_keys_list_becomes_tuple():
     ({"seed": -1}, ["--seed=-1", ">= 0"]),
     ({"input_nc": 4}, ["--input_nc=4", "1 (grayscale) or 3"]),
     ({"output_nc": 2}, ["--output_nc=2"]),
-    ({"crop_size": 300}, ["--crop_size=300 is larger than --load_size=286", "crop_size <= load_size"]),
+    ({"crop_size": 300}, ["--crop_size=300 is larger than --load_size=286",
+                          "crop_size <= load_size"]),
     ({"tfds_keys": ("a",)}, ["--tfds_keys", "two image features"]),
     ({"tfds_keys": ("a", "")}, ["--tfds_keys"]),
 ])

@@ -93,7 +93,7 @@ def test_cached_demo_is_reused(demo_cache):
 
 
 def test_unknown_demo_task(demo_cache):
-    with pytest.raises(ValueError, match="Unknown demo task 'cats'.*enhance, edges2photo, unpaired"):
+    with pytest.raises(ValueError, match="Unknown demo task 'cats'.*enhance, edges2photo"):
         demo_dir("cats")
 
 

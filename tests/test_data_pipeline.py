@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_helpers import example_ids, id_value, make_dataset, random_image, write_image
+from data_helpers import example_ids, make_dataset, random_image, write_image
 from itgc_tf.data import DataConfig, build_dataset, dataset_info
 
 
@@ -174,7 +174,8 @@ def test_cache_gives_the_same_examples(tmp_path):
 
 def test_cardinality_is_known_for_progress_bars(tmp_path):
     make_dataset(tmp_path, "unpaired", n=6, n_b=2)
-    assert int(build_dataset(_config(tmp_path, batch_size=4, drop_remainder=False)).cardinality()) == 2
+    ds = build_dataset(_config(tmp_path, batch_size=4, drop_remainder=False))
+    assert int(ds.cardinality()) == 2
 
 
 def test_grayscale_files_convert_to_three_channels(tmp_path):
@@ -253,7 +254,8 @@ def test_unmatched_pair_names_are_listed(tmp_path):
 
 def test_duplicate_names_with_different_extensions(tmp_path):
     make_dataset(tmp_path, "folders", n=2)
-    write_image(tmp_path / "train" / "A" / "img000.jpg", random_image(np.random.default_rng(0), 24, 32))
+    write_image(tmp_path / "train" / "A" / "img000.jpg",
+                random_image(np.random.default_rng(0), 24, 32))
     with pytest.raises(ValueError, match="same name but different extensions.*img000.jpg"):
         build_dataset(_config(tmp_path))
 
@@ -269,14 +271,16 @@ def test_aligned_image_with_odd_width(tmp_path):
                                               ("scale_width_and_crop", (10, 40))])
 def test_image_smaller_than_the_crop_after_resize(tmp_path, preprocess, size):
     make_dataset(tmp_path, "unpaired", n=2, size=(24, 24))
-    small = write_image(tmp_path / "trainB" / "small.png", random_image(np.random.default_rng(0), *size))
-    with pytest.raises(ValueError, match=f"{small} is {size[0]}x{size[1]}.*smaller than --crop_size=16"):
+    small = write_image(tmp_path / "trainB" / "small.png",
+                        random_image(np.random.default_rng(0), *size))
+    with pytest.raises(ValueError, match=f"{small} is {size[0]}x{size[1]}.*than --crop_size=16"):
         dataset_info(_config(tmp_path, preprocess=preprocess))
 
 
 def test_pair_sizes_must_agree_without_resize(tmp_path):
     make_dataset(tmp_path, "folders", n=2)
-    write_image(tmp_path / "train" / "B" / "img001.png", random_image(np.random.default_rng(0), 20, 32))
+    write_image(tmp_path / "train" / "B" / "img001.png",
+                random_image(np.random.default_rng(0), 20, 32))
     assert dataset_info(_config(tmp_path)).num_examples == 2  # resize_and_crop: fine
     with pytest.raises(ValueError, match="differ in size after --preprocess=crop"):
         build_dataset(_config(tmp_path, preprocess="crop"))

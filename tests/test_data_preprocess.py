@@ -88,7 +88,8 @@ def test_range_and_channel_conversion():
     config = _config(preprocess="crop", no_flip=True)
     one, three = transform([rgb, rgb], [1, 3], config, False)
     assert one.shape == (16, 16, 1) and three.shape == (16, 16, 3)
-    np.testing.assert_allclose(one[..., 0], gray / 127.5 - 1, atol=1e-5)  # gray -> RGB -> gray exact
+    # gray -> RGB -> gray is exact
+    np.testing.assert_allclose(one[..., 0], gray / 127.5 - 1, atol=1e-5)
     colour = tf.constant([[[255, 0, 0]] * 16] * 16, tf.uint8)
     red = transform([colour], [1], config, False)[0]
     np.testing.assert_allclose(red, 0.299 * 255 / 127.5 - 1, atol=1e-5)

@@ -16,8 +16,9 @@ class ItgcTestPairs(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         image = tfds.features.Image(shape=(None, None, 3))
+        label = tfds.features.ClassLabel(num_classes=2)
         return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
-            {"lr": image, "hr": image, "mask": image, "label": tfds.features.ClassLabel(num_classes=2)}))
+            {"lr": image, "hr": image, "mask": image, "label": label}))
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(6), "test": self._generate_examples(3)}
@@ -55,7 +56,8 @@ def test_unpaired_cycle_gan_with_mock_data():
         for training in (True, False):
             batches = list(build_dataset(config, training=training))
             assert len(batches) == (2 if training else 3)
-            assert batches[0]["A"].shape == (2, 16, 16, 1) and batches[0]["B"].shape == (2, 16, 16, 3)
+            assert batches[0]["A"].shape == (2, 16, 16, 1)
+            assert batches[0]["B"].shape == (2, 16, 16, 3)
             for b in batches:
                 for x in b.values():
                     assert -1.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0

@@ -41,8 +41,10 @@ def test_paired_round_trip_matches_the_folder_source(tmp_path, layout):
 def test_stored_bytes_are_the_original_files(tmp_path):
     make_dataset(tmp_path / "src", "folders", n=2)
     write_tfrecords(_config(tmp_path / "src"), str(tmp_path / "tfr"), num_shards=1)
-    record = next(iter(tf.data.TFRecordDataset(str(tmp_path / "tfr" / "train-pairs-00000-of-00001.tfrecord"))))
-    example = tf.io.parse_single_example(record, {k: tf.io.FixedLenFeature([], tf.string) for k in "AB"})
+    shard = tmp_path / "tfr" / "train-pairs-00000-of-00001.tfrecord"
+    record = next(iter(tf.data.TFRecordDataset(str(shard))))
+    spec = {k: tf.io.FixedLenFeature([], tf.string) for k in "AB"}
+    example = tf.io.parse_single_example(record, spec)
     assert example["A"].numpy() == (tmp_path / "src" / "train" / "A" / "img000.png").read_bytes()
 
 
@@ -107,7 +109,8 @@ def test_glob_selects_some_shards(tmp_path):
 
 def test_size_check_uses_the_stored_sizes(tmp_path):
     make_dataset(tmp_path / "src", "unpaired", n=2, size=(24, 24))
-    write_image(tmp_path / "src" / "trainB" / "wide.png", random_image(np.random.default_rng(0), 12, 48))
+    write_image(tmp_path / "src" / "trainB" / "wide.png",
+                random_image(np.random.default_rng(0), 12, 48))
     write_tfrecords(_config(tmp_path / "src"), str(tmp_path / "tfr"), num_shards=1)
     dataset_info(_config(f"tfrecord:{tmp_path / 'tfr'}"))  # resize_and_crop: fine
     with pytest.raises(ValueError, match=r"smallest B images.*12x24.*smaller than --crop_size=16"):
@@ -164,6 +167,7 @@ def test_script(tmp_path):
          f"--dataset={tmp_path / 'src'}", f"--output={tmp_path / 'tfr'}", "--num_shards=2"],
         capture_output=True, text=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "A: 3 examples in 2 shards" in result.stdout and "B: 2 examples in 2 shards" in result.stdout
+    assert "A: 3 examples in 2 shards" in result.stdout
+    assert "B: 2 examples in 2 shards" in result.stdout
     metadata = json.loads((tmp_path / "tfr" / "train.json").read_text())
     assert metadata["layout"] == "unpaired"

@@ -171,8 +171,8 @@ def tfds_not_prepared(name: str, data_dir: str, reason: str) -> FileNotFoundErro
 
 def tfds_missing_key(name: str, key: str, image_keys: Sequence[str]) -> ValueError:
     return ValueError(f"TFDS dataset {name!r} has no image feature {key!r}; its image features "
-                      f"are: {', '.join(image_keys) or '(none)'}. Fix: pass --tfds_keys=A_KEY,B_KEY "
-                      f"naming two of them.")
+                      f"are: {', '.join(image_keys) or '(none)'}. Fix: pass "
+                      f"--tfds_keys=A_KEY,B_KEY naming two of them.")
 
 
 def tfds_ambiguous_keys(name: str, image_keys: Sequence[str]) -> ValueError:

@@ -44,20 +44,21 @@ def dataset_info(config: DataConfig, split: str = "train") -> DatasetInfo:
     return _info(_oriented(config, split))
 
 
-def _read(element: dict, reads_files: bool) -> dict:
-    return {k: tf.io.read_file(v) for k, v in element.items()} if reads_files else element
+def _read_files(element: dict) -> dict:
+    return {k: tf.io.read_file(v) for k, v in element.items()}
 
 
 def _examples(stream: Stream, config: DataConfig, training: bool, total: int,
               salt: int) -> tf.data.Dataset:
     """``total`` (element, random int64) tuples of one stream: cached, shuffled and cycled
-    as asked, elements still encoded (bytes, or paths if ``stream.reads_files``)."""
+    as asked; elements hold encoded image bytes."""
     seed = config.seed * 2 + salt
     ds = stream.elements(training, seed)
     reads_files = stream.reads_files
     if config.cache:
-        ds = ds.map(lambda e: _read(e, reads_files), num_parallel_calls=AUTOTUNE).cache()
-        reads_files = False
+        if reads_files:
+            ds = ds.map(_read_files, num_parallel_calls=AUTOTUNE)
+        ds, reads_files = ds.cache(), False
     if training:
         buffer = stream.num_examples if reads_files else min(config.shuffle_buffer,
                                                               stream.num_examples)
@@ -66,7 +67,7 @@ def _examples(stream: Stream, config: DataConfig, training: bool, total: int,
         ds = ds.repeat()
     ds = ds.take(total).apply(tf.data.experimental.assert_cardinality(total))
     if reads_files:
-        ds = ds.map(lambda e: _read(e, True), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(_read_files, num_parallel_calls=AUTOTUNE)
     if training:
         randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     else:
