@@ -25,9 +25,10 @@ def _seed():
     yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def two_replica_strategy():
-    """MirroredStrategy over two logical CPU devices."""
+    """MirroredStrategy over two logical CPU devices, one per test session: two
+    strategies in one process reuse collective keys and abort each other's ops."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, devices
     return tf.distribute.MirroredStrategy(devices)

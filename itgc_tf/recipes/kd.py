@@ -1,0 +1,43 @@
+"""Plain output distillation: student GAN loss + L1 to the teacher output (SPEC §6)."""
+import tensorflow as tf
+
+from itgc_tf.models.adversarial import generator_loss
+from itgc_tf.recipes.base import Recipe, global_average, per_example_mean
+
+
+class KD(Recipe):
+    """L = gan_weight * L_GAN(D_s(s)) + lambda_recon * |s - t|_1 (+ lambda_gt * |s - y|_1, paired).
+
+    With several teachers, the reconstruction term uses the first one.
+    """
+
+    uses_discriminator = True
+
+    def __init__(self, lambda_recon=10.0, lambda_gt=0.0, gan_weight=1.0, gan_mode="lsgan",
+                 **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("lambda_recon", lambda_recon), ("lambda_gt", lambda_gt),
+                            ("gan_weight", gan_weight)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}.")
+        self.lambda_recon, self.lambda_gt = lambda_recon, lambda_gt
+        self.gan_weight, self.gan_mode = gan_weight, gan_mode
+
+    @property
+    def term_names(self):
+        return ("gan", "recon") + (("gt_recon",) if self.lambda_gt > 0 else ())
+
+    def student_losses(self, ctx, discriminate):
+        s = ctx.student_output
+        terms = {
+            "gan": self.gan_weight * global_average(
+                generator_loss(self.gan_mode, discriminate(ctx.x, s))),
+            "recon": self.lambda_recon * global_average(
+                per_example_mean(tf.abs(s - ctx.teacher_outputs[0]))),
+        }
+        if self.lambda_gt > 0:
+            if not ctx.paired:
+                raise ValueError("lambda_gt > 0 needs paired data (an aligned ground truth); "
+                                 "set it to 0 for unpaired datasets.")
+            terms["gt_recon"] = self.lambda_gt * global_average(per_example_mean(tf.abs(s - ctx.y)))
+        return terms

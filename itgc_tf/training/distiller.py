@@ -1,0 +1,291 @@
+"""The Distiller: a student trained from teacher(s) by a base recipe plus VEM.
+
+One ``train_step`` is SPEC §4:
+  0. (online recipes) each teacher takes its own GAN step;
+  1. t = G_t(x) (constant), s = G_s(x);
+  2. t~ = langevin_sample(E, s);
+  3. one critic step on ebm_loss(E(t, s), E(t~, s));
+  4. one student step on L_base + vem_weight * mi_loss, with the updated critic frozen
+     (repeated ``n_dis`` times per teacher step);
+  5. one student-discriminator step, if the recipe has one.
+"""
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from itgc_tf.models.adversarial import discriminator_loss
+from itgc_tf.models.taps import feature_taps
+from itgc_tf.recipes.base import StepContext, global_average
+from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
+from itgc_tf.vem.langevin import resolve_noise_std
+
+VEM_TARGETS = ("teacher", "ground_truth")
+
+
+@dataclasses.dataclass(frozen=True)
+class VEMConfig:
+    """VEM options. ``weight`` 0 turns VEM off (no critic is built or run).
+
+    target: what t is in q(t|s): the teacher output (default; the authors' CycleGAN
+      code) or the ground-truth image (the authors' paired Pix2Pix code).
+    tap: None for output images, or (teacher_tap, student_tap) to bound the
+      information between two feature maps (no clipping, no input pooling; when
+      the channel counts differ, a learnable 1x1 conv trained with the student
+      maps the student tap to the teacher's channels, where the chain starts).
+    """
+    weight: float = 0.0
+    langevin_steps: int = 10
+    step_size: float = 100.0
+    noise_std: float | str = 0.005
+    energy_l2: float = 0.05
+    critic_width: int = 16
+    critic_blocks: int = 7
+    critic_lr: float = 1e-4
+    target: str = "teacher"
+    tap: tuple | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.weight < 0:
+            raise ValueError(f"vem_weight must be >= 0 (0 turns VEM off), got {self.weight}.")
+        if self.langevin_steps < 0 or self.step_size < 0 or self.energy_l2 < 0:
+            raise ValueError("langevin_steps, langevin_step_size and energy_l2 must be >= 0, got "
+                             f"{self.langevin_steps}, {self.step_size}, {self.energy_l2}.")
+        resolve_noise_std(self.noise_std, self.step_size)
+        if self.target not in VEM_TARGETS:
+            raise ValueError(f"vem_target must be one of {VEM_TARGETS}, got {self.target!r}.")
+        if self.target == "ground_truth" and self.tap is not None:
+            raise ValueError("vem_target=ground_truth bounds output images; it cannot be combined "
+                             "with a feature-map vem_tap.")
+        if self.critic_lr <= 0:
+            raise ValueError(f"critic_lr must be > 0, got {self.critic_lr}.")
+
+    @property
+    def enabled(self):
+        return self.weight > 0
+
+
+class Distiller(keras.Model):
+    """Student + optional student discriminator + energy critic, trained together.
+
+    Args:
+      student: generator [B, H, W, input_nc] -> [B, H, W, output_nc] in [-1, 1].
+      teachers: list of teacher generators (frozen here unless ``online_teachers``).
+      recipe: a ``Recipe`` (kd, gan_compression, omgd).
+      image_shape: (H, W, input_nc) of training inputs; every network is built now.
+      discriminator: student discriminator (recipes with ``uses_discriminator``);
+        conditional on x when ``paired``.
+      online_teachers: Teacher models (compiled, with their own ``train_step``)
+        trained in this loop; their generators must be in ``teachers``.
+      vem: ``VEMConfig``. n_dis: student updates per teacher update.
+    Call: ``distiller(x)`` = ``distiller.student(x)``.
+    """
+
+    def __init__(self, student, teachers, recipe, image_shape, *, discriminator=None,
+                 online_teachers=(), paired=True, vem=VEMConfig(), gan_mode="lsgan", n_dis=1,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not teachers:
+            raise ValueError("The Distiller needs at least one teacher generator.")
+        if recipe.uses_discriminator and discriminator is None:
+            raise ValueError(f"Recipe {recipe.name!r} trains against a student discriminator; "
+                             "pass discriminator=...")
+        if recipe.online_teachers and not online_teachers:
+            raise ValueError(f"Recipe {recipe.name!r} trains its teachers online; pass "
+                             "online_teachers=[...] (compiled Teacher models).")
+        if n_dis < 1:
+            raise ValueError(f"n_dis must be >= 1, got {n_dis}.")
+        if vem.target == "ground_truth" and not paired:
+            raise ValueError("vem_target=ground_truth needs paired data; use vem_target=teacher "
+                             "for unpaired datasets.")
+        self.student, self.teachers, self.recipe = student, list(teachers), recipe
+        self.discriminator = discriminator if recipe.uses_discriminator else None
+        self.online_teachers = list(online_teachers)
+        self.paired, self.vem, self.gan_mode, self.n_dis = paired, vem, gan_mode, n_dis
+        for teacher in self.teachers:
+            if not self.online_teachers:
+                teacher.trainable = False
+
+        pairs = list(recipe.feature_pairs()) + ([vem.tap] if vem.enabled and vem.tap else [])
+        self.teacher_taps = sorted({t for t, _ in pairs})
+        self.student_taps = sorted({s for _, s in pairs})
+        self._teacher_net = feature_taps(self.teachers[0], self.teacher_taps)
+        self._student_net = feature_taps(student, self.student_taps)
+        self.critic = None
+        self._build_networks(tuple(image_shape))
+        self.built = True
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
+
+    # ----------------------------------------------------------------- set-up
+    def _build_networks(self, image_shape):
+        x = tf.zeros((1, *image_shape))
+        t_out, t_feats = self._teacher_net(x)
+        s_out, s_feats = self._student_net(x)
+        for teacher in self.teachers[1:]:
+            teacher(x)
+        shape = lambda f: tuple(f.shape[1:])  # noqa: E731
+        self.recipe.build_adapters({k: shape(v) for k, v in t_feats.items()},
+                                   {k: shape(v) for k, v in s_feats.items()})
+        if self.discriminator is not None:
+            self._discriminate(x, s_out)
+        self.vem_adapter = None
+        if self.vem.enabled and self.vem.tap is not None:
+            t_c, s_c = t_feats[self.vem.tap[0]].shape[-1], s_feats[self.vem.tap[1]].shape[-1]
+            if t_c != s_c:  # the chain starts at s, so s must live in t's space
+                self.vem_adapter = keras.layers.Conv2D(t_c, 1, name="vem_adapter")
+                self.vem_adapter.build((None, None, None, s_c))
+        if self.vem.enabled:
+            t_side, s_side = self._vem_pair(x, t_out, t_feats, s_out, s_feats)
+            self.critic = EnergyCritic(
+                t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
+                base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
+                pool_inputs=self.vem.tap is None, name="critic")
+            self.critic((t_side, s_side))
+
+    def _metric_names(self):
+        names = ["student_loss", *[f"loss_{n}" for n in self.recipe.term_names],
+                 "student_grad_norm"]
+        if self.vem.enabled:
+            names += ["loss_mi", "critic_loss", "e_pos", "e_neg", "contrastive_gap",
+                      "critic_grad_norm"]
+        if self.discriminator is not None:
+            names += ["d_loss", "d_grad_norm"]
+        return names
+
+    def compile(self, student_optimizer, discriminator_optimizer=None, critic_optimizer=None,
+                **kwargs):
+        """One optimizer per trained network; the critic defaults to Adam(critic_lr, 0, 0.999)."""
+        super().compile(**kwargs)
+        if self.discriminator is not None and discriminator_optimizer is None:
+            raise ValueError("This recipe trains a student discriminator: pass "
+                             "discriminator_optimizer=...")
+        self.student_optimizer = student_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.student_optimizer.build(self._student_variables())
+        if self.discriminator is not None:
+            discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.critic_optimizer = None
+        if self.vem.enabled:
+            self.critic_optimizer = critic_optimizer or keras.optimizers.Adam(
+                self.vem.critic_lr, beta_1=0.0, beta_2=0.999)
+            self.critic_optimizer.build(self.critic.trainable_variables)
+
+    @property
+    def metrics(self):
+        tracked = list(self._trackers.values())
+        for teacher in self.online_teachers:
+            tracked += teacher.metrics
+        return tracked
+
+    def call(self, x, training=False):
+        return self.student(x, training=training)
+
+    # ------------------------------------------------------------ step pieces
+    def _student_variables(self):
+        adapter = self.vem_adapter.trainable_variables if self.vem_adapter is not None else []
+        return self.student.trainable_variables + self.recipe.trainable_variables + adapter
+
+    def _discriminate(self, x, image):
+        inputs = tf.concat([x, image], axis=-1) if self.paired else image
+        return self.discriminator(inputs, training=True)
+
+    def _vem_pair(self, y, t_out, t_feats, s_out, s_feats):
+        """(t, s) for the bound: output images, ground truth, or a feature-map pair."""
+        if self.vem.tap is not None:
+            s_side = s_feats[self.vem.tap[1]]
+            if self.vem_adapter is not None:
+                s_side = self.vem_adapter(s_side)
+            return t_feats[self.vem.tap[0]], s_side
+        return (y if self.vem.target == "ground_truth" else t_out), s_out
+
+    def _langevin_seed(self):
+        return tf.stack([tf.constant(self.vem.seed, tf.int32),
+                         tf.cast(self.student_optimizer.iterations, tf.int32)])
+
+    def _critic_step(self, t, s):
+        """Steps 2-3: Langevin samples from s, then one critic update. Returns t~."""
+        t, s = tf.stop_gradient(t), tf.stop_gradient(s)
+        t_neg = langevin_sample(
+            self.critic, s, steps=self.vem.langevin_steps, step_size=self.vem.step_size,
+            noise_std=self.vem.noise_std, clip=self.vem.tap is None, seed=self._langevin_seed())
+        batch = tf.shape(t)[0]
+        with tf.GradientTape() as tape:
+            energies = self.critic((tf.concat([t, t_neg], 0), tf.concat([s, s], 0)),
+                                   training=True)
+            e_pos, e_neg = energies[:batch], energies[batch:]
+            loss = ebm_loss(e_pos, e_neg, self.vem.energy_l2)
+        variables = self.critic.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.critic_optimizer.apply(grads, variables)
+        self._track(critic_loss=loss, e_pos=global_average(tf.reshape(e_pos, [-1])),
+                    e_neg=global_average(tf.reshape(e_neg, [-1])),
+                    contrastive_gap=contrastive_gap(e_pos, e_neg),
+                    critic_grad_norm=tf.linalg.global_norm(grads))
+        return t_neg
+
+    def _student_step(self, x, y, teacher_outputs, teacher_features):
+        """Steps 1-4 for the student (the critic step runs inside, unrecorded)."""
+        with tf.GradientTape() as tape:
+            s_out, s_feats = self._student_net(x, training=True)
+            ctx = StepContext(x=x, y=y, teacher_outputs=teacher_outputs,
+                              teacher_features=teacher_features, student_output=s_out,
+                              student_features=s_feats, paired=self.paired)
+            terms = self.recipe.student_losses(ctx, self._discriminate)
+            if self.vem.enabled:
+                t_side, s_side = self._vem_pair(y, teacher_outputs[0], teacher_features,
+                                                s_out, s_feats)
+                with tape.stop_recording():
+                    t_neg = self._critic_step(t_side, s_side)
+                terms["mi"] = self.vem.weight * mi_loss(self.critic, t_side, s_side, t_neg)
+            loss = tf.add_n(list(terms.values()))
+        variables = self._student_variables()
+        grads = tape.gradient(loss, variables)
+        self.student_optimizer.apply(grads, variables)
+        self._track(student_loss=loss, student_grad_norm=tf.linalg.global_norm(grads),
+                    **{f"loss_{k}": v for k, v in terms.items()})
+        return s_out
+
+    def _discriminator_step(self, x, y, s_out):
+        """Step 5: real = the domain-B image y (paired: with its input), fake = student."""
+        with tf.GradientTape() as tape:
+            per_example = discriminator_loss(self.gan_mode, self._discriminate(x, y),
+                                              self._discriminate(x, tf.stop_gradient(s_out)))
+            loss = global_average(per_example)
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.discriminator_optimizer.apply(grads, variables)
+        self._track(d_loss=loss, d_grad_norm=tf.linalg.global_norm(grads))
+
+    def _track(self, **values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+
+    # -------------------------------------------------------------- the step
+    def _teacher_forward(self, x):
+        """Teacher outputs and taps in inference mode, as constants."""
+        t_out, t_feats = self._teacher_net(x, training=False)
+        outputs = [t_out] + [t(x, training=False) for t in self.teachers[1:]]
+        stop = tf.stop_gradient
+        return [stop(o) for o in outputs], {k: stop(v) for k, v in t_feats.items()}
+
+    def train_step(self, data):
+        x, y = data["A"], data["B"]
+        for teacher in self.online_teachers:
+            teacher.train_step(data)
+        teacher_outputs, teacher_features = self._teacher_forward(x)
+        for _ in range(self.n_dis):
+            s_out = self._student_step(x, y, teacher_outputs, teacher_features)
+        if self.discriminator is not None:
+            self._discriminator_step(x, y, s_out)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        """Validation: L1 of the student to the teacher (and to y when paired)."""
+        x, y = data["A"], data["B"]
+        teacher_outputs, _ = self._teacher_forward(x)
+        s = self.student(x, training=False)
+        logs = {"l1_to_teacher": tf.reduce_mean(tf.abs(s - teacher_outputs[0]))}
+        if self.paired:
+            logs["l1_to_target"] = tf.reduce_mean(tf.abs(s - y))
+        return logs
