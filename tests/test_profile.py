@@ -143,7 +143,7 @@ class _DynamicFlatten(keras.layers.Layer):
 
     def call(self, x):
         batch = tf.cast(tf.reduce_sum(x * 0.0) + 1.0, tf.int32)
-        return tf.reshape(x, tf.stack([batch, 48]))
+        return tf.reshape(x, tf.stack([batch, -1]))
 
     def compute_output_shape(self, input_shape):
         return (None, 48)
