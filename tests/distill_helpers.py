@@ -36,3 +36,25 @@ def toy_distiller(recipe="kd", vem_weight=0.0, noise_std=0.005, recipe_options=N
 def compile_default(distiller, lr=2e-4):
     distiller.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5))
     return distiller
+
+
+def toy_omgd_distiller(vem_weight=0.0, n_teachers=1, **vem_options):
+    """OMGD with online Pix2Pix teachers sharing one discriminator, random-weight VGG."""
+    from itgc_tf.losses.vgg import VGGFeatures
+    from itgc_tf.training.teachers import Pix2PixTeacher
+
+    disc = build_discriminator("n_layers", 6, ndf=4, n_layers=2, name_prefix="teacher_")
+    generators = [build_generator("resnet_6blocks", 3, 3, ngf=8 // (i + 1),
+                                  name_prefix=f"teacher{i}_") for i in range(n_teachers)]
+    teachers = []
+    for g in generators:
+        teacher = Pix2PixTeacher(g, disc, gan_mode="lsgan")
+        teacher.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+                        keras.optimizers.Adam(2e-4, beta_1=0.5))
+        teachers.append(teacher)
+    student = build_generator("mobile_resnet_6blocks", 3, 3, ngf=4, name_prefix="student_")
+    vgg = VGGFeatures(allow_random_weights_for_testing=True)
+    recipe = build_recipe("omgd", vgg=vgg, pairs=[("block_5", "block_5")], ssim_filter_size=7)
+    vem = VEMConfig(weight=vem_weight, **(TOY_VEM | vem_options))
+    return Distiller(student, generators, recipe, (SIZE, SIZE, 3), online_teachers=teachers,
+                     vem=vem)

@@ -161,3 +161,27 @@ def test_student_is_a_plain_generator():
     distiller = toy_distiller("kd")
     x = tf.zeros([2, SIZE, SIZE, 3])
     np.testing.assert_allclose(distiller(x), distiller.student(x))
+
+
+@pytest.mark.parametrize("vem_weight", [0.0, 0.1])
+def test_omgd_trains_teachers_online_and_student_from_them(vem_weight):
+    from distill_helpers import toy_omgd_distiller
+    distiller = toy_omgd_distiller(vem_weight, n_teachers=2)
+    distiller.compile(keras.optimizers.Adam(2e-4, beta_1=0.5))
+    teacher_before = _snapshot(distiller.teachers[1].trainable_variables)
+    history = distiller.fit(_dataset(), epochs=1, verbose=0).history
+    assert {"loss_ssim", "loss_style", "loss_feature", "loss_tv", "loss_cd",
+            "teacher0_g_l1", "teacher1_g_l1"} <= set(history)
+    assert "d_loss" not in history  # the OMGD student never sees a discriminator
+    assert _changed(teacher_before, distiller.teachers[1].trainable_variables)
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), name
+
+
+def test_omgd_under_two_replicas(two_replica_strategy):
+    from distill_helpers import toy_omgd_distiller
+    with two_replica_strategy.scope():
+        distiller = toy_omgd_distiller(0.1)
+        distiller.compile(keras.optimizers.Adam(2e-4, beta_1=0.5))
+    history = distiller.fit(_dataset(4), epochs=1, verbose=0).history
+    assert all(np.all(np.isfinite(v)) for v in history.values())

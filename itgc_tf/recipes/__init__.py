@@ -2,10 +2,12 @@
 from itgc_tf.recipes.base import Recipe, StepContext
 from itgc_tf.recipes.gan_compression import GANCompression
 from itgc_tf.recipes.kd import KD
+from itgc_tf.recipes.omgd import OMGD
 
 RECIPES = {
     "kd": KD,
     "gan_compression": GANCompression,
+    "omgd": OMGD,
 }
 
 

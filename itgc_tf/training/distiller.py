@@ -155,8 +155,12 @@ class Distiller(keras.Model):
 
     def compile(self, student_optimizer, discriminator_optimizer=None, critic_optimizer=None,
                 **kwargs):
-        """One optimizer per trained network; the critic defaults to Adam(critic_lr, 0, 0.999)."""
-        super().compile(**kwargs)
+        """One optimizer per trained network; the critic defaults to Adam(critic_lr, 0, 0.999).
+
+        The student optimizer doubles as Keras' ``optimizer`` (its ``iterations``
+        count steps for callbacks). Online teachers come compiled with their own.
+        """
+        super().compile(optimizer=student_optimizer, **kwargs)
         if self.discriminator is not None and discriminator_optimizer is None:
             raise ValueError("This recipe trains a student discriminator: pass "
                              "discriminator_optimizer=...")
@@ -179,6 +183,9 @@ class Distiller(keras.Model):
         return tracked
 
     def call(self, x, training=False):
+        """Student output for images x [B, H, W, input_nc] (or a batch dict's "A")."""
+        if isinstance(x, dict):
+            x = x["A"]
         return self.student(x, training=training)
 
     # ------------------------------------------------------------ step pieces
@@ -278,7 +285,14 @@ class Distiller(keras.Model):
             s_out = self._student_step(x, y, teacher_outputs, teacher_features)
         if self.discriminator is not None:
             self._discriminator_step(x, y, s_out)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()
+
+    def _logs(self):
+        """Tracker results; online teachers' trackers prefixed ``teacher<i>_``."""
+        logs = {name: m.result() for name, m in self._trackers.items()}
+        for i, teacher in enumerate(self.online_teachers):
+            logs |= {f"teacher{i}_{m.name}": m.result() for m in teacher.metrics}
+        return logs
 
     def test_step(self, data):
         """Validation: L1 of the student to the teacher (and to y when paired)."""

@@ -1,0 +1,64 @@
+"""OMGD (Ren et al., ICCV 2021): online multi-granularity distillation (SPEC §6).
+
+The teachers train online (the Distiller runs their own GAN steps); the student
+never sees a discriminator and learns from every teacher's output through
+SSIM + VGG16 Gram style + VGG16 relu2_2 feature + total variation, plus channel
+distillation between mapped student taps and the first teacher's taps.
+"""
+import tensorflow as tf
+
+from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
+                                       omgd_student_losses)
+from itgc_tf.recipes.base import FeatureAdapters, Recipe, global_average
+
+
+class OMGD(Recipe):
+    """L = sum_teachers [w_ssim (1 - SSIM) + w_style Style + w_feat Feat + w_tv TV](s, t_k)
+         + lambda_cd * CD(conv1x1(s_taps), t_taps).
+
+    vgg: a ``VGGFeatures`` (frozen). pairs: (teacher_tap, student_tap) for channel
+    distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
+    """
+
+    online_teachers = True
+
+    def __init__(self, vgg, pairs=(), lambda_cd=5e2, weights=None, ssim_filter_size=11,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if lambda_cd < 0:
+            raise ValueError(f"lambda_cd must be >= 0, got {lambda_cd}.")
+        if lambda_cd > 0 and not pairs:
+            raise ValueError("omgd with lambda_cd > 0 needs (teacher_tap, student_tap) pairs for "
+                             "channel distillation, e.g. --distill_pairs=block_8:block_8; or set "
+                             "--lambda_cd=0.")
+        self.vgg, self.lambda_cd = vgg, lambda_cd
+        self.weights_ = dict(OMGD_DEFAULT_WEIGHTS, **(weights or {}))
+        self.ssim_filter_size = ssim_filter_size
+        self.adapters = FeatureAdapters(pairs, name="cd_adapters")
+
+    @property
+    def term_names(self):
+        return ("ssim", "style", "feature", "tv") + (("cd",) if self.lambda_cd > 0 else ())
+
+    def feature_pairs(self):
+        return self.adapters.pairs
+
+    def build_adapters(self, teacher_shapes, student_shapes):
+        self.adapters.build_for(teacher_shapes, student_shapes)
+        self.built = True
+
+    def student_losses(self, ctx, discriminate):
+        del discriminate  # the OMGD student never sees a discriminator
+        sums = {}
+        for t in ctx.teacher_outputs:
+            terms = omgd_student_losses(ctx.student_output, t, self.vgg, self.weights_,
+                                        self.ssim_filter_size)
+            for name in ("ssim", "style", "feature", "tv"):
+                sums[name] = sums.get(name, 0.0) + self.weights_[name] * terms[name]
+        losses = {name: global_average(value) for name, value in sums.items()}
+        if self.lambda_cd > 0:
+            mapped = self.adapters(ctx.student_features)
+            teacher = [ctx.teacher_features[t_tap] for t_tap, _ in self.adapters.pairs]
+            losses["cd"] = self.lambda_cd * global_average(
+                channel_distillation_loss(mapped, teacher))
+        return losses
