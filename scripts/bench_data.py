@@ -22,7 +22,7 @@ from itgc_tf.data import DataConfig, build_dataset, dataset_info, write_tfrecord
 from itgc_tf.data.demo import DEMO_PHOTOS, demo_photo
 
 flags.DEFINE_integer("num_examples", 64, "Examples written per source.")
-flags.DEFINE_integer("repeats", 3, "Timed epochs per measurement (the median is printed).")
+flags.DEFINE_integer("repeats", 5, "Timed epochs per measurement (the median is printed).")
 FLAGS = flags.FLAGS
 SIZE = 256
 

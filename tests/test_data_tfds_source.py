@@ -53,6 +53,7 @@ def test_unpaired_cycle_gan_with_mock_data():
         info = dataset_info(config)
         assert (info.paired, info.num_a, info.num_b, info.num_examples) == (False, 5, 5, 5)
         assert info.source.startswith("tfds:cycle_gan/horse2zebra")
+        assert not dataset_info(_h2z(tfds_keys=("image", "image"))).paired
         for training in (True, False):
             batches = list(build_dataset(config, training=training))
             assert len(batches) == (2 if training else 3)
