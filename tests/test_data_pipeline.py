@@ -219,7 +219,8 @@ def test_no_supported_images(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a.gif").write_bytes(b"GIF89a")
     (tmp_path / "train" / "b.txt").write_text("x")
-    with pytest.raises(ValueError, match=r"no images of a supported type.*\.gif x1, \.txt x1.*Fix"):
+    (tmp_path / "train" / "sub").mkdir()
+    with pytest.raises(ValueError, match=r"supported type.*\.gif x1, \.txt x1, sub-folders x1.*Fix"):
         build_dataset(_config(tmp_path))
 
 

@@ -124,6 +124,12 @@ def test_missing_metadata_says_how_to_write_it(tmp_path):
         dataset_info(_config(f"tfrecord:{tmp_path}"))
 
 
+def test_foreign_metadata(tmp_path):
+    (tmp_path / "train.json").write_text('{"name": "something else"}')
+    with pytest.raises(ValueError, match="train.json is not TFRecord metadata.*Fix"):
+        dataset_info(_config(f"tfrecord:{tmp_path}"))
+
+
 def test_glob_matching_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="No TFRecord shards match.*Fix"):
         dataset_info(_config(f"tfrecord:{tmp_path}/nothing-*.tfrecord"))

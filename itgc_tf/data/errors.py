@@ -72,7 +72,7 @@ def empty_folder(path: str) -> ValueError:
 
 
 def no_supported_images(path: str, found: dict[str, int]) -> ValueError:
-    listing = ", ".join(f"{ext or '(no extension)'} x{n}" for ext, n in sorted(found.items()))
+    listing = ", ".join(f"{kind} x{n}" for kind, n in sorted(found.items()))
     return ValueError(f"Folder {path} has no images of a supported type ({SUPPORTED}); it "
                       f"holds: {listing}. Fix: convert the images to PNG or JPEG.")
 
@@ -194,6 +194,11 @@ def missing_tfrecord_metadata(path: str) -> FileNotFoundError:
     return FileNotFoundError(f"No TFRecord metadata {path}. Fix: write the shards with "
                              f"`python scripts/make_tfrecords.py --dataset=... --output=DIR "
                              f"--split=SPLIT` and pass --dataset=tfrecord:DIR.")
+
+
+def foreign_tfrecord_metadata(path: str, expected: str) -> ValueError:
+    return ValueError(f"{path} is not TFRecord metadata of format {expected}. Fix: rewrite the "
+                      f"shards with scripts/make_tfrecords.py into a folder of their own.")
 
 
 def no_tfrecord_files(pattern: str) -> FileNotFoundError:

@@ -41,12 +41,14 @@ def list_images(folder: str) -> list[str]:
     """
     if not tf.io.gfile.isdir(folder):
         raise errors.missing_folder(folder)
-    names = [n for n in tf.io.gfile.listdir(folder) if not n.endswith("/")]
+    names = tf.io.gfile.listdir(folder)
     if not names:
         raise errors.empty_folder(folder)
     images = sorted(n for n in names if _ext(n) in IMAGE_EXTENSIONS)
     if not images:
-        raise errors.no_supported_images(folder, collections.Counter(_ext(n) for n in names))
+        raise errors.no_supported_images(folder, collections.Counter(
+            "sub-folders" if tf.io.gfile.isdir(posixpath.join(folder, n)) else
+            _ext(n) or "(no extension)" for n in names))
     return [posixpath.join(folder, n) for n in images]
 
 

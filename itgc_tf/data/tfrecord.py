@@ -78,6 +78,8 @@ def tfrecord_source(spec: str, split: str, config: DataConfig) -> Source:
         raise errors.missing_tfrecord_metadata(metadata_path)
     with tf.io.gfile.GFile(metadata_path) as f:
         metadata = json.load(f)
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise errors.foreign_tfrecord_metadata(metadata_path, FORMAT)
     shards = metadata["shards"]
     if selected is not None:
         listed = {posixpath.join(folder, name) for part in shards.values() for name in part}
