@@ -24,7 +24,7 @@ def example_ids(batch: np.ndarray) -> list[int]:
 
 
 def random_image(rng: np.random.Generator, height: int, width: int, channels: int = 3):
-    """uint8 [H, W, C] (C=1 squeezed to [H, W]) with smooth and sharp structure."""
+    """uint8 [H, W, C] uniform noise (C=1 squeezed to [H, W]), seeded by ``rng``."""
     image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
     return image[..., 0] if channels == 1 else image
 
