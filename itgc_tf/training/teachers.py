@@ -1,0 +1,238 @@
+"""Teacher training: pix2pix (paired) and CycleGAN (unpaired) as Keras models
+with their own ``compile`` and ``train_step``.
+
+Batches are dicts ``{"A": [B, H, W, C_A], "B": [B, H, W, C_B]}`` of images in
+[-1, 1]. Losses are averaged over the GLOBAL batch
+(``tf.nn.compute_average_loss``), so a step under a ``tf.distribute`` strategy
+equals a single-device step on the same global batch. Every loss term has a
+``keras.metrics.Mean`` tracker (exposed by ``metrics``, so it shows in ``fit``'s
+progress bar and in TensorBoard logs). Default optimisers: Adam(2e-4, β1 0.5),
+as the originals; pass ``itgc_tf.training.schedules.LinearDecay`` as the
+learning rate for the originals' schedule.
+"""
+import keras
+import tensorflow as tf
+
+from itgc_tf.models.adversarial import GAN_MODES
+from itgc_tf.training.image_pool import ImagePool
+from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
+                                             cyclegan_generator_losses,
+                                             pix2pix_discriminator_losses,
+                                             pix2pix_generator_losses)
+
+
+def default_optimizer(learning_rate=2e-4):
+    """Adam(learning_rate, beta_1=0.5, beta_2=0.999), the originals' optimiser."""
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
+
+
+def _channels(model, which):
+    tensors = getattr(model, which + "s", None)
+    return tensors[0].shape[-1] if tensors else None
+
+
+class _GANTeacher(keras.Model):
+    """Shared machinery: two optimisers (generators / discriminators), loss
+    trackers, batch unpacking."""
+
+    def __init__(self, gan_mode, loss_names, **kwargs):
+        super().__init__(**kwargs)
+        if gan_mode not in GAN_MODES:
+            raise ValueError(f"Unknown gan_mode {gan_mode!r}; use one of "
+                             f"{', '.join(GAN_MODES)}.")
+        self.gan_mode = gan_mode
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in loss_names}
+
+    def generator_variables(self):
+        raise NotImplementedError
+
+    def discriminator_variables(self):
+        raise NotImplementedError
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """``g_optimizer`` updates all generators, ``d_optimizer`` all
+        discriminators (None: ``default_optimizer()``). Other keyword arguments
+        go to ``keras.Model.compile`` (e.g. ``run_eagerly``, ``jit_compile``).
+        Call it inside the strategy scope when training distributed."""
+        self.g_optimizer = g_optimizer or default_optimizer()
+        self.d_optimizer = d_optimizer or default_optimizer()
+        if not self.g_optimizer.built:
+            self.g_optimizer.build(self.generator_variables())
+        if not self.d_optimizer.built:
+            self.d_optimizer.build(self.discriminator_variables())
+        # The G optimiser doubles as Keras' `optimizer` (its `iterations` count
+        # training steps for callbacks such as TensorBoard).
+        super().compile(optimizer=self.g_optimizer, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @staticmethod
+    def _apply(optimizer, tape, loss, variables):
+        optimizer.apply(tape.gradient(loss, variables), variables)
+
+    def _track(self, losses):
+        for name, value in losses.items():
+            if name in self.trackers:
+                self.trackers[name].update_state(value)
+
+    def _unpack(self, data):
+        if not isinstance(data, dict) or not {"A", "B"} <= set(data):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(
+                f"{type(self).__name__} trains on batches "
+                f"{{'A': images, 'B': images}}, got {got}; map the dataset to "
+                f"such dicts (see itgc_tf.data).")
+        return data["A"], data["B"]
+
+    @staticmethod
+    def _source(inputs):
+        return inputs["A"] if isinstance(inputs, dict) else inputs
+
+
+class Pix2PixTeacher(_GANTeacher):
+    """pix2pix: conditional GAN + λ_L1·L1 (Isola et al. 2017).
+
+    Args:
+      generator: A -> B, [B, H, W, C_A] -> [B, H, W, C_B] in [-1, 1].
+      discriminator: conditional, on ``concat([A, B], -1)`` (C_A + C_B channels).
+      lambda_l1: weight of the L1 term (100 in the original).
+      gan_mode: ``vanilla`` (original), ``lsgan`` or ``hinge``.
+
+    One ``train_step``, as the original: G's output, one D step on
+    (A, real B) vs (A, fake B), then one G step against the updated D.
+    Trackers: ``g_gan``, ``g_l1`` (mean |fake B − B|), ``d_real``, ``d_fake``.
+    ``call(A)`` returns the generator output.
+    """
+
+    def __init__(self, generator, discriminator, lambda_l1=100.0,
+                 gan_mode="vanilla", **kwargs):
+        super().__init__(gan_mode, ("g_gan", "g_l1", "d_real", "d_fake"),
+                         **kwargs)
+        g_in, g_out = _channels(generator, "input"), _channels(generator,
+                                                               "output")
+        d_in = _channels(discriminator, "input")
+        if None not in (g_in, g_out, d_in) and d_in != g_in + g_out:
+            raise ValueError(
+                f"The pix2pix discriminator sees concat([A, B]) with "
+                f"{g_in} + {g_out} = {g_in + g_out} channels but was built for "
+                f"{d_in}; build it with input_nc={g_in + g_out}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.lambda_l1 = float(lambda_l1)
+
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    def call(self, inputs, training=False):
+        """A images [B, H, W, C_A] (or a batch dict) -> fake B [B, H, W, C_B]."""
+        return self.generator(self._source(inputs), training=training)
+
+    def train_step(self, data):
+        real_a, real_b = self._unpack(data)
+        with tf.GradientTape() as g_tape:
+            fake_b = self.generator(real_a, training=True)
+            with g_tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    d_losses = pix2pix_discriminator_losses(
+                        self.discriminator, real_a, real_b, fake_b,
+                        self.gan_mode)
+                    d_loss = tf.nn.compute_average_loss(d_losses["total"])
+                self._apply(self.d_optimizer, d_tape, d_loss,
+                            self.discriminator_variables())
+            g_losses = pix2pix_generator_losses(
+                self.discriminator, real_a, real_b, fake_b, self.gan_mode,
+                self.lambda_l1)
+            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+        self._apply(self.g_optimizer, g_tape, g_loss,
+                    self.generator_variables())
+        self._track({**d_losses, **g_losses})
+        return {m.name: m.result() for m in self.metrics}
+
+
+class CycleGANTeacher(_GANTeacher):
+    """CycleGAN (Zhu et al. 2017): two generators, two discriminators.
+
+    Args:
+      g_ab, g_ba: generators A -> B and B -> A.
+      d_a, d_b: unconditional discriminators of domain A and domain B images
+        (the original's D_B and D_A respectively).
+      lambda_cycle: cycle weight, both directions (10).
+      lambda_identity: identity weight relative to lambda_cycle (0.5; 0 turns
+        the identity terms off).
+      gan_mode: ``lsgan`` (original), ``vanilla`` or ``hinge``.
+      pool_size: image history per discriminator (50; 0 disables it).
+      seed: seed of the image pools' randomness.
+
+    One ``train_step``, as the original: a G step on both generators' loss
+    (discriminators fixed), then a D step on both discriminators with fakes
+    drawn through the image pools. Trackers: ``gan_ab``, ``gan_ba``,
+    ``cycle_a``, ``cycle_b``, ``idt_ab``, ``idt_ba`` (when used), ``d_a``,
+    ``d_b``. ``call(A)`` returns g_ab(A).
+    """
+
+    def __init__(self, g_ab, g_ba, d_a, d_b, lambda_cycle=10.0,
+                 lambda_identity=0.5, gan_mode="lsgan", pool_size=50,
+                 seed=None, **kwargs):
+        identity = ("idt_ab", "idt_ba") if lambda_identity > 0 else ()
+        super().__init__(
+            gan_mode, ("gan_ab", "gan_ba", "cycle_a", "cycle_b", *identity,
+                       "d_a", "d_b"), **kwargs)
+        self.g_ab, self.g_ba, self.d_a, self.d_b = g_ab, g_ba, d_a, d_b
+        self.lambda_cycle = float(lambda_cycle)
+        self.lambda_identity = float(lambda_identity)
+        self.pool_a = ImagePool(pool_size, seed=seed, name="pool_a")
+        self.pool_b = ImagePool(pool_size,
+                                seed=None if seed is None else seed + 1,
+                                name="pool_b")
+
+    def generator_variables(self):
+        return self.g_ab.trainable_variables + self.g_ba.trainable_variables
+
+    def discriminator_variables(self):
+        return self.d_a.trainable_variables + self.d_b.trainable_variables
+
+    def build(self, input_shape):
+        """Creates the image pools (their size must be known): from a batch
+        dict's shapes {"A": ..., "B": ...}, or from the A shape alone, assuming
+        B images of the same size with g_ab's output channels."""
+        if isinstance(input_shape, dict):
+            shape_a, shape_b = input_shape["A"], input_shape["B"]
+        else:
+            shape_a = tuple(input_shape)
+            shape_b = shape_a[:-1] + (_channels(self.g_ab, "output")
+                                      or shape_a[-1],)
+        for pool, shape in ((self.pool_a, shape_a), (self.pool_b, shape_b)):
+            if not pool.built:
+                pool.build(shape)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        """A images [B, H, W, C] (or a batch dict) -> g_ab(A) [B, H, W, C]."""
+        return self.g_ab(self._source(inputs), training=training)
+
+    def train_step(self, data):
+        real_a, real_b = self._unpack(data)
+        with tf.GradientTape() as g_tape:
+            g_losses, fakes = cyclegan_generator_losses(
+                self.g_ab, self.g_ba, self.d_a, self.d_b, real_a, real_b,
+                self.gan_mode, self.lambda_cycle, self.lambda_identity)
+            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+        self._apply(self.g_optimizer, g_tape, g_loss,
+                    self.generator_variables())
+        fake_a = self.pool_a(tf.stop_gradient(fakes["fake_a"]))
+        fake_b = self.pool_b(tf.stop_gradient(fakes["fake_b"]))
+        with tf.GradientTape() as d_tape:
+            d_losses = cyclegan_discriminator_losses(
+                self.d_a, self.d_b, real_a, real_b, fake_a, fake_b,
+                self.gan_mode)
+            d_loss = tf.nn.compute_average_loss(d_losses["total"])
+        self._apply(self.d_optimizer, d_tape, d_loss,
+                    self.discriminator_variables())
+        self._track({**g_losses, **d_losses})
+        return {m.name: m.result() for m in self.metrics}
