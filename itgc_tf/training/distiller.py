@@ -210,12 +210,16 @@ class Distiller(keras.Model):
         return tf.stack([tf.constant(self.vem.seed, tf.int32),
                          tf.cast(self.student_optimizer.iterations, tf.int32)])
 
+    def langevin_sample(self, s, seed=0):
+        """Langevin samples t~ from q(.|s) with this run's VEM settings (for inspection)."""
+        return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
+                               step_size=self.vem.step_size, noise_std=self.vem.noise_std,
+                               clip=self.vem.tap is None, seed=seed)
+
     def _critic_step(self, t, s):
         """Steps 2-3: Langevin samples from s, then one critic update. Returns t~."""
         t, s = tf.stop_gradient(t), tf.stop_gradient(s)
-        t_neg = langevin_sample(
-            self.critic, s, steps=self.vem.langevin_steps, step_size=self.vem.step_size,
-            noise_std=self.vem.noise_std, clip=self.vem.tap is None, seed=self._langevin_seed())
+        t_neg = self.langevin_sample(s, seed=self._langevin_seed())
         batch = tf.shape(t)[0]
         with tf.GradientTape() as tape:
             energies = self.critic((tf.concat([t, t_neg], 0), tf.concat([s, s], 0)),
