@@ -88,6 +88,20 @@ def test_spectral_norm_bounds_the_kernels_after_a_training_call():
         assert np.linalg.norm(matrix, 2) == pytest.approx(1.0, rel=0.05)
 
 
+@pytest.mark.parametrize("build,smallest", [
+    (lambda: n_layer_discriminator(3, ndf=2, n_layers=3), 24),
+    (lambda: n_layer_discriminator(3, ndf=2, n_layers=2), 12),
+    (lambda: multi_scale_discriminator(3, ndf=2, n_layers=3, num_D=2), 47),
+])
+def test_too_small_inputs_are_reported(build, smallest):
+    model = build()
+    outs = model(tf.zeros((1, smallest, smallest, 3)))
+    assert all(o.shape[1] >= 1 for o in tf.nest.flatten(outs))
+    with pytest.raises(ValueError, match=f"at least {smallest}, got "
+                                         f"{smallest - 1}x{smallest - 1}"):
+        model(tf.zeros((1, smallest - 1, smallest - 1, 3)))
+
+
 @pytest.mark.parametrize("build", [
     lambda: n_layer_discriminator(3, n_layers=0),
     lambda: multi_scale_discriminator(3, num_D=0),

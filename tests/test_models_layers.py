@@ -66,6 +66,15 @@ def test_size_check_static_sizes():
         SizeCheck(16, "net")(x)
 
 
+def test_size_check_minimum():
+    check_size(24, 1, "D", minimum=24)
+    with pytest.raises(ValueError, match="D needs input height and width at "
+                                         "least 24, got 23x30"):
+        check_size((23, 30), 1, "D", minimum=24)
+    with pytest.raises(ValueError, match="divisible by 4 and at least 8"):
+        SizeCheck(4, "net", minimum=8)(tf.zeros((1, 4, 4, 1)))
+
+
 def test_size_check_dynamic_sizes_fail_at_run_time():
     layer = SizeCheck(8, "net")
     check = tf.function(layer, input_signature=[
@@ -73,5 +82,6 @@ def test_size_check_dynamic_sizes_fail_at_run_time():
     np.testing.assert_array_equal(check(tf.ones((1, 8, 16, 3))).numpy(),
                                   np.ones((1, 8, 16, 3)))
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="net needs input height and width divisible by 8"):
+                       match=r"net needs input height and width divisible by 8"
+                             r".*\[8 12\]"):
         check(tf.ones((1, 8, 12, 3)))

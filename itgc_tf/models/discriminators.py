@@ -9,9 +9,30 @@ padding, 'valid' convs), so output sizes match the originals at every size.
 """
 import keras
 
-from itgc_tf.models.layers import image_input, norm_layer, uses_bias, weight_init
+from itgc_tf.models.layers import (SizeCheck, image_input, norm_layer,
+                                   uses_bias, weight_init)
 
 MAX_MULT = 8
+
+
+def patch_output_size(size, n_layers):
+    """Side of a PatchGAN's logit map for a ``size``-pixel input (PyTorch's
+    formula for its 4×4, padding-1 convs)."""
+    for n in range(n_layers + 2):
+        size = (size + 2 - 4) // (2 if n < n_layers else 1) + 1
+    return size
+
+
+def _min_input_size(n_layers, num_D=1):
+    """Smallest input side giving a non-empty logit map at every scale."""
+    size = 1
+    while True:
+        coarsest = size
+        for _ in range(num_D - 1):
+            coarsest = -(-coarsest // 2)  # 'same' pooling: ceil(size / 2)
+        if patch_output_size(coarsest, n_layers) >= 1:
+            return size
+        size += 1
 
 
 def _conv(x, filters, kernel, strides, use_bias, spectral_norm, name, pad=0):
@@ -52,7 +73,9 @@ def n_layer_discriminator(input_nc, ndf=64, n_layers=3, norm="instance",
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {n_layers}.")
     inputs = image_input(input_nc, input_size)
-    outputs = _patch_logits(inputs, ndf, n_layers, norm, spectral_norm)
+    x = SizeCheck(1, name, minimum=_min_input_size(n_layers),
+                  name="size_check")(inputs)
+    outputs = _patch_logits(x, ndf, n_layers, norm, spectral_norm)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -71,7 +94,9 @@ def multi_scale_discriminator(input_nc, ndf=64, n_layers=3, norm="instance",
     if num_D < 1:
         raise ValueError(f"num_D must be >= 1, got {num_D}.")
     inputs = image_input(input_nc, input_size)
-    x, outputs = inputs, []
+    x = SizeCheck(1, name, minimum=_min_input_size(n_layers, num_D),
+                  name="size_check")(inputs)
+    outputs = []
     for k in range(num_D):
         if k:
             x = keras.layers.AveragePooling2D(3, strides=2, padding="same",

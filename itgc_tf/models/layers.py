@@ -89,46 +89,55 @@ class ReflectionPad2D(keras.layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
-def _size_message(architecture, multiple, size):
-    return (f"{architecture} needs input height and width divisible by "
-            f"{multiple}, got {size}; resize or crop the images to a multiple "
-            f"of {multiple} (or pick an architecture for this size).")
+def _size_message(architecture, multiple, minimum, size):
+    needs = []
+    if multiple > 1:
+        needs.append(f"divisible by {multiple}")
+    if minimum > 1:
+        needs.append(f"at least {minimum}")
+    return (f"{architecture} needs input height and width "
+            f"{' and '.join(needs)}, got {size}; resize or crop the images "
+            f"(or pick an architecture for this size).")
 
 
-def check_size(size, multiple, architecture):
+def check_size(size, multiple, architecture, minimum=1):
     """Raises ``ValueError`` unless ``size`` (an int, (H, W) with None for
-    unknown, or None) is a multiple of ``multiple``."""
+    unknown, or None) is a multiple of ``multiple`` and at least ``minimum``."""
     if size is None:
         return
     size = _pair(size)
-    if any(s is not None and s % multiple for s in size):
-        raise ValueError(_size_message(
-            architecture, multiple, "x".join(str(s) for s in size)))
+    if any(s is not None and (s % multiple or s < minimum) for s in size):
+        raise ValueError(_size_message(architecture, multiple, minimum,
+                                       "x".join(str(s) for s in size)))
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class SizeCheck(keras.layers.Layer):
-    """Identity on [B, H, W, C] that checks H and W are multiples of ``multiple``.
+    """Identity on [B, H, W, C] that checks H and W are multiples of
+    ``multiple`` and at least ``minimum``.
 
     Raises ``ValueError`` when the size is known when the layer runs (eager or a
     fixed-size graph); otherwise a runtime assertion fails with the same message.
     """
 
-    def __init__(self, multiple, architecture, **kwargs):
+    def __init__(self, multiple, architecture, minimum=1, **kwargs):
         super().__init__(**kwargs)
         self.multiple = int(multiple)
+        self.minimum = int(minimum)
         self.architecture = architecture
 
     def call(self, inputs):
         static = tuple(inputs.shape[1:3])
-        check_size(static, self.multiple, self.architecture)
+        check_size(static, self.multiple, self.architecture, self.minimum)
         if None not in static:
             return inputs
         size = tf.shape(inputs)[1:3]
-        check = tf.debugging.assert_equal(
-            size % self.multiple, tf.zeros_like(size),
-            message=_size_message(self.architecture, self.multiple,
-                                  "a size that is not"))
+        valid = tf.reduce_all((size % self.multiple == 0)
+                              & (size >= self.minimum))
+        check = tf.debugging.Assert(valid, [_size_message(
+            self.architecture, self.multiple, self.minimum,
+            "the (height, width) printed next"),
+            size])
         with tf.control_dependencies([check]):
             return tf.identity(inputs)
 
@@ -137,7 +146,7 @@ class SizeCheck(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "multiple": self.multiple,
-                "architecture": self.architecture}
+                "minimum": self.minimum, "architecture": self.architecture}
 
 
 def image_input(input_nc, input_size=None, name="image"):
