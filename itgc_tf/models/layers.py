@@ -150,7 +150,8 @@ class SizeCheck(keras.layers.Layer):
 
 
 def image_input(input_nc, input_size=None, name="image"):
-    """``keras.Input`` for NHWC images: [B, S, S, input_nc] or [B, None, None, input_nc].
+    """``keras.Input`` for NHWC images: [B, H, W, input_nc], H and W None
+    (any size) unless given.
 
     ``input_size`` is None (any size), an int S, or a pair (H, W).
     """

@@ -6,9 +6,11 @@ stride-2 transposed convs, c7s1-output_nc, tanh; reflection padding). Stable
 layer names, usable as feature taps (each is the ReLU/sum that ends its unit):
 
   ``stem``               c7s1 conv + norm + ReLU, [B, H, W, ngf]
-  ``down_0``, ``down_1``  stride-2 conv + norm + ReLU, [B, H/2, W/2, 2ngf], [B, H/4, W/4, 4ngf]
+  ``down_0``, ``down_1``  stride-2 conv + norm + ReLU,
+                         [B, H/2, W/2, 2ngf] and [B, H/4, W/4, 4ngf]
   ``block_<i>``          residual block i (the sum), [B, H/4, W/4, 4ngf]
-  ``up_0``, ``up_1``      stride-2 transposed conv + norm + ReLU, [B, H/2, W/2, 2ngf], [B, H, W, ngf]
+  ``up_0``, ``up_1``      stride-2 transposed conv + norm + ReLU,
+                         [B, H/2, W/2, 2ngf] and [B, H, W, ngf]
   ``output``             tanh, [B, H, W, output_nc] in [-1, 1]
 
 GAN Compression's feature-distillation taps on ResNet (``model.9``,
@@ -63,7 +65,7 @@ def residual_block(x, norm="instance", dropout=False, mobile=False,
 def resnet_generator(input_nc, output_nc, ngf=64, n_blocks=9, norm="instance",
                      dropout=False, input_size=None, mobile=False,
                      name="resnet_generator"):
-    """Functional ResNet generator (``mobile=True``: GAN Compression's MobileResNet).
+    """Functional ResNet generator (``mobile``: GAN Compression's MobileResNet).
 
     Args:
       input_nc, output_nc: image channels in and out.

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 
 class ImagePool(keras.layers.Layer):
-    """History buffer of generated images (Shrivastava et al.; CycleGAN ``--pool_size 50``).
+    """History of generated images (Shrivastava et al.; CycleGAN's pool of 50).
 
     For each image of the batch, in order: while fewer than ``pool_size`` images
     are stored, store it and return it; once full, with probability 0.5 return
@@ -19,6 +19,7 @@ class ImagePool(keras.layers.Layer):
     """
 
     def __init__(self, pool_size=50, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # the buffer's; inputs are cast
         super().__init__(**kwargs)
         if pool_size < 0:
             raise ValueError(f"pool_size must be >= 0, got {pool_size}.")
@@ -35,7 +36,8 @@ class ImagePool(keras.layers.Layer):
             dtype="float32", trainable=False, name="images",
             synchronization="on_read", aggregation="only_first_replica")
         self.num_images = keras.Variable(
-            keras.initializers.Zeros(), (), dtype="int32", trainable=False, name="num_images",
+            keras.initializers.Zeros(), (), dtype="int32", trainable=False,
+            name="num_images",
             synchronization="on_read", aggregation="only_first_replica")
 
     def call(self, images):
@@ -59,11 +61,11 @@ class ImagePool(keras.layers.Layer):
             count = count + tf.cast(filling, tf.int32)
             return i + 1, pool, count, out.write(i, returned)
 
-        _, pool, count, out = tf.while_loop(
-            lambda i, *_: i < batch, query,
-            (0, tf.convert_to_tensor(self.images), tf.convert_to_tensor(
-                self.num_images),
-             tf.TensorArray(images.dtype, size=batch)))
+        start = (0, tf.convert_to_tensor(self.images),
+                 tf.convert_to_tensor(self.num_images),
+                 tf.TensorArray(images.dtype, size=batch))
+        _, pool, count, out = tf.while_loop(lambda i, *_: i < batch, query,
+                                            start)
         self.images.assign(pool)
         self.num_images.assign(count)
         return out.stack()
