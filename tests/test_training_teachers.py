@@ -33,8 +33,8 @@ def test_pix2pix_learns_the_mapping():
     teacher.compile()
     start = float(np.mean(np.abs(teacher(a) - b)))
     data = tf.data.Dataset.from_tensor_slices({"A": a, "B": b}).repeat()
-    history = teacher.fit(data.batch(4), steps_per_epoch=100, epochs=3, shuffle=False,
-                          verbose=0).history
+    history = teacher.fit(data.batch(4), steps_per_epoch=100, epochs=3,
+                          shuffle=False, verbose=0).history
     end = float(np.mean(np.abs(teacher(a) - b)))
     assert end < 0.5 * start
     assert sorted(history) == ["d_fake", "d_real", "g_gan", "g_l1"]
@@ -50,8 +50,8 @@ def test_cyclegan_cycle_loss_drops():
         n_layer_discriminator(3, ndf=4, n_layers=2), pool_size=4, seed=0)
     teacher.compile(default_optimizer(1e-3), default_optimizer(1e-3))
     data = tf.data.Dataset.from_tensor_slices({"A": a, "B": b}).repeat()
-    history = teacher.fit(data.batch(2), steps_per_epoch=20, epochs=5, shuffle=False,
-                          verbose=0).history
+    history = teacher.fit(data.batch(2), steps_per_epoch=20, epochs=5,
+                          shuffle=False, verbose=0).history
     assert sorted(history) == ["cycle_a", "cycle_b", "d_a", "d_b", "gan_ab",
                                "gan_ba", "idt_ab", "idt_ba"]
     assert all(np.isfinite(v).all() for v in history.values())
