@@ -9,16 +9,19 @@ from absl import app, flags
 from itgc_tf.eval.profile import profile
 from itgc_tf.models.registry import build_generator
 
-flags.DEFINE_string("netG", None, "Generator name (see itgc_tf.models.registry).")
-flags.DEFINE_integer("ngf", 64, "Channels of the generator's first layer.")
-flags.DEFINE_integer("input_size", 256, "Square input size in pixels.")
-flags.DEFINE_integer("input_nc", 3, "Input channels.")
-flags.DEFINE_integer("output_nc", 3, "Output channels.")
-flags.DEFINE_enum("norm", "instance", ["instance", "batch", "none"],
-                  "Normalisation layer.")
-flags.DEFINE_bool("per_layer", False, "Also print the MACs of every layer.")
-flags.mark_flag_as_required("netG")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_string("netG", None, "Generator name (see itgc_tf.models.registry).")
+    flags.DEFINE_integer("ngf", 64, "Channels of the generator's first layer.")
+    flags.DEFINE_integer("input_size", 256, "Square input size in pixels.")
+    flags.DEFINE_integer("input_nc", 3, "Input channels.")
+    flags.DEFINE_integer("output_nc", 3, "Output channels.")
+    flags.DEFINE_enum("norm", "instance", ["instance", "batch", "none"],
+                      "Normalisation layer.")
+    flags.DEFINE_bool("per_layer", False, "Also print the MACs of every layer.")
+    flags.mark_flag_as_required("netG")
 
 
 def main(argv):
@@ -42,5 +45,10 @@ def main(argv):
     print(result.human())
 
 
-if __name__ == "__main__":
+def run():
+    define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()
