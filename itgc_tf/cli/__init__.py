@@ -1,0 +1,1 @@
+"""Thin absl command lines: shared flags, flag -> object builders, the fit runner."""

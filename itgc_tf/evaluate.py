@@ -1,0 +1,75 @@
+"""Evaluate a student against its teacher: ``python -m itgc_tf.evaluate``.
+
+Quality (PSNR/SSIM vs ground truth and vs teacher; FID/KID when Inception
+weights are available), cost (MACs, parameters, latency, speed-up); writes a
+JSON report and prints a table.
+"""
+import pathlib
+
+from absl import app, flags, logging
+
+from itgc_tf.cli import runner
+from itgc_tf.cli.tasks import load_generator
+from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.data import flags as data_flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    data_flags.define_flags()
+    flags.DEFINE_string("student", None, "Student: MODEL_DIR of an itgc-distill run or a .keras "
+                        "generator file.")
+    flags.DEFINE_string("teacher", None, "Teacher: MODEL_DIR of an itgc-train-teacher run or a "
+                        ".keras generator file.")
+    flags.DEFINE_string("split", "test", "Dataset split to evaluate on.")
+    flags.DEFINE_string("report", None, "JSON report path; default STUDENT_DIR/report.json.")
+    flags.DEFINE_string("inception_weights", None, "FID/KID network: the standard FID "
+                        "Inception SavedModel or Keras InceptionV3 notop weights (.h5); default "
+                        "the Keras cache. Without weights FID/KID are skipped with a note.")
+    flags.DEFINE_string("fid_stats", None, "Cache file (.npz) of the real images' Inception "
+                        "statistics; computed once, reused after.")
+    flags.DEFINE_integer("latency_runs", 30, "Timed runs (after warm-up) for the latency median.")
+
+
+def evaluate_from_flags(argv=()):
+    """Evaluate per the parsed flags; returns (report, report_path)."""
+    from itgc_tf.eval.inception import InceptionFeatures
+    from itgc_tf.eval.report import evaluate, format_table, write_report
+
+    del argv
+    config = data_flags.config_from_flags()
+    info = dataset_info(config, FLAGS.split)
+    student = load_generator(FLAGS.student, "student")
+    teacher = load_generator(FLAGS.teacher, "teacher")
+    try:
+        inception = InceptionFeatures(FLAGS.inception_weights)
+    except FileNotFoundError as missing:
+        logging.warning("FID/KID skipped: %s", missing)
+        inception = None
+    report = evaluate(student, teacher, build_dataset(config, FLAGS.split, training=False),
+                      paired=info.paired, image_size=(config.crop_size, config.crop_size),
+                      inception=inception, fid_stats_path=FLAGS.fid_stats,
+                      latency_runs=FLAGS.latency_runs)
+    student_dir = pathlib.Path(FLAGS.student)
+    path = pathlib.Path(FLAGS.report or (student_dir if student_dir.is_dir()
+                                         else student_dir.parent) / "report.json")
+    write_report(path, report)
+    print(format_table(report))
+    return report, path
+
+
+def main(argv):
+    _, path = evaluate_from_flags(argv)
+    print(f"Report written to {path}")
+
+
+def run():
+    define_flags()
+    for name in ("student", "teacher", "dataset"):
+        flags.mark_flag_as_required(name)
+    app.run(runner.main_with_user_errors(main))
+
+
+if __name__ == "__main__":
+    run()

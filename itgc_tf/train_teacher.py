@@ -1,0 +1,47 @@
+"""Train a Pix2Pix or CycleGAN teacher: ``python -m itgc_tf.train_teacher --flagfile=...``."""
+from absl import app, flags
+
+from itgc_tf.cli import flags as cli_flags
+from itgc_tf.cli import runner, tasks
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    cli_flags.define_run_flags()
+    cli_flags.define_generator_flags()
+    cli_flags.define_discriminator_flags()
+    cli_flags.define_teacher_flags()
+
+
+def train(argv=()):
+    """Train per the parsed flags; returns the path of the saved generator.keras."""
+    del argv
+    strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    dirs = runner.run_dirs(FLAGS.model_dir, strategy)
+    runner.write_flagfile(dirs["root"], __name__)
+    config, dataset, info, steps = tasks.training_data()
+    with strategy.scope():
+        model = tasks.teacher_model(FLAGS.teacher_model, FLAGS.netG, FLAGS.ngf, info.paired,
+                                    steps, config.crop_size)
+    sample = next(iter(dataset.take(1)))
+    generator = tasks.teacher_generator_of(model)
+    runner.fit(model, dataset, dirs, steps_per_epoch=steps, hparams=dict(FLAGS.flag_values_dict()),
+               images_fn=lambda: {"input": sample["A"], "output": generator(sample["A"]),
+                                  "target": sample["B"]})
+    return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
+
+
+def main(argv):
+    print(f"Teacher generator saved to {train(argv)}")
+
+
+def run():
+    define_flags()
+    flags.mark_flag_as_required("model_dir")
+    flags.mark_flag_as_required("dataset")
+    app.run(runner.main_with_user_errors(main))
+
+
+if __name__ == "__main__":
+    run()
