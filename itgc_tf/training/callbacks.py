@@ -1,0 +1,258 @@
+"""Keras callbacks of the training CLIs: TensorBoard (trackers, learning rates,
+hparams), image grids, the NaN guard and periodic evaluation.
+
+Summary steps are epochs counted from 0, as Keras' TensorBoard callback writes
+its ``epoch_*`` scalars. Under a multi-worker strategy give non-chief workers a
+temporary ``log_dir`` (``itgc_tf.training.checkpointing.write_dir``).
+"""
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
+
+# Keys of the Keras logs that PeriodicEvaluation adds (it writes their summaries itself).
+EVAL_PREFIX = "eval/"
+
+
+def nonfinite_terms(logs):
+    """Names of the numeric entries of a Keras ``logs`` dict that hold NaN or ±Inf."""
+    bad = []
+    for name, value in (logs or {}).items():
+        if isinstance(value, (str, bytes)):
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if not np.all(np.isfinite(array)):
+            bad.append(name)
+    return bad
+
+
+def learning_rates(model):
+    """{"learning_rate/<attribute>": current rate} of each optimizer the model
+    holds as an attribute (e.g. ``g_optimizer``, ``critic_optimizer``); Keras'
+    ``optimizer`` attribute only when it is not one of the others."""
+    rates, seen = {}, set()
+    for name, value in sorted(vars(model).items(), key=lambda item: item[0] == "optimizer"):
+        if isinstance(value, keras.optimizers.Optimizer) and id(value) not in seen:
+            seen.add(id(value))
+            rates[f"learning_rate/{name}"] = float(keras.ops.convert_to_numpy(value.learning_rate))
+    return rates
+
+
+class _TrainingBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard plus every optimizer's learning rate at epoch ends;
+    PeriodicEvaluation's ``eval/`` entries are left to that callback."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: v for k, v in (logs or {}).items() if not k.startswith(EVAL_PREFIX)}
+        logs.update(learning_rates(self.model))
+        super().on_epoch_end(epoch, logs)
+
+
+def _hparam_value(value):
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+class _HParamsSummary(keras.callbacks.Callback):
+    """Writes the hparams summary (TensorBoard's HPARAMS tab) once, at the first train start."""
+
+    def __init__(self, log_dir, hparams):
+        super().__init__()
+        self._log_dir = log_dir
+        self._hparams = {str(k): _hparam_value(v) for k, v in hparams.items()}
+        self._written = False
+
+    def on_train_begin(self, logs=None):
+        if self._written:
+            return
+        writer = tf.summary.create_file_writer(self._log_dir)
+        with writer.as_default():
+            hparams_api.hparams(self._hparams)
+        writer.close()
+        self._written = True
+
+
+def tensorboard_callbacks(log_dir, hparams, update_freq="epoch"):
+    """Callbacks writing a run's TensorBoard logs under ``log_dir``.
+
+    Every tracker of the model (its ``metrics``) is a scalar (``train/epoch_<name>``,
+    and ``train/batch_<name>`` every ``update_freq`` steps when it is an int), as is
+    the learning rate of each of its optimizers (``epoch_learning_rate/<attribute>``);
+    ``hparams`` ({name: bool/int/float/str; other values are written as str}) is
+    written once as the run's hparams summary.
+
+    Returns:
+      A list of Keras callbacks for ``model.fit``.
+    """
+    if update_freq != "epoch" and not (isinstance(update_freq, int) and update_freq >= 1):
+        raise ValueError(f"update_freq must be 'epoch' or a number of steps >= 1, got {update_freq!r}.")
+    return [_TrainingBoard(log_dir, update_freq=update_freq, write_graph=False),
+            _HParamsSummary(log_dir, hparams)]
+
+
+def _due(epoch, every_n_epochs):
+    return (epoch + 1) % every_n_epochs == 0
+
+
+def _check_every(every_n_epochs):
+    if not (isinstance(every_n_epochs, int) and every_n_epochs >= 1):
+        raise ValueError(f"every_n_epochs must be an int >= 1, got {every_n_epochs!r}.")
+
+
+def image_grid(images, max_images=4):
+    """One grid image of named image batches.
+
+    Args:
+      images: ordered mapping {name: [N, H, W, 1 or 3]} in [-1, 1], one N, H, W.
+      max_images: rows (examples) kept, the first ones.
+
+    Returns:
+      float32 [rows·H, len(images)·W, 3] in [0, 1]: row i holds example i of
+      every batch, left to right in the mapping's order; one channel is
+      repeated to three; values outside [-1, 1] are clipped.
+    """
+    if not images:
+        raise ValueError("image_grid needs at least one named image batch; images_fn returned none.")
+    columns, shape = [], None
+    for name, batch in images.items():
+        batch = tf.convert_to_tensor(batch, tf.float32)[:max_images]
+        if batch.shape.rank != 4 or batch.shape[-1] not in (1, 3):
+            raise ValueError(f"Image batch {name!r} has shape {tuple(batch.shape)}; image grids need "
+                             "[N, H, W, 1 or 3] images in [-1, 1] (map feature maps to images first).")
+        if shape is not None and batch.shape[:3] != shape:
+            raise ValueError(f"Image batch {name!r} has shape {tuple(batch.shape)} but "
+                             f"{next(iter(images))!r} has {tuple(shape)} (N, H, W); return batches "
+                             "of one size and count (resize them first).")
+        shape = batch.shape[:3]
+        columns.append(tf.tile(batch, [1, 1, 1, 3]) if batch.shape[-1] == 1 else batch)
+    rows, height, width = shape
+    grid = tf.transpose(tf.stack(columns, axis=1), [0, 2, 1, 3, 4])  # [N, H, columns, W, 3]
+    grid = tf.reshape(grid, [rows * height, len(columns) * width, 3])
+    return tf.clip_by_value((grid + 1.0) * 0.5, 0.0, 1.0)
+
+
+class ImageGridCallback(keras.callbacks.Callback):
+    """Writes one image summary per ``every_n_epochs`` epochs: the `image_grid`
+    of ``images_fn()`` (an ordered mapping {name: [N, H, W, C]} in [-1, 1], e.g.
+    input | teacher | student | Langevin sample), under the tag ``name``.
+
+    Args:
+      log_dir: summary directory (e.g. ``MODEL_DIR/tensorboard/images``).
+      images_fn: called without arguments at the epoch ends concerned.
+      every_n_epochs: int >= 1.
+      max_images: rows of the grid.
+      name: summary tag.
+    """
+
+    def __init__(self, log_dir, images_fn, every_n_epochs=1, max_images=4, name="samples"):
+        super().__init__()
+        _check_every(every_n_epochs)
+        if max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {max_images}.")
+        self._log_dir, self._images_fn, self._name = log_dir, images_fn, name
+        self._every, self._max_images = every_n_epochs, max_images
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _due(epoch, self._every):
+            return
+        images = self._images_fn()
+        grid = image_grid(images, self._max_images)
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self._log_dir)
+        with self._writer.as_default():
+            tf.summary.image(self._name, grid[tf.newaxis], step=epoch,
+                             description="columns: " + " | ".join(images) + "; rows: examples")
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Every ``every_n_epochs`` epochs, calls ``evaluate_fn()`` → {name: number}
+    and logs each value as the scalar ``eval/<name>`` in ``log_dir`` and as
+    ``eval/<name>`` in the Keras logs (so ``History`` has it; its lists hold only
+    the evaluated epochs).
+
+    For a report of `itgc_tf.eval.report.evaluate`, pass
+    ``lambda: scalar_metrics(evaluate(...))``.
+    """
+
+    def __init__(self, every_n_epochs, evaluate_fn, log_dir):
+        super().__init__()
+        _check_every(every_n_epochs)
+        self._every, self._evaluate_fn, self._log_dir = every_n_epochs, evaluate_fn, log_dir
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _due(epoch, self._every):
+            return
+        results = self._evaluate_fn()
+        for name, value in results.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"evaluate_fn must return {{name: number}}; {name!r} is {value!r}. "
+                                "Return only numeric metrics (see itgc_tf.eval.report.scalar_metrics).")
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self._log_dir)
+        with self._writer.as_default():
+            for name, value in results.items():
+                tf.summary.scalar(EVAL_PREFIX + name, float(value), step=epoch)
+        self._writer.flush()
+        if logs is not None:
+            logs.update({EVAL_PREFIX + name: float(value) for name, value in results.items()})
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss or tracked quantity became NaN/Inf during training."""
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose logs hold a NaN/Inf value by raising
+    `NonFiniteLossError` (``model.fit`` re-raises it, so a CLI exits non-zero).
+
+    The message names the non-finite terms, the epoch and the step in it (both
+    from 1, as the progress bar shows them; with ``steps_per_execution`` > 1, the
+    last step of the block) and the last good checkpoint. This callback saves
+    nothing; `RunCheckpoint`'s callback never saves non-finite states.
+
+    Args:
+      checkpoint: the run's `RunCheckpoint` (named in the message), or None.
+    """
+
+    def __init__(self, checkpoint=None):
+        super().__init__()
+        self._checkpoint = checkpoint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = nonfinite_terms(logs)
+        if bad:
+            raise NonFiniteLossError(self._message(bad, logs, batch))
+
+    def _message(self, bad, logs, batch):
+        terms = ", ".join(f"{name}={logs[name]}" for name in bad)
+        if self._checkpoint is None:
+            kept = "No checkpoint was configured, so nothing of this run is saved."
+        elif self._checkpoint.latest_path is None:
+            kept = "No checkpoint had been saved yet."
+        else:
+            kept = (f"The last good checkpoint, {self._checkpoint.latest_path}, is kept (this state "
+                    "was not saved); a restart resumes from it.")
+        return (f"Non-finite training values at epoch {self._epoch + 1}, step {batch + 1}: {terms}. "
+                f"Training stopped. {kept} Try a lower learning rate, or, with VEM, a lower "
+                "Langevin step size (the critic's energies e_pos/e_neg show whether it diverged).")
