@@ -140,7 +140,8 @@ def test_tensorboard_logs_every_tracker_each_learning_rate_and_the_hparams_once(
         assert {(f"epoch_{tracker}", epoch) for epoch in range(3)} <= set(scalars)
     # lr = 0.1·(1 − max(0, e + 1 − 1)/4) at epoch e's end (step 2e+2 → epoch e+1), d constant.
     for epoch in range(3):
-        assert scalars[("epoch_learning_rate/g_optimizer", epoch)] == pytest.approx(0.1 * (1 - (epoch + 1) / 4))
+        expected = 0.1 * (1 - (epoch + 1) / 4)
+        assert scalars[("epoch_learning_rate/g_optimizer", epoch)] == pytest.approx(expected)
         assert scalars[("epoch_learning_rate/d_optimizer", epoch)] == pytest.approx(0.5)
     assert not any(tag == "epoch_learning_rate/optimizer" for tag, _ in scalars)  # = g_optimizer
     hparams = [e for e in _events(log_dir) if e[0] == "_hparams_/session_start_info"]

@@ -1,0 +1,252 @@
+"""The evaluation report of a student against its teacher: image quality, FID/KID,
+cost (MACs, parameters, latency) and the export paths.
+
+A report is a flat dict whose keys are `REPORT_KEYS`, always all present and in
+that order; a value that was not measured is None (null in JSON):
+
+- ``num_images``, ``image_size`` ([H, W] the cost is measured at), ``paired``.
+- ``student.psnr_vs_target``, ``student.ssim_vs_target``,
+  ``teacher.psnr_vs_target``, ``teacher.ssim_vs_target``: against the ground
+  truth B (paired data only); ``student.psnr_vs_teacher``,
+  ``student.ssim_vs_teacher``: against the teacher's output. PSNR in dB and
+  SSIM as `itgc_tf.eval.image_metrics` computes them, averaged over images;
+  PSNR is inf for identical images.
+- ``student.macs``, ``teacher.macs``, ``student.params``, ``teacher.params``:
+  `itgc_tf.eval.profile` at ``image_size``, batch 1 (params: every weight);
+  ``macs_ratio`` = teacher MACs / student MACs.
+- ``student.latency_ms``, ``teacher.latency_ms``: median of batch-1 calls after
+  a warm-up (`itgc_tf.eval.latency`), of the Keras model as a ``tf.function``
+  or, when ``export_paths`` names its SavedModel, of that export
+  (``*.latency_source``: "keras" or "saved_model"); ``latency.runs``,
+  ``latency.device`` ("GPU" or "CPU"); ``speedup`` = teacher / student latency.
+- with an Inception network: ``student.fid``, ``student.kid``,
+  ``student.kid_std`` and the same for ``teacher``, against the real B images
+  (``fid.real_images`` of them); ``fid.inception_network`` (its id),
+  ``fid.standard_network`` and ``fid.note`` (the numbers are comparable to
+  published ones only with the standard FID network).
+- ``exports``: {name: absolute path} of the given exports.
+
+`write_report` writes JSON atomically; non-finite floats are written as the
+strings "inf", "-inf" and "nan" (JSON has no such numbers), which `read_report`
+turns back into floats.
+"""
+import json
+import math
+import numbers
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from itgc_tf.eval.fid import RealStatistics, fid_and_kid
+from itgc_tf.eval.image_metrics import PairedImageMetrics
+from itgc_tf.eval.latency import measure_latency, saved_model_latency
+from itgc_tf.eval.profile import profile
+from itgc_tf.export.atomic import atomic_output
+
+_MODELS = ("student", "teacher")
+_QUALITY = ("psnr_vs_target", "ssim_vs_target", "psnr_vs_teacher", "ssim_vs_teacher")
+_COST = ("macs", "params", "latency_ms", "latency_source")
+_FID = ("fid", "kid", "kid_std")
+
+REPORT_KEYS = (
+    "num_images", "image_size", "paired",
+    *[f"student.{q}" for q in _QUALITY], "teacher.psnr_vs_target", "teacher.ssim_vs_target",
+    *[f"{m}.{c}" for m in _MODELS for c in _COST],
+    "macs_ratio", "speedup", "latency.runs", "latency.device",
+    *[f"{m}.{f}" for m in _MODELS for f in _FID],
+    "fid.inception_network", "fid.standard_network", "fid.note", "fid.real_images",
+    "exports",
+)
+_TEXT_KEYS = ("student.latency_source", "teacher.latency_source", "latency.device",
+              "fid.inception_network", "fid.note")
+FID_NOTE = ("FID/KID are comparable to published numbers only with the standard FID Inception "
+            "network (fid.standard_network true); otherwise compare them within this toolkit only.")
+_LATENCY_WARMUP = 10
+
+
+def _image_size(image_size):
+    size = (image_size, image_size) if isinstance(image_size, numbers.Integral) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, numbers.Integral) and s > 0 for s in size):
+        raise ValueError(f"image_size must be a positive int or (H, W); got {image_size!r}.")
+    return tuple(int(s) for s in size)
+
+
+def _batches(dataset):
+    """The dataset's {"A", "B"} batches, checked."""
+    if isinstance(dataset, tf.data.Dataset) and dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("The evaluation dataset is infinite (it repeats); evaluate a finite split, "
+                         "e.g. dataset.take(num_batches).")
+    for batch in dataset:
+        if not isinstance(batch, dict) or not {"A", "B"} <= set(batch):
+            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"evaluate needs batches {{'A': inputs, 'B': targets}} of images in "
+                             f"[-1, 1]; got {got}. Build the dataset with itgc_tf.data.")
+        yield batch
+
+
+def _inference(model):
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, fid_stats_path=None,
+             latency_runs=30, export_paths=None, latency_warmup=_LATENCY_WARMUP):
+    """Evaluates ``student`` and ``teacher`` on ``dataset``; see the module docstring.
+
+    Args:
+      student, teacher: generators [N, H, W, C_A] → [N, H, W, C_B] in [-1, 1].
+      dataset: finite iterable (e.g. ``tf.data.Dataset``) of batches
+        {"A": inputs, "B": targets (paired) or domain-B images (unpaired)}, [-1, 1].
+      paired: B is A's ground truth (else no ``*_vs_target`` metrics).
+      image_size: int or (H, W) at which MACs and latency are measured.
+      inception: an ``InceptionFeatures`` (or object with ``network_id``,
+        ``__call__(batch)`` and ``features(batches, max_images)``) for FID/KID; None: skipped.
+      fid_stats_path: .npz cache of the real B statistics
+        (``RealStatistics.load_or_compute``); None: computed, not cached.
+      latency_runs, latency_warmup: timed and untimed calls per model.
+      export_paths: {name: path} of exports, reported; "student" / "teacher",
+        when present, are SavedModel directories whose latency is measured.
+
+    Returns:
+      The report dict (keys `REPORT_KEYS`).
+    """
+    image_size = _image_size(image_size)
+    if latency_runs < 1:
+        raise ValueError(f"latency_runs must be >= 1, got {latency_runs}.")
+    if fid_stats_path is not None and inception is None:
+        raise ValueError("fid_stats_path caches real-image Inception statistics; pass inception=... "
+                         "(an itgc_tf.eval.inception.InceptionFeatures) too, or drop fid_stats_path.")
+    networks = {"student": _inference(student), "teacher": _inference(teacher)}
+    pairs = {("student", "teacher"): PairedImageMetrics()}
+    if paired:
+        pairs.update({("student", "target"): PairedImageMetrics(),
+                      ("teacher", "target"): PairedImageMetrics()})
+    features = {name: [] for name in _MODELS}
+    num_images, channels = 0, None
+    for batch in _batches(dataset):
+        outputs = {name: fn(batch["A"]) for name, fn in networks.items()}
+        outputs["target"] = batch["B"]
+        for (who, what), metrics in pairs.items():
+            metrics.update(outputs[who], outputs[what])
+        if inception is not None:
+            for name in _MODELS:
+                features[name].append(np.asarray(inception(outputs[name])))
+        num_images += int(batch["A"].shape[0])
+        channels = int(batch["A"].shape[-1])
+    if num_images == 0:
+        raise ValueError("The evaluation dataset yielded no images; check its path and split.")
+
+    report = dict.fromkeys(REPORT_KEYS)
+    report.update(num_images=num_images, image_size=list(image_size), paired=bool(paired))
+    for (who, what), metrics in pairs.items():
+        result = metrics.result()
+        report[f"{who}.psnr_vs_{what}"], report[f"{who}.ssim_vs_{what}"] = result["psnr"], result["ssim"]
+
+    exports = {name: os.path.abspath(path) for name, path in (export_paths or {}).items()}
+    example = tf.zeros([1, *image_size, channels])
+    for name, model in (("student", student), ("teacher", teacher)):
+        cost = profile(model, (*image_size, channels))
+        if name in exports:
+            stats = saved_model_latency(exports[name], example, warmup=latency_warmup, runs=latency_runs)
+        else:
+            stats = measure_latency(networks[name], example, warmup=latency_warmup, runs=latency_runs)
+        report.update({f"{name}.macs": cost.macs, f"{name}.params": cost.params,
+                       f"{name}.latency_ms": stats.median_ms,
+                       f"{name}.latency_source": "saved_model" if name in exports else "keras"})
+    if report["student.macs"]:
+        report["macs_ratio"] = report["teacher.macs"] / report["student.macs"]
+    report["speedup"] = report["teacher.latency_ms"] / report["student.latency_ms"]
+    report["latency.runs"] = latency_runs
+    report["latency.device"] = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+
+    if inception is not None:
+        real_images = (batch["B"] for batch in _batches(dataset))  # read only when not cached
+        if fid_stats_path is not None:
+            real = RealStatistics.load_or_compute(fid_stats_path, inception, real_images,
+                                                  num_images=num_images)
+        else:
+            real = RealStatistics.from_features(inception.features(real_images), inception.network_id)
+        for name in _MODELS:
+            result = fid_and_kid(real, np.concatenate(features[name]))
+            report.update({f"{name}.fid": result.fid, f"{name}.kid": result.kid_mean,
+                           f"{name}.kid_std": result.kid_std})
+        report.update({"fid.inception_network": inception.network_id,
+                       "fid.standard_network": bool(getattr(inception, "is_standard_fid_network", False)),
+                       "fid.note": FID_NOTE, "fid.real_images": real.count})
+    report["exports"] = exports
+    return report
+
+
+def scalar_metrics(report):
+    """The numeric entries of a report (None, text, lists and booleans dropped),
+    e.g. for ``PeriodicEvaluation``: {key: float}."""
+    return {key: float(value) for key, value in report.items()
+            if isinstance(value, numbers.Real) and not isinstance(value, bool)}
+
+
+def _cell(value, spec, scale=1.0):
+    if value is None:
+        return "-"
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
+        return str(float(value))
+    return format(value / scale, spec)
+
+
+def format_table(report):
+    """A human-readable table of a report (one row per metric, columns student | teacher)."""
+    rows = [("PSNR vs target (dB)", "psnr_vs_target", ".2f", 1.0),
+            ("SSIM vs target", "ssim_vs_target", ".4f", 1.0),
+            ("PSNR vs teacher (dB)", "psnr_vs_teacher", ".2f", 1.0),
+            ("SSIM vs teacher", "ssim_vs_teacher", ".4f", 1.0),
+            ("FID", "fid", ".2f", 1.0),
+            ("KID (x1e3)", "kid", ".2f", 1e-3),
+            ("MACs (G)", "macs", ".4g", 1e9),
+            ("params (M)", "params", ".4g", 1e6),
+            ("latency (ms)", "latency_ms", ".3f", 1.0)]
+    lines = [f"{'':<22}{'student':>12}{'teacher':>12}"]
+    for label, key, spec, scale in rows:
+        lines.append(f"{label:<22}{_cell(report.get('student.' + key), spec, scale):>12}"
+                     f"{_cell(report.get('teacher.' + key), spec, scale):>12}")
+    height, width = report["image_size"]
+    lines += [f"speed-up {_cell(report['speedup'], '.2f')}x, "
+              f"MACs ratio {_cell(report['macs_ratio'], '.2f')}x (latency: median of {report['latency.runs']} batch-1 runs on {report['latency.device']}, "
+              f"{report['student.latency_source']} student / {report['teacher.latency_source']} teacher)",
+              f"{report['num_images']} images, cost at {height}x{width}, "
+              f"{'paired' if report['paired'] else 'unpaired'} data"]
+    if report.get("fid.inception_network") is not None:
+        lines.append(f"FID network: {report['fid.inception_network']} ({report['fid.real_images']} "
+                     f"real images). {report['fid.note']}")
+    lines += [f"export {name}: {path}" for name, path in (report.get("exports") or {}).items()]
+    return "\n".join(lines)
+
+
+def _encode(value):
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan"
+    return value
+
+
+def write_report(path, report):
+    """Writes ``report`` as indented JSON to ``path``, atomically (a temp file
+    beside it, then a rename); non-finite floats become "inf", "-inf", "nan"."""
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "w") as f:
+        json.dump(_encode(report), f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def read_report(path):
+    """A report written by `write_report`, with "inf"/"-inf"/"nan" back as floats."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No report at {path!r}; run the evaluation (itgc_tf.evaluate) first.")
+    with open(path) as f:
+        report = json.load(f)
+    for key, value in report.items():
+        if isinstance(value, str) and key not in _TEXT_KEYS and value in ("inf", "-inf", "nan"):
+            report[key] = float(value)
+    return report
