@@ -194,8 +194,15 @@ def test_restore_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="ckpt-1"):
         RunCheckpoint(str(tmp_path), _regressor()).restore_latest(restore_from=str(tmp_path / "ckpt-9"))
     unbuilt = keras.Sequential([keras.layers.Dense(1)])
-    with pytest.raises(ValueError, match="build and compile it first"):
+    with pytest.raises(ValueError, match="compile it first"):
         RunCheckpoint(str(tmp_path), unbuilt)
+    uncompiled = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="compile it first"):
+        RunCheckpoint(str(tmp_path), uncompiled)
+    with_unbuilt_optimizer = _regressor()
+    with_unbuilt_optimizer.extra_optimizer = keras.optimizers.SGD()
+    with pytest.raises(ValueError, match="extra_optimizer .* is not built"):
+        RunCheckpoint(str(tmp_path), with_unbuilt_optimizer)
     with pytest.raises(ValueError, match="max_to_keep"):
         RunCheckpoint(str(tmp_path), _regressor(), max_to_keep=0)
     with pytest.raises(ValueError, match="save_every_n_steps"):
@@ -263,3 +270,16 @@ def test_a_non_chief_worker_saves_to_a_temporary_dir_and_restores_the_chiefs(tmp
             .all_model_checkpoint_paths] == ["ckpt-1"]  # nothing written by the worker
     assert not os.path.exists(worker.write_directory)  # its temporary dir is gone after training
 
+
+
+def test_mirrored_variables_save_and_restore(tmp_path, two_replica_strategy):
+    with two_replica_strategy.scope():
+        model = _regressor()
+        run = RunCheckpoint(str(tmp_path), model)
+    model.fit(_regression_data(), epochs=2, verbose=0, callbacks=[run.callback()])
+    with two_replica_strategy.scope():
+        fresh = _regressor()
+        restored = RunCheckpoint(str(tmp_path), fresh)
+        assert restored.restore_latest() == 2
+    _assert_same(_values(fresh.variables), _values(model.variables))
+    _assert_same(_values(fresh.optimizer.variables), _values(model.optimizer.variables))

@@ -9,8 +9,10 @@ spectral-norm vectors, discriminator, adapters; CycleGAN image pools), the
 the model or its nested models. TensorFlow's object graph does not see layers
 that Keras keeps in Python lists (e.g. a critic's residual blocks), so
 ``model.variables`` and the optimizers are saved as well, by position (the
-model must be built the same way to restore). Compile the model (which builds
-its optimizers) before `restore_latest`, so the optimizer state is restored too.
+model must be built the same way to restore). The model must be built and
+compiled before a `RunCheckpoint` is made for it; Keras' own ``optimizer`` is
+then built as ``fit`` would build it, other optimizers must be built by
+``compile``, so that every checkpoint holds their state.
 
 Resuming: ``model.fit(..., initial_epoch=run_checkpoint.restore_latest())``
 continues the epoch count. ``epoch`` in a checkpoint is the number of
@@ -91,13 +93,29 @@ def _read_error(path):
 
 
 def _optimizers(model):
-    """Every optimizer held as an attribute by the model or one of its nested layers."""
-    found = []
+    """{attribute: optimizer} of every optimizer held by the model or one of its
+    nested layers (first attribute name when shared)."""
+    found = {}
     for layer in model._flatten_layers(include_self=True):
-        for value in vars(layer).values():
-            if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found):
-                found.append(value)
+        for name, value in vars(layer).items():
+            if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found.values()):
+                found[name if layer is model else f"{layer.name}.{name}"] = value
     return found
+
+
+def _build_optimizers(model, optimizers):
+    """Creates the optimizer slots: Keras' ``optimizer`` is built the way ``fit``
+    builds it; any other must already be built (by ``compile``)."""
+    for name, optimizer in optimizers.items():
+        if optimizer.built:
+            continue
+        if optimizer is getattr(model, "optimizer", None):
+            with model.distribute_strategy.scope():
+                optimizer.build(model.trainable_variables)
+        else:
+            raise ValueError(f"The optimizer {name} of {model.name} is not built, so its state "
+                             "cannot be checkpointed; build it (the model's compile() should) before "
+                             "making a RunCheckpoint.")
 
 
 class RunCheckpoint:
@@ -123,17 +141,19 @@ class RunCheckpoint:
         if save_every_n_steps is not None and save_every_n_steps < 1:
             raise ValueError(f"save_every_n_steps must be >= 1 or None (save at epoch ends only), "
                              f"got {save_every_n_steps}.")
-        if not model.built or not model.variables:
-            raise ValueError(f"RunCheckpoint needs a built model ({model.name} has no variables yet): "
-                             "build and compile it first (e.g. call it on a batch, or model.build).")
+        if not model.built or not model.variables or not getattr(model, "compiled", False):
+            raise ValueError(f"RunCheckpoint needs a built and compiled model ({model.name} is not): "
+                             "build it (e.g. call it on a batch) and compile it first.")
         self.directory = directory
         self.save_every_n_steps = save_every_n_steps
         self.write_directory = write_dir(directory, strategy)
+        self._optimizers = _optimizers(model)
+        _build_optimizers(model, self._optimizers)  # every checkpoint holds the optimizer slots
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self._checkpoint = tf.train.Checkpoint(
             model=model, epoch=self._epoch, step=self._step,
-            model_variables=list(model.variables), optimizers=_optimizers(model))
+            model_variables=list(model.variables), optimizers=list(self._optimizers.values()))
         self._manager = tf.train.CheckpointManager(self._checkpoint, self.write_directory,
                                                    max_to_keep=max_to_keep)
 
