@@ -167,6 +167,13 @@ def test_learning_rates_lists_each_optimizer_once():
     assert learning_rates(teacher) == pytest.approx({"learning_rate/g_optimizer": 2e-3,
                                                      "learning_rate/d_optimizer": 0.5})
     assert learning_rates(_regressor()) == pytest.approx({"learning_rate/optimizer": 1e-2})
+    holder = keras.Model()  # e.g. a Distiller with online teachers, held in a list
+    holder.online_teachers = [teacher]
+    holder.student_optimizer = keras.optimizers.Adam(1e-3)
+    assert learning_rates(holder) == pytest.approx({
+        "learning_rate/student_optimizer": 1e-3,
+        f"learning_rate/{teacher.name}.g_optimizer": 2e-3,
+        f"learning_rate/{teacher.name}.d_optimizer": 0.5})
 
 
 def _grid_inputs(n=3, size=4):

@@ -31,16 +31,23 @@ def nonfinite_terms(logs):
     return bad
 
 
+def model_optimizers(model):
+    """{name: optimizer} of every distinct optimizer held as an attribute by the
+    model or one of its nested layers: the attribute name (``g_optimizer``,
+    ``critic_optimizer``), prefixed by the layer's name for nested ones. Keras'
+    ``optimizer`` attribute is named so only when no other attribute holds it."""
+    found = {}
+    for layer in model._flatten_layers(include_self=True):
+        for name, value in sorted(vars(layer).items(), key=lambda item: item[0] == "optimizer"):
+            if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found.values()):
+                found[name if layer is model else f"{layer.name}.{name}"] = value
+    return found
+
+
 def learning_rates(model):
-    """{"learning_rate/<attribute>": current rate} of each optimizer the model
-    holds as an attribute (e.g. ``g_optimizer``, ``critic_optimizer``); Keras'
-    ``optimizer`` attribute only when it is not one of the others."""
-    rates, seen = {}, set()
-    for name, value in sorted(vars(model).items(), key=lambda item: item[0] == "optimizer"):
-        if isinstance(value, keras.optimizers.Optimizer) and id(value) not in seen:
-            seen.add(id(value))
-            rates[f"learning_rate/{name}"] = float(keras.ops.convert_to_numpy(value.learning_rate))
-    return rates
+    """{"learning_rate/<name>": current rate} of each of `model_optimizers`."""
+    return {f"learning_rate/{name}": float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            for name, optimizer in model_optimizers(model).items()}
 
 
 class _TrainingBoard(keras.callbacks.TensorBoard):

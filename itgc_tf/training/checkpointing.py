@@ -40,7 +40,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from itgc_tf.training.callbacks import nonfinite_terms
+from itgc_tf.training.callbacks import model_optimizers, nonfinite_terms
 
 
 def _task(strategy):
@@ -92,17 +92,6 @@ def _read_error(path):
     return None
 
 
-def _optimizers(model):
-    """{attribute: optimizer} of every optimizer held by the model or one of its
-    nested layers (first attribute name when shared)."""
-    found = {}
-    for layer in model._flatten_layers(include_self=True):
-        for name, value in vars(layer).items():
-            if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found.values()):
-                found[name if layer is model else f"{layer.name}.{name}"] = value
-    return found
-
-
 def _build_optimizers(model, optimizers):
     """Creates the optimizer slots: Keras' ``optimizer`` is built the way ``fit``
     builds it; any other must already be built (by ``compile``)."""
@@ -147,7 +136,7 @@ class RunCheckpoint:
         self.directory = directory
         self.save_every_n_steps = save_every_n_steps
         self.write_directory = write_dir(directory, strategy)
-        self._optimizers = _optimizers(model)
+        self._optimizers = model_optimizers(model)
         _build_optimizers(model, self._optimizers)  # every checkpoint holds the optimizer slots
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
