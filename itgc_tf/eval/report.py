@@ -58,6 +58,7 @@ REPORT_KEYS = (
     "fid.inception_network", "fid.standard_network", "fid.note", "fid.real_images",
     "exports",
 )
+_COUNT_KEYS = ("num_images", "latency.runs", "fid.real_images")
 _TEXT_KEYS = ("student.latency_source", "teacher.latency_source", "latency.device",
               "fid.inception_network", "fid.note")
 FID_NOTE = ("FID/KID are comparable to published numbers only with the standard FID Inception "
@@ -178,10 +179,11 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
 
 
 def scalar_metrics(report):
-    """The numeric entries of a report (None, text, lists and booleans dropped),
-    e.g. for ``PeriodicEvaluation``: {key: float}."""
+    """The measured numbers of a report, e.g. for ``PeriodicEvaluation``: {key: float}
+    (None, text, lists, booleans and the counts of images and runs dropped)."""
     return {key: float(value) for key, value in report.items()
-            if isinstance(value, numbers.Real) and not isinstance(value, bool)}
+            if isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and key not in _COUNT_KEYS}
 
 
 def _cell(value, spec, scale=1.0):
