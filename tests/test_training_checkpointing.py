@@ -40,7 +40,7 @@ def _assert_same(a, b):
 
 
 def _generator(prefix, ngf):
-    return build_generator("unet_16", 3, 3, ngf=ngf, name_prefix=prefix)
+    return build_generator("unet_4", 3, 3, ngf=ngf, name_prefix=prefix)
 
 
 def _discriminator(prefix, input_nc):
