@@ -6,7 +6,7 @@ JSON report and prints a table.
 """
 import pathlib
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from itgc_tf.cli import runner
 from itgc_tf.cli.tasks import load_generator
@@ -32,9 +32,19 @@ def define_flags():
     flags.DEFINE_integer("latency_runs", 30, "Timed runs (after warm-up) for the latency median.")
 
 
+def inception_or_none(weights_path):
+    """The FID/KID network, or None with one line saying how to enable FID/KID."""
+    from itgc_tf.eval.inception import InceptionFeatures
+    try:
+        return InceptionFeatures(weights_path)
+    except FileNotFoundError as missing:
+        print(f"FID/KID skipped (no Inception weights): {str(missing).splitlines()[0]} "
+              "Pass --inception_weights=PATH to enable them.")
+        return None
+
+
 def evaluate_from_flags(argv=()):
     """Evaluate per the parsed flags; returns (report, report_path)."""
-    from itgc_tf.eval.inception import InceptionFeatures
     from itgc_tf.eval.report import evaluate, format_table, write_report
 
     del argv
@@ -42,11 +52,7 @@ def evaluate_from_flags(argv=()):
     info = dataset_info(config, FLAGS.split)
     student = load_generator(FLAGS.student, "student")
     teacher = load_generator(FLAGS.teacher, "teacher")
-    try:
-        inception = InceptionFeatures(FLAGS.inception_weights)
-    except FileNotFoundError as missing:
-        logging.warning("FID/KID skipped: %s", missing)
-        inception = None
+    inception = inception_or_none(FLAGS.inception_weights)
     report = evaluate(student, teacher, build_dataset(config, FLAGS.split, training=False),
                       paired=info.paired, image_size=(config.crop_size, config.crop_size),
                       inception=inception, fid_stats_path=FLAGS.fid_stats,

@@ -1,4 +1,24 @@
-"""What every training command shares: strategy, model_dir layout, the fit loop.
+"""What every training command shares: strategy, precision, model_dir layout, the fit loop.
+
+Distribution (``--strategy``): models are built in the strategy's scope and
+``model.fit`` runs each step on every replica; ``--batch_size`` is the GLOBAL
+batch (split evenly across replicas; each loss is averaged over the global
+batch, so results do not depend on the replica count). Under
+``multi_worker`` (``MultiWorkerMirroredStrategy``, cluster from ``TF_CONFIG``)
+every worker runs the same command; ``fit`` shards the dataset by data (each
+worker keeps its replicas' part of every global batch, the pipeline's
+auto-shard policy) and only the chief writes into ``--model_dir`` (the others
+write to temporary folders they delete: `run_dirs`). ``--model_dir`` must be
+on a filesystem every worker sees (all of them restore from it).
+
+Fault tolerance: one mechanism, ``RunCheckpoint`` (a
+``tf.train.CheckpointManager``; saves at epoch ends and every
+``--checkpoint_every_steps`` steps, atomically). A killed run restarted with
+the same command resumes from the newest checkpoint; the interrupted epoch is
+run again from its first batch (with the weights of the last step-level save).
+``NaNGuard`` stops at the first NaN/Inf with a message naming the term and the
+step, keeping the last good checkpoint (the command exits non-zero);
+``--skip_nonfinite_steps`` instead skips such updates and counts them.
 
 model_dir/
   flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run
@@ -7,23 +27,38 @@ model_dir/
   export/          SavedModel / TFLite of the trained generator
   *.keras          the trained generator(s), Keras format (teachers for distillation)
 """
+import contextlib
 import os
 import pathlib
+import sys
 import tempfile
 
 import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from itgc_tf.training.callbacks import (ImageGridCallback, NaNGuard, tensorboard_callbacks)
-from itgc_tf.training.checkpointing import RunCheckpoint, write_dir
+from itgc_tf.training.callbacks import (ImageGridCallback, NaNGuard, NonFiniteLossError,
+                                       tensorboard_callbacks)
+from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, write_dir
 from itgc_tf.training.schedules import LinearDecay
 
 FLAGS = flags.FLAGS
 
 
 def make_strategy(name, tpu=None):
-    """The tf.distribute strategy for --strategy (see its help)."""
+    """The tf.distribute strategy for --strategy (see its help). Call it before any
+    other TensorFlow work: ``multi_worker`` must start its collectives first.
+
+    ``tpu`` (untested here: no TPU) resolves ``--tpu`` (a name or grpc:// address;
+    empty on a Cloud TPU VM) with ``TPUClusterResolver``, connects and initialises
+    the TPU system, and returns a ``TPUStrategy``."""
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
+                             "environment variable, which is not set. Set it on every worker "
+                             "(see the README's 'Multi-host training' section), or use "
+                             "--strategy=mirrored on one machine.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -33,31 +68,56 @@ def make_strategy(name, tpu=None):
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
-                             "environment variable, which is not set. See the README's "
-                             "'Multi-host training' section.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"Unknown --strategy={name!r}.")
+    raise ValueError(f"Unknown --strategy={name!r}; use one of auto, default, one_device, "
+                     "mirrored, multi_worker, tpu.")
 
 
+def configure_run():
+    """Seeds (--seed: weights, Langevin chains, data), --deterministic_ops and the
+    Keras dtype policy (--mixed_precision). Call after `make_strategy`, before
+    building any model."""
+    keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(
+        "float32" if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision)
+
+
+def check_global_batch(batch_size, strategy):
+    """Raises ValueError unless the global ``batch_size`` splits evenly over the
+    strategy's replicas (global-batch averaging assumes equal shares)."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"--batch_size={batch_size} is the GLOBAL batch and must split evenly "
+                         f"over the {replicas} replicas of --strategy; use a multiple of "
+                         f"{replicas} (e.g. --batch_size={replicas * max(batch_size // replicas, 1)}).")
+
+
+@contextlib.contextmanager
 def run_dirs(model_dir, strategy):
-    """Paths this process writes to (chief: model_dir; other workers: a temp dir)."""
+    """Paths of the run, as a context manager: {"root", "tensorboard", "export"}
+    are where THIS process writes (chief: under model_dir; other workers: a
+    temporary folder, removed on exit); "checkpoints" is always
+    model_dir/checkpoints, which every worker restores from (`RunCheckpoint`
+    redirects a non-chief's saves)."""
     if not model_dir:
         raise flags.ValidationError("--model_dir is required: the folder for checkpoints, "
                                     "TensorBoard logs and exports of this run.")
     root = pathlib.Path(write_dir(model_dir, strategy))
-    dirs = {name: root / name for name in ("checkpoints", "tensorboard", "export")}
+    dirs = {name: root / name for name in ("tensorboard", "export")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     dirs["root"] = root
-    return dirs
+    dirs["checkpoints"] = pathlib.Path(model_dir) / "checkpoints"
+    try:
+        yield dirs
+    finally:
+        cleanup_write_dir(str(root), model_dir)
 
 
 def write_flagfile(root, module_name):
@@ -93,7 +153,12 @@ def lr_schedule(steps_per_epoch):
 
 
 def adam(steps_per_epoch):
-    return keras.optimizers.Adam(lr_schedule(steps_per_epoch), beta_1=FLAGS.beta1, beta_2=0.999)
+    """Adam(--lr schedule, --beta1), in a LossScaleOptimizer under mixed_float16."""
+    optimizer = keras.optimizers.Adam(lr_schedule(steps_per_epoch), beta_1=FLAGS.beta1,
+                                      beta_2=0.999)
+    if FLAGS.mixed_precision == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def save_keras_atomically(model, path):
@@ -105,37 +170,51 @@ def save_keras_atomically(model, path):
     return path
 
 
-def fit(model, dataset, dirs, *, steps_per_epoch, images_fn=None, hparams=None):
+def fit(model, dataset, dirs, strategy, *, steps_per_epoch, images_fn=None, hparams=None):
     """model.fit for --epochs + --epochs_decay with resume, TensorBoard, NaN guard.
 
-    Returns the Keras History (empty when the run had already finished).
+    Returns the Keras History (empty when the run had already finished). Raises
+    `NonFiniteLossError` when a loss or energy turns NaN/Inf (without
+    --skip_nonfinite_steps); with it, prints how many steps were skipped.
     """
     total_epochs = FLAGS.epochs + FLAGS.epochs_decay
-    checkpoint = RunCheckpoint(dirs["checkpoints"], model, max_to_keep=FLAGS.keep_checkpoints,
-                               save_every_n_steps=FLAGS.checkpoint_every_steps)
-    initial_epoch = checkpoint.restore_latest()
-    if initial_epoch:
-        logging.info("Resuming from %s at epoch %d.", dirs["checkpoints"], initial_epoch)
-    callbacks = [NaNGuard(checkpoint), checkpoint.callback(),
-                 *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
-    if images_fn is not None and FLAGS.image_summary_every > 0:
-        callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
-                                           every_n_epochs=FLAGS.image_summary_every))
-    if initial_epoch >= total_epochs:
-        logging.info("Training already finished (%d epochs); nothing to do.", total_epochs)
-        return keras.callbacks.History()
-    return model.fit(dataset, epochs=total_epochs, initial_epoch=initial_epoch,
-                     steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                     verbose=FLAGS.verbose, shuffle=False)
+    checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
+                               max_to_keep=FLAGS.keep_checkpoints,
+                               save_every_n_steps=FLAGS.checkpoint_every_steps, strategy=strategy)
+    try:
+        initial_epoch = checkpoint.restore_latest()
+        if initial_epoch:
+            logging.info("Resuming from %s at epoch %d.", dirs["checkpoints"], initial_epoch)
+        if initial_epoch >= total_epochs:
+            logging.info("Training already finished (%d epochs); nothing to do.", total_epochs)
+            return keras.callbacks.History()
+        callbacks = [NaNGuard(checkpoint), checkpoint.callback(),
+                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
+        if images_fn is not None and FLAGS.image_summary_every > 0:
+            callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
+                                               every_n_epochs=FLAGS.image_summary_every))
+        history = model.fit(dataset, epochs=total_epochs, initial_epoch=initial_epoch,
+                            steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                            verbose=FLAGS.verbose, shuffle=False)
+    finally:
+        checkpoint.cleanup()
+    if FLAGS.skip_nonfinite_steps:
+        print(f"Skipped steps with non-finite values: {int(model.skipped_steps.numpy())} "
+              "(over the whole run).")
+    return history
 
 
 def main_with_user_errors(function):
-    """Wrap an absl ``main`` so configuration mistakes print their message, not a traceback."""
+    """Wrap an absl ``main`` so configuration mistakes print their message, not a
+    traceback, and a non-finite loss ends the program with its message (exit 1)."""
     from absl import app
 
     def main(argv):
+        tf.get_logger().setLevel("WARNING")  # TF's own INFO chatter hides the progress
         try:
             return function(argv)
         except (ValueError, FileNotFoundError, flags.ValidationError) as error:
             raise app.UsageError(str(error)) from error
+        except NonFiniteLossError as error:
+            sys.exit(f"FATAL: {error}")
     return main

@@ -2,6 +2,7 @@
 import pathlib
 
 import keras
+import tensorflow as tf
 from absl import flags
 
 from itgc_tf.cli import runner
@@ -45,17 +46,20 @@ def teacher_model(kind, net, ngf, paired, steps_per_epoch, crop_size, name_prefi
     if kind == "pix2pix":
         model = Pix2PixTeacher(generator(net, ngf, name_prefix=name_prefix),
                                discriminator(a + b, name_prefix), lambda_l1=FLAGS.lambda_l1,
-                               gan_mode=FLAGS.gan_mode)
+                               gan_mode=FLAGS.gan_mode,
+                               skip_nonfinite_steps=FLAGS.skip_nonfinite_steps)
     else:
         model = CycleGANTeacher(
             generator(net, ngf, a, b, name_prefix + "g_ab_"),
             generator(net, ngf, b, a, name_prefix + "g_ba_"),
             discriminator(a, name_prefix + "d_a_"), discriminator(b, name_prefix + "d_b_"),
             lambda_cycle=FLAGS.lambda_cycle, lambda_identity=FLAGS.lambda_identity,
-            gan_mode=FLAGS.gan_mode, pool_size=FLAGS.pool_size, seed=FLAGS.seed)
+            gan_mode=FLAGS.gan_mode, pool_size=FLAGS.pool_size, seed=FLAGS.seed,
+            skip_nonfinite_steps=FLAGS.skip_nonfinite_steps)
         model.build({"A": (None, crop_size, crop_size, a), "B": (None, crop_size, crop_size, b)})
     model.compile(runner.adam(steps_per_epoch), runner.adam(steps_per_epoch),
                   jit_compile=FLAGS.jit_compile)
+    model(tf.zeros((1, crop_size, crop_size, a)))  # built: checkpoints can track it
     return model
 
 
@@ -134,7 +138,9 @@ def distiller(info, steps_per_epoch, crop_size):
                              "student_")
     model = Distiller(student, teachers, the_recipe, image_shape, discriminator=disc,
                       online_teachers=online, paired=info.paired, vem=vem_config(),
-                      gan_mode=FLAGS.gan_mode, n_dis=FLAGS.n_dis)
+                      gan_mode=FLAGS.gan_mode, n_dis=FLAGS.n_dis,
+                      skip_nonfinite_steps=FLAGS.skip_nonfinite_steps,
+                      testing_nan_at_step=FLAGS.testing_nan_at_step)
     model.compile(runner.adam(steps_per_epoch),
                   runner.adam(steps_per_epoch) if disc is not None else None,
                   jit_compile=FLAGS.jit_compile)

@@ -5,7 +5,6 @@ never sees a discriminator and learns from every teacher's output through
 SSIM + VGG16 Gram style + VGG16 relu2_2 feature + total variation, plus channel
 distillation between mapped student taps and the first teacher's taps.
 """
-import tensorflow as tf
 
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)

@@ -1,0 +1,50 @@
+"""The demo: its settings equal the flagfiles users read, and it runs end to end."""
+import json
+import pathlib
+
+import pytest
+from absl import flags
+
+from itgc_tf import demo
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _flagfile_values(name):
+    values = {}
+    for line in (ROOT / "flags" / name).read_text().splitlines():
+        if line.startswith("--"):
+            key, value = line[2:].split("=", 1)
+            values[key] = value
+    return values
+
+
+@pytest.mark.parametrize("flagfile,settings", [
+    ("demo_teacher.cfg", demo.DATA | demo.TEACHER | demo.SHARED),
+    ("demo_student.cfg", demo.DATA | demo.STUDENT | demo.SHARED),
+])
+def test_demo_settings_match_the_flagfiles(flagfile, settings):
+    values = _flagfile_values(flagfile)
+    settings = {k: v for k, v in settings.items() if k != "verbose"}
+    assert set(values) <= set(settings) | {"teacher"}
+    for key, value in values.items():
+        assert str(settings[key]) == value or float(settings[key]) == float(value), key
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    if "demo_epochs" not in flags.FLAGS:
+        demo.define_flags()
+    flags.FLAGS(["demo", "--demo_epochs=1", "--steps_per_epoch=4"])
+    try:
+        report = demo.run_demo(tmp_path)
+    finally:
+        flags.FLAGS.unparse_flags()
+    saved = json.loads((tmp_path / "report.json").read_text())
+    for key in ("student.psnr_vs_target", "student.psnr_vs_teacher", "teacher.psnr_vs_target",
+                "student.macs", "teacher.macs", "student.params", "teacher.params",
+                "student.latency_ms", "teacher.latency_ms", "speedup", "exports",
+                "input.psnr_vs_target"):
+        assert saved[key] is not None, key
+    assert report["student.macs"] < report["teacher.macs"]
+    assert pathlib.Path(saved["exports"]["student_tflite_int8"]).is_file()
