@@ -34,12 +34,13 @@ def define_flags():
 
 def inception_or_none(weights_path):
     """The FID/KID network, or None with one line saying how to enable FID/KID."""
-    from itgc_tf.eval.inception import InceptionFeatures
+    from itgc_tf.eval.inception import InceptionFeatures, keras_cache_path
     try:
         return InceptionFeatures(weights_path)
-    except FileNotFoundError as missing:
-        print(f"FID/KID skipped (no Inception weights): {str(missing).splitlines()[0]} "
-              "Pass --inception_weights=PATH to enable them.")
+    except FileNotFoundError:
+        print("FID/KID skipped: no Inception weights (nothing is downloaded). To enable them, "
+              f"put the Keras InceptionV3 notop weights at {keras_cache_path()} or pass "
+              "--inception_weights=PATH (a FID Inception SavedModel or .h5) to itgc_tf.evaluate.")
         return None
 
 
