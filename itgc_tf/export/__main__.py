@@ -45,9 +45,8 @@ def export(argv=()):
                                                overwrite=FLAGS.overwrite)}
     if FLAGS.tflite:
         config = data_flags.config_from_flags()
-        images = [b["A"].numpy() for b in
-                  build_dataset(config, "train", training=False).unbatch().batch(1)
-                  .take(FLAGS.num_calibration)]
+        images = next(iter(build_dataset(config, "train", training=False).unbatch()
+                           .batch(FLAGS.num_calibration)))["A"].numpy()
         for quantization in FLAGS.tflite:
             result = export_tflite(paths["saved_model"], out / f"model_{quantization}.tflite",
                                    input_size=(config.crop_size, config.crop_size),
