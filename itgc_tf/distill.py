@@ -16,26 +16,29 @@ def define_flags():
 
 
 def train(argv=()):
-    """Distil per the parsed flags; returns the path of the saved student generator.keras."""
+    """Distil per the parsed flags; returns the path of the saved student generator.keras
+    (under a temporary folder, deleted on return, on a non-chief worker)."""
     del argv
     strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    dirs = runner.run_dirs(FLAGS.model_dir, strategy)
-    runner.write_flagfile(dirs["root"], __name__)
-    config, dataset, info, steps = tasks.training_data()
-    with strategy.scope():
-        distiller = tasks.distiller(info, steps, config.crop_size)
-    sample = next(iter(dataset.take(1)))
+    runner.configure_run()
+    with runner.run_dirs(FLAGS.model_dir, strategy) as dirs:
+        runner.write_flagfile(dirs["root"], __name__)
+        config, dataset_fn, info, steps = tasks.training_data()
+        runner.check_global_batch(config.batch_size, strategy)
+        with strategy.scope():
+            distiller = tasks.distiller(info, steps, config.crop_size)
+        sample = next(iter(dataset_fn().take(1)))
 
-    def images():
-        grid = {"input": sample["A"], "teacher": distiller.teachers[0](sample["A"]),
-                "student": distiller.student(sample["A"])}
-        if distiller.critic is not None and distiller.vem.tap is None:
-            grid["langevin"] = distiller.langevin_sample(grid["student"])
-        return grid
+        def images():
+            grid = {"input": sample["A"], "teacher": distiller.teachers[0](sample["A"]),
+                    "student": distiller.student(sample["A"])}
+            if distiller.critic is not None and distiller.vem.tap is None:
+                grid["langevin"] = distiller.langevin_sample(grid["student"])
+            return grid
 
-    runner.fit(distiller, dataset, dirs, steps_per_epoch=steps,
-               hparams=dict(FLAGS.flag_values_dict()), images_fn=images)
-    return runner.save_keras_atomically(distiller.student, dirs["root"] / "generator.keras")
+        runner.fit(distiller, dataset_fn, dirs, strategy, steps_per_epoch=steps,
+                   hparams=dict(FLAGS.flag_values_dict()), images_fn=images)
+        return runner.save_keras_atomically(distiller.student, dirs["root"] / "generator.keras")
 
 
 def main(argv):

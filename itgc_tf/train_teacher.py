@@ -15,21 +15,25 @@ def define_flags():
 
 
 def train(argv=()):
-    """Train per the parsed flags; returns the path of the saved generator.keras."""
+    """Train per the parsed flags; returns the path of the saved generator.keras
+    (under a temporary folder, deleted on return, on a non-chief worker)."""
     del argv
     strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    dirs = runner.run_dirs(FLAGS.model_dir, strategy)
-    runner.write_flagfile(dirs["root"], __name__)
-    config, dataset, info, steps = tasks.training_data()
-    with strategy.scope():
-        model = tasks.teacher_model(FLAGS.teacher_model, FLAGS.netG, FLAGS.ngf, info.paired,
-                                    steps, config.crop_size)
-    sample = next(iter(dataset.take(1)))
-    generator = tasks.teacher_generator_of(model)
-    runner.fit(model, dataset, dirs, steps_per_epoch=steps, hparams=dict(FLAGS.flag_values_dict()),
-               images_fn=lambda: {"input": sample["A"], "output": generator(sample["A"]),
-                                  "target": sample["B"]})
-    return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
+    runner.configure_run()
+    with runner.run_dirs(FLAGS.model_dir, strategy) as dirs:
+        runner.write_flagfile(dirs["root"], __name__)
+        config, dataset_fn, info, steps = tasks.training_data()
+        runner.check_global_batch(config.batch_size, strategy)
+        with strategy.scope():
+            model = tasks.teacher_model(FLAGS.teacher_model, FLAGS.netG, FLAGS.ngf, info.paired,
+                                        steps, config.crop_size)
+        sample = next(iter(dataset_fn().take(1)))
+        generator = tasks.teacher_generator_of(model)
+        runner.fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
+                   hparams=dict(FLAGS.flag_values_dict()),
+                   images_fn=lambda: {"input": sample["A"], "output": generator(sample["A"]),
+                                      "target": sample["B"]})
+        return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
 
 
 def main(argv):

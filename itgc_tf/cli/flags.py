@@ -12,6 +12,7 @@ from itgc_tf.models.registry import DISCRIMINATORS, GENERATORS
 FLAGS = flags.FLAGS
 NORMS = ("instance", "batch", "none")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 
 
 def _define(kind, name, default, help_text, enum_values=None):
@@ -42,11 +43,25 @@ def define_run_flags():
     _define("integer", "image_summary_every", 1, "Epochs between TensorBoard image grids "
             "(0: never).")
     _define("enum", "strategy", "auto", "tf.distribute strategy: auto (mirrored when more "
-            "than one GPU is visible, else default), default, one_device, mirrored, "
-            "multi_worker (cluster from TF_CONFIG), tpu (TPUClusterResolver).",
-            enum_values=list(STRATEGIES))
-    _define("string", "tpu", None, "TPU name or address for --strategy=tpu.")
+            "than one GPU is visible, else default), default, one_device (the first GPU, else "
+            "the CPU), mirrored (every local GPU), multi_worker (MultiWorkerMirroredStrategy: "
+            "run the same command on every host, cluster and task from TF_CONFIG; only the "
+            "chief writes to --model_dir), tpu (TPUClusterResolver with --tpu). --batch_size "
+            "is the global batch.", enum_values=list(STRATEGIES))
+    _define("string", "tpu", None, "TPU name or grpc:// address for --strategy=tpu (empty: "
+            "the local Cloud TPU VM).")
     _define("boolean", "jit_compile", False, "XLA-compile the train step.")
+    _define("enum", "mixed_precision", "none", "Keras dtype policy: none (float32), "
+            "mixed_float16 (GPUs; losses scaled by LossScaleOptimizers) or mixed_bfloat16 "
+            "(TPUs, recent GPUs). The energy critic and the Langevin chain stay float32.",
+            enum_values=list(PRECISIONS))
+    _define("boolean", "skip_nonfinite_steps", False, "Skip (do not apply) an update whose "
+            "loss or gradients hold NaN/Inf and count it (skipped_steps), instead of stopping "
+            "the run with an error naming the term and step (the default).")
+    _define("boolean", "deterministic_ops", False, "tf.config.experimental."
+            "enable_op_determinism(): bit-reproducible kernels given --seed (slower; some GPU "
+            "ops then raise). With --deterministic data, a resumed run equals an uninterrupted "
+            "one.")
     _define("integer", "verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 line/epoch.")
     flags.register_validator("epochs", lambda v: v >= 0, "--epochs must be >= 0.")
     flags.register_validator("epochs_decay", lambda v: v >= 0, "--epochs_decay must be >= 0.")
@@ -55,6 +70,19 @@ def define_run_flags():
                              "--steps_per_epoch must be > 0.")
     flags.register_validator("keep_checkpoints", lambda v: v >= 1,
                              "--keep_checkpoints must be >= 1.")
+    flags.register_validator("checkpoint_every_steps", lambda v: v is None or v >= 1,
+                             "--checkpoint_every_steps must be >= 1 (leave it unset to save at "
+                             "epoch ends only).")
+    flags.register_validator("verbose", lambda v: v in (0, 1, 2),
+                             "--verbose must be 0 (silent), 1 (progress bar) or 2 (one line "
+                             "per epoch).")
+    flags.register_multi_flags_validator(
+        ["tpu", "strategy"], lambda f: f["tpu"] is None or f["strategy"] == "tpu",
+        "--tpu names the TPU of --strategy=tpu; add --strategy=tpu or drop --tpu.")
+    flags.register_multi_flags_validator(
+        ["mixed_precision", "strategy"],
+        lambda f: not (f["strategy"] == "tpu" and f["mixed_precision"] == "mixed_float16"),
+        "TPUs compute in bfloat16: use --mixed_precision=mixed_bfloat16 with --strategy=tpu.")
 
 
 def define_generator_flags():
@@ -160,7 +188,12 @@ def define_distill_flags():
     _define("boolean", "testing_random_vgg", False, "TESTING ONLY: random VGG16 weights when "
             "none are available; every perceptual number is then meaningless.")
     _define("integer", "n_dis", 1, "Student updates per (online) teacher update.")
+    _define("integer", "testing_nan_at_step", None, "TESTING ONLY (fault injection): make "
+            "the student loss NaN at this training step of the run (from 1) to exercise the "
+            "NaN guard and --skip_nonfinite_steps. Never set it for real training.")
     flags.register_validator("n_dis", lambda v: v >= 1, "--n_dis must be >= 1.")
+    flags.register_validator("testing_nan_at_step", lambda v: v is None or v >= 1,
+                             "--testing_nan_at_step counts steps from 1.")
     for name in ("lambda_recon", "lambda_gt", "lambda_distill", "lambda_cd", "lambda_ssim",
                  "lambda_style", "lambda_feature", "lambda_tv"):
         flags.register_validator(name, lambda v: v >= 0, f"--{name} must be >= 0.")

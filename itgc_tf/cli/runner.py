@@ -93,9 +93,10 @@ def check_global_batch(batch_size, strategy):
     strategy's replicas (global-batch averaging assumes equal shares)."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
+        suggestion = replicas * max(batch_size // replicas, 1)
         raise ValueError(f"--batch_size={batch_size} is the GLOBAL batch and must split evenly "
                          f"over the {replicas} replicas of --strategy; use a multiple of "
-                         f"{replicas} (e.g. --batch_size={replicas * max(batch_size // replicas, 1)}).")
+                         f"{replicas} (e.g. --batch_size={suggestion}).")
 
 
 @contextlib.contextmanager
@@ -170,32 +171,60 @@ def save_keras_atomically(model, path):
     return path
 
 
-def fit(model, dataset, dirs, strategy, *, steps_per_epoch, images_fn=None, hparams=None):
-    """model.fit for --epochs + --epochs_decay with resume, TensorBoard, NaN guard.
+def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, hparams=None):
+    """model.fit for --epochs + --epochs_decay with exact resume, TensorBoard, NaN guard.
 
-    Returns the Keras History (empty when the run had already finished). Raises
-    `NonFiniteLossError` when a loss or energy turns NaN/Inf (without
-    --skip_nonfinite_steps); with it, prints how many steps were skipped.
+    ``dataset_fn()`` builds the run's infinite batch stream (a new dataset object
+    each call: iterating one object twice would reshuffle). ``fit`` reads it with
+    one iterator across epochs, so a run resumed after ``n`` saved steps
+    continues with ``dataset_fn().skip(n)`` (tf.data computes the skipped
+    batches: seconds to minutes for long runs), and a step-level checkpoint
+    inside an epoch resumes that epoch at its next step. With --deterministic
+    data and --deterministic_ops the resumed run then equals an uninterrupted one.
+
+    Returns the Keras History of the last ``fit`` call (empty when the run had
+    already finished). Raises `NonFiniteLossError` when a loss or energy turns
+    NaN/Inf (without --skip_nonfinite_steps); with it, prints how many steps
+    were skipped.
     """
     total_epochs = FLAGS.epochs + FLAGS.epochs_decay
     checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
                                max_to_keep=FLAGS.keep_checkpoints,
                                save_every_n_steps=FLAGS.checkpoint_every_steps, strategy=strategy)
+    history = keras.callbacks.History()
     try:
-        initial_epoch = checkpoint.restore_latest()
-        if initial_epoch:
-            logging.info("Resuming from %s at epoch %d.", dirs["checkpoints"], initial_epoch)
-        if initial_epoch >= total_epochs:
-            logging.info("Training already finished (%d epochs); nothing to do.", total_epochs)
-            return keras.callbacks.History()
+        epoch = checkpoint.restore_latest()
+        steps_done = checkpoint.step
+        if steps_done:
+            logging.info("Resuming from %s at epoch %d, step %d.", dirs["checkpoints"], epoch + 1,
+                         steps_done)
+        into_epoch = steps_done - epoch * steps_per_epoch
+        if not 0 <= into_epoch < steps_per_epoch:
+            raise ValueError(
+                f"The checkpoint in {dirs['checkpoints']} holds {epoch} epochs and {steps_done} "
+                f"steps, which does not fit --steps_per_epoch={steps_per_epoch}. Resume with the "
+                "flags of that run (--flagfile=MODEL_DIR/flags.cfg), or use a new --model_dir.")
         callbacks = [NaNGuard(checkpoint), checkpoint.callback(),
                      *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
         if images_fn is not None and FLAGS.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
                                                every_n_epochs=FLAGS.image_summary_every))
-        history = model.fit(dataset, epochs=total_epochs, initial_epoch=initial_epoch,
-                            steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                            verbose=FLAGS.verbose, shuffle=False)
+
+        def fit_epochs(steps, extra_callbacks=()):
+            return model.fit(dataset_fn().skip(steps_done),
+                             epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                             callbacks=callbacks + list(extra_callbacks), verbose=FLAGS.verbose,
+                             shuffle=False)
+
+        if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
+            stop = keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda *_: setattr(model, "stop_training", True))
+            history = fit_epochs(steps_per_epoch - into_epoch, [stop])
+            epoch, steps_done = epoch + 1, steps_done + steps_per_epoch - into_epoch
+        if epoch < total_epochs:
+            history = fit_epochs(steps_per_epoch)
+        else:
+            logging.info("Training finished (%d epochs).", total_epochs)
     finally:
         checkpoint.cleanup()
     if FLAGS.skip_nonfinite_steps:

@@ -18,11 +18,15 @@ FLAGS = flags.FLAGS
 
 
 def training_data():
-    """(config, repeated training dataset, info, steps_per_epoch) from the data flags."""
+    """(config, dataset_fn, info, steps_per_epoch) from the data flags.
+
+    ``dataset_fn()`` builds the repeated training stream anew: every new dataset
+    object replays the same sequence for a seed (an object iterated twice
+    reshuffles), which exact resumption relies on (`runner.fit`)."""
     config = config_from_flags()
     info = dataset_info(config, "train")
     steps = FLAGS.steps_per_epoch or max(info.num_examples // config.batch_size, 1)
-    return config, build_dataset(config, "train").repeat(), info, steps
+    return config, lambda: build_dataset(config, "train").repeat(), info, steps
 
 
 def generator(net, ngf, input_nc=None, output_nc=None, name_prefix=""):

@@ -8,7 +8,20 @@ One ``train_step`` is SPEC §4:
   4. one student step on L_base + vem_weight * mi_loss, with the updated critic frozen
      (repeated ``n_dis`` times per teacher step);
   5. one student-discriminator step, if the recipe has one.
+
+Mixed precision: under a ``mixed_float16``/``mixed_bfloat16`` Keras policy the
+student, discriminator and online teachers compute in half precision; their
+outputs and taps are cast to float32 before any loss, the critic and the
+Langevin chain run in float32, and every loss is scaled with its optimizer's
+``scale_loss`` (a ``LossScaleOptimizer`` under float16; a no-op otherwise).
+
+Non-finite steps: by default a NaN/Inf goes into the trackers (``NaNGuard``
+stops the run). With ``skip_nonfinite_steps`` each network's update is skipped
+when its loss or gradients are non-finite (`itgc_tf.training.distributed`), its
+trackers ignore that step, and ``skipped_steps`` (logged) counts the steps of
+the run in which some update was skipped (a model variable: restored on resume).
 """
+import contextlib
 import dataclasses
 
 import keras
@@ -17,6 +30,8 @@ import tensorflow as tf
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.taps import feature_taps
 from itgc_tf.recipes.base import StepContext, global_average
+from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite, global_from_share,
+                                          update_if_finite)
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
 from itgc_tf.vem.langevin import resolve_noise_std
 
@@ -66,7 +81,7 @@ class VEMConfig:
         return self.weight > 0
 
 
-class Distiller(keras.Model):
+class Distiller(MultiWorkerFit, keras.Model):
     """Student + optional student discriminator + energy critic, trained together.
 
     Args:
@@ -79,12 +94,16 @@ class Distiller(keras.Model):
       online_teachers: Teacher models (compiled, with their own ``train_step``)
         trained in this loop; their generators must be in ``teachers``.
       vem: ``VEMConfig``. n_dis: student updates per teacher update.
+      skip_nonfinite_steps: skip (and count) updates with a non-finite loss or
+        gradient instead of applying them (see the module docstring).
+      testing_nan_at_step: TESTING ONLY: the student loss of the N-th training
+        step of the run (from 1) is multiplied by NaN (fault injection).
     Call: ``distiller(x)`` = ``distiller.student(x)``.
     """
 
     def __init__(self, student, teachers, recipe, image_shape, *, discriminator=None,
                  online_teachers=(), paired=True, vem=VEMConfig(), gan_mode="lsgan", n_dis=1,
-                 **kwargs):
+                 skip_nonfinite_steps=False, testing_nan_at_step=None, **kwargs):
         super().__init__(**kwargs)
         if not teachers:
             raise ValueError("The Distiller needs at least one teacher generator.")
@@ -96,6 +115,9 @@ class Distiller(keras.Model):
                              "online_teachers=[...] (compiled Teacher models).")
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}.")
+        if testing_nan_at_step is not None and testing_nan_at_step < 1:
+            raise ValueError(f"testing_nan_at_step counts steps from 1 (None: off), got "
+                             f"{testing_nan_at_step}.")
         if vem.target == "ground_truth" and not paired:
             raise ValueError("vem_target=ground_truth needs paired data; use vem_target=teacher "
                              "for unpaired datasets.")
@@ -103,6 +125,8 @@ class Distiller(keras.Model):
         self.discriminator = discriminator if recipe.uses_discriminator else None
         self.online_teachers = list(online_teachers)
         self.paired, self.vem, self.gan_mode, self.n_dis = paired, vem, gan_mode, n_dis
+        self.skip_nonfinite_steps = skip_nonfinite_steps
+        self.testing_nan_at_step = testing_nan_at_step
         for teacher in self.teachers:
             if not self.online_teachers:
                 teacher.trainable = False
@@ -116,6 +140,11 @@ class Distiller(keras.Model):
         self._build_networks(tuple(image_shape))
         self.built = True
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
+        # Run-long counters (checkpointed; the first replica's value is kept on all).
+        counter = dict(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                       aggregation="only_first_replica")
+        self.train_steps = self.add_weight(name="train_steps", **counter)
+        self.skipped_steps = self.add_weight(name="skipped_steps", **counter)
 
     # ----------------------------------------------------------------- set-up
     def _build_networks(self, image_shape):
@@ -137,11 +166,12 @@ class Distiller(keras.Model):
                 self.vem_adapter.build((None, None, None, s_c))
         if self.vem.enabled:
             t_side, s_side = self._vem_pair(x, t_out, t_feats, s_out, s_feats)
-            self.critic = EnergyCritic(
-                t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
-                base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
-                pool_inputs=self.vem.tap is None, name="critic")
-            self.critic((t_side, s_side))
+            with _float32_policy():  # every critic layer, not only the outer model
+                self.critic = EnergyCritic(
+                    t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
+                    base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
+                    pool_inputs=self.vem.tap is None, name="critic")
+                self.critic((t_side, s_side))
 
     def _metric_names(self):
         names = ["student_loss", *[f"loss_{n}" for n in self.recipe.term_names],
@@ -194,7 +224,8 @@ class Distiller(keras.Model):
         return self.student.trainable_variables + self.recipe.trainable_variables + adapter
 
     def _discriminate(self, x, image):
-        inputs = tf.concat([x, image], axis=-1) if self.paired else image
+        image = tf.cast(image, tf.float32)
+        inputs = tf.concat([tf.cast(x, tf.float32), image], axis=-1) if self.paired else image
         return self.discriminator(inputs, training=True)
 
     def _vem_pair(self, y, t_out, t_feats, s_out, s_feats):
@@ -218,6 +249,10 @@ class Distiller(keras.Model):
 
     def _critic_step(self, t, s):
         """Steps 2-3: Langevin samples from s, then one critic update. Returns t~."""
+        return self._critic_update(t, s)[0]
+
+    def _critic_update(self, t, s):
+        """`_critic_step`, returning (t~, applied flag or None when not skipping)."""
         t, s = tf.stop_gradient(t), tf.stop_gradient(s)
         t_neg = self.langevin_sample(s, seed=self._langevin_seed())
         batch = tf.shape(t)[0]
@@ -226,19 +261,27 @@ class Distiller(keras.Model):
                                    training=True)
             e_pos, e_neg = energies[:batch], energies[batch:]
             loss = ebm_loss(e_pos, e_neg, self.vem.energy_l2)
+            scaled_loss = self.critic_optimizer.scale_loss(loss)
         variables = self.critic.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.critic_optimizer.apply(grads, variables)
-        self._track(critic_loss=loss, e_pos=global_average(tf.reshape(e_pos, [-1])),
+        grads = tape.gradient(scaled_loss, variables)
+        finite = self._apply(self.critic_optimizer, loss, grads, variables)
+        self._track(finite, critic_loss=loss, e_pos=global_average(tf.reshape(e_pos, [-1])),
                     e_neg=global_average(tf.reshape(e_neg, [-1])),
-                    contrastive_gap=contrastive_gap(e_pos, e_neg),
-                    critic_grad_norm=tf.linalg.global_norm(grads))
-        return t_neg
+                    contrastive_gap=contrastive_gap(e_pos, e_neg))
+        self._track_grad_norm("critic_grad_norm", self.critic_optimizer, grads, finite)
+        return t_neg, finite
 
     def _student_step(self, x, y, teacher_outputs, teacher_features):
-        """Steps 1-4 for the student (the critic step runs inside, unrecorded)."""
+        """Steps 1-4 for the student (the critic step runs inside, unrecorded).
+        Returns the student output (float32)."""
+        return self._student_update(x, y, teacher_outputs, teacher_features)[0]
+
+    def _student_update(self, x, y, teacher_outputs, teacher_features):
+        """`_student_step`, returning (student output, both updates applied: bool, or
+        None when not skipping)."""
+        critic_finite = None
         with tf.GradientTape() as tape:
-            s_out, s_feats = self._student_net(x, training=True)
+            s_out, s_feats = _float32(self._student_net(x, training=True))
             ctx = StepContext(x=x, y=y, teacher_outputs=teacher_outputs,
                               teacher_features=teacher_features, student_output=s_out,
                               student_features=s_feats, paired=self.paired)
@@ -247,36 +290,68 @@ class Distiller(keras.Model):
                 t_side, s_side = self._vem_pair(y, teacher_outputs[0], teacher_features,
                                                 s_out, s_feats)
                 with tape.stop_recording():
-                    t_neg = self._critic_step(t_side, s_side)
+                    t_neg, critic_finite = self._critic_update(t_side, s_side)
                 terms["mi"] = self.vem.weight * mi_loss(self.critic, t_side, s_side, t_neg)
             loss = tf.add_n(list(terms.values()))
+            if self.testing_nan_at_step is not None:
+                loss *= tf.where(self.train_steps + 1 == self.testing_nan_at_step, float("nan"),
+                                 1.0)
+            scaled_loss = self.student_optimizer.scale_loss(loss)
         variables = self._student_variables()
-        grads = tape.gradient(loss, variables)
-        self.student_optimizer.apply(grads, variables)
-        self._track(student_loss=loss, student_grad_norm=tf.linalg.global_norm(grads),
-                    **{f"loss_{k}": v for k, v in terms.items()})
-        return s_out
+        grads = tape.gradient(scaled_loss, variables)
+        finite = self._apply(self.student_optimizer, loss, grads, variables)
+        self._track(finite, student_loss=loss, **{f"loss_{k}": v for k, v in terms.items()})
+        self._track_grad_norm("student_grad_norm", self.student_optimizer, grads, finite)
+        return s_out, _both(finite, critic_finite)
 
     def _discriminator_step(self, x, y, s_out):
-        """Step 5: real = the domain-B image y (paired: with its input), fake = student."""
+        """Step 5: real = the domain-B image y (paired: with its input), fake = student.
+        Returns the applied flag (None when not skipping)."""
         with tf.GradientTape() as tape:
             per_example = discriminator_loss(self.gan_mode, self._discriminate(x, y),
                                               self._discriminate(x, tf.stop_gradient(s_out)))
             loss = global_average(per_example)
+            scaled_loss = self.discriminator_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.discriminator_optimizer.apply(grads, variables)
-        self._track(d_loss=loss, d_grad_norm=tf.linalg.global_norm(grads))
+        grads = tape.gradient(scaled_loss, variables)
+        finite = self._apply(self.discriminator_optimizer, loss, grads, variables)
+        self._track(finite, d_loss=loss)
+        self._track_grad_norm("d_grad_norm", self.discriminator_optimizer, grads, finite)
+        return finite
 
-    def _track(self, **values):
-        for name, value in values.items():
-            self._trackers[name].update_state(value)
+    def _apply(self, optimizer, loss, grads, variables):
+        """optimizer.apply; with skip_nonfinite_steps only when finite (returns that
+        flag; None when not skipping)."""
+        if not self.skip_nonfinite_steps:
+            optimizer.apply(grads, variables)
+            return None
+        return apply_if_finite(optimizer, loss, grads, variables)
+
+    def _track(self, finite, **shares):
+        """Update trackers with this replica's shares of global-batch averages."""
+        for name, share in shares.items():
+            value = global_from_share(share)
+            if finite is None:
+                self._trackers[name].update_state(value)
+            else:
+                update_if_finite(self._trackers[name], value, finite)
+
+    def _track_grad_norm(self, name, optimizer, grads, finite):
+        """Track the norm of ``grads`` (gradients of ``optimizer.scale_loss(loss)``
+        of this replica's share), unscaled: several replicas report the mean norm of
+        each replica's batch-mean gradient. Steps that a LossScaleOptimizer skips
+        for overflow (non-finite scaled gradients) are not counted."""
+        norm = tf.linalg.global_norm(grads) / optimizer.scale_loss(tf.constant(1.0))
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            overflow_free = tf.math.is_finite(norm)
+            finite = overflow_free if finite is None else tf.logical_and(finite, overflow_free)
+        self._track(finite, **{name: norm})
 
     # -------------------------------------------------------------- the step
     def _teacher_forward(self, x):
         """Teacher outputs and taps in inference mode, as constants."""
-        t_out, t_feats = self._teacher_net(x, training=False)
-        outputs = [t_out] + [t(x, training=False) for t in self.teachers[1:]]
+        t_out, t_feats = _float32(self._teacher_net(x, training=False))
+        outputs = [t_out] + [tf.cast(t(x, training=False), tf.float32) for t in self.teachers[1:]]
         stop = tf.stop_gradient
         return [stop(o) for o in outputs], {k: stop(v) for k, v in t_feats.items()}
 
@@ -285,17 +360,25 @@ class Distiller(keras.Model):
         for teacher in self.online_teachers:
             teacher.train_step(data)
         teacher_outputs, teacher_features = self._teacher_forward(x)
+        applied = []
         for _ in range(self.n_dis):
-            s_out = self._student_step(x, y, teacher_outputs, teacher_features)
+            s_out, finite = self._student_update(x, y, teacher_outputs, teacher_features)
+            applied.append(finite)
         if self.discriminator is not None:
-            self._discriminator_step(x, y, s_out)
-        return self._logs()
+            applied.append(self._discriminator_step(x, y, s_out))
+        if self.skip_nonfinite_steps:
+            self.skipped_steps.assign_add(1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
+        self.train_steps.assign_add(1)
+        return self._fit_logs(self._logs())
 
     def _logs(self):
-        """Tracker results; online teachers' trackers prefixed ``teacher<i>_``."""
+        """Tracker results (+ ``skipped_steps`` when skipping); online teachers' logs
+        prefixed ``teacher<i>_``."""
         logs = {name: m.result() for name, m in self._trackers.items()}
+        if self.skip_nonfinite_steps:
+            logs["skipped_steps"] = self.skipped_steps.value
         for i, teacher in enumerate(self.online_teachers):
-            logs |= {f"teacher{i}_{m.name}": m.result() for m in teacher.metrics}
+            logs |= {f"teacher{i}_{name}": value for name, value in teacher.step_logs().items()}
         return logs
 
     def test_step(self, data):
@@ -307,3 +390,27 @@ class Distiller(keras.Model):
         if self.paired:
             logs["l1_to_target"] = tf.reduce_mean(tf.abs(s - y))
         return logs
+
+
+def _float32(outputs_and_features):
+    """(output, {tap: feature}) of a tapped network, cast to float32 (mixed precision)."""
+    out, feats = outputs_and_features
+    return tf.cast(out, tf.float32), {k: tf.cast(v, tf.float32) for k, v in feats.items()}
+
+
+def _both(finite, other):
+    """Logical and of two applied-flags, either of which may be None (not checked)."""
+    if finite is None or other is None:
+        return finite if other is None else other
+    return tf.logical_and(finite, other)
+
+
+@contextlib.contextmanager
+def _float32_policy():
+    """Layers created inside use the float32 Keras policy, whatever the global one."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)

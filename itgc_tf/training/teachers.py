@@ -9,11 +9,20 @@ equals a single-device step on the same global batch. Every loss term has a
 progress bar and in TensorBoard logs). Default optimisers: Adam(2e-4, β1 0.5),
 as the originals; pass ``itgc_tf.training.schedules.LinearDecay`` as the
 learning rate for the originals' schedule.
+
+Mixed precision: generator outputs are cast to float32 before the losses and
+every loss is scaled with its optimizer's ``scale_loss`` (pass
+``keras.optimizers.LossScaleOptimizer``s under ``mixed_float16``). With
+``skip_nonfinite_steps=True`` an update whose loss or gradients are non-finite
+is skipped (`itgc_tf.training.distributed`), its trackers ignore the step, and
+the ``skipped_steps`` log counts such steps over the run.
 """
 import keras
 import tensorflow as tf
 
 from itgc_tf.models.adversarial import GAN_MODES
+from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite,
+                                          update_if_finite)
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
                                              cyclegan_generator_losses,
@@ -31,18 +40,24 @@ def _channels(model, which):
     return tensors[0].shape[-1] if tensors else None
 
 
-class _GANTeacher(keras.Model):
+class _GANTeacher(MultiWorkerFit, keras.Model):
     """Shared machinery: two optimisers (generators / discriminators), loss
-    trackers, batch unpacking."""
+    trackers, guarded updates, batch unpacking."""
 
-    def __init__(self, gan_mode, loss_names, **kwargs):
+    def __init__(self, gan_mode, loss_names, skip_nonfinite_steps=False,
+                 **kwargs):
         super().__init__(**kwargs)
         if gan_mode not in GAN_MODES:
             raise ValueError(f"Unknown gan_mode {gan_mode!r}; use one of "
                              f"{', '.join(GAN_MODES)}.")
         self.gan_mode = gan_mode
+        self.skip_nonfinite_steps = skip_nonfinite_steps
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in loss_names}
+        self.skipped_steps = self.add_weight(
+            name="skipped_steps", shape=(), dtype="int64",
+            initializer="zeros", trainable=False,
+            aggregation="only_first_replica")
 
     def generator_variables(self):
         raise NotImplementedError
@@ -69,14 +84,36 @@ class _GANTeacher(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    @staticmethod
-    def _apply(optimizer, tape, loss, variables):
-        optimizer.apply(tape.gradient(loss, variables), variables)
+    def step_logs(self):
+        """What ``train_step`` returns: tracker results (+ ``skipped_steps``)."""
+        logs = {m.name: m.result() for m in self.metrics}
+        if self.skip_nonfinite_steps:
+            logs["skipped_steps"] = self.skipped_steps.value
+        return logs
 
-    def _track(self, losses):
+    def _apply(self, optimizer, tape, scaled_loss, loss, variables):
+        """Apply the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
+        recorded on ``tape``). Returns the applied flag when skipping non-finite
+        updates, else None."""
+        grads = tape.gradient(scaled_loss, variables)
+        if not self.skip_nonfinite_steps:
+            optimizer.apply(grads, variables)
+            return None
+        return apply_if_finite(optimizer, loss, grads, variables)
+
+    def _track(self, losses, finite):
         for name, value in losses.items():
-            if name in self.trackers:
+            if name not in self.trackers:
+                continue
+            if finite is None:
                 self.trackers[name].update_state(value)
+            else:
+                update_if_finite(self.trackers[name], value, finite)
+
+    def _count_skip(self, *applied):
+        if self.skip_nonfinite_steps:
+            self.skipped_steps.assign_add(
+                1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
 
     def _unpack(self, data):
         if not isinstance(data, dict) or not {"A", "B"} <= set(data):
@@ -100,6 +137,7 @@ class Pix2PixTeacher(_GANTeacher):
       discriminator: conditional, on ``concat([A, B], -1)`` (C_A + C_B channels).
       lambda_l1: weight of the L1 term (100 in the original).
       gan_mode: ``vanilla`` (original), ``lsgan`` or ``hinge``.
+      skip_nonfinite_steps: skip (and count) non-finite updates (module docstring).
 
     One ``train_step``, as the original: G's output, one D step on
     (A, real B) vs (A, fake B), then one G step against the updated D.
@@ -122,6 +160,7 @@ class Pix2PixTeacher(_GANTeacher):
         self.generator = generator
         self.discriminator = discriminator
         self.lambda_l1 = float(lambda_l1)
+        self.built = generator.built and discriminator.built
 
     def generator_variables(self):
         return self.generator.trainable_variables
@@ -136,23 +175,27 @@ class Pix2PixTeacher(_GANTeacher):
     def train_step(self, data):
         real_a, real_b = self._unpack(data)
         with tf.GradientTape() as g_tape:
-            fake_b = self.generator(real_a, training=True)
+            fake_b = tf.cast(self.generator(real_a, training=True), tf.float32)
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_losses = pix2pix_discriminator_losses(
                         self.discriminator, real_a, real_b, fake_b,
                         self.gan_mode)
                     d_loss = tf.nn.compute_average_loss(d_losses["total"])
-                self._apply(self.d_optimizer, d_tape, d_loss,
-                            self.discriminator_variables())
+                    d_scaled = self.d_optimizer.scale_loss(d_loss)
+                d_applied = self._apply(self.d_optimizer, d_tape, d_scaled,
+                                        d_loss, self.discriminator_variables())
             g_losses = pix2pix_generator_losses(
                 self.discriminator, real_a, real_b, fake_b, self.gan_mode,
                 self.lambda_l1)
             g_loss = tf.nn.compute_average_loss(g_losses["total"])
-        self._apply(self.g_optimizer, g_tape, g_loss,
-                    self.generator_variables())
-        self._track({**d_losses, **g_losses})
-        return {m.name: m.result() for m in self.metrics}
+            g_scaled = self.g_optimizer.scale_loss(g_loss)
+        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                self.generator_variables())
+        self._track(d_losses, d_applied)
+        self._track(g_losses, g_applied)
+        self._count_skip(d_applied, g_applied)
+        return self._fit_logs(self.step_logs())
 
 
 class CycleGANTeacher(_GANTeacher):
@@ -168,6 +211,7 @@ class CycleGANTeacher(_GANTeacher):
       gan_mode: ``lsgan`` (original), ``vanilla`` or ``hinge``.
       pool_size: image history per discriminator (50; 0 disables it).
       seed: seed of the image pools' randomness.
+      skip_nonfinite_steps: skip (and count) non-finite updates (module docstring).
 
     One ``train_step``, as the original: a G step on both generators' loss
     (discriminators fixed), then a D step on both discriminators with fakes
@@ -223,16 +267,21 @@ class CycleGANTeacher(_GANTeacher):
                 self.g_ab, self.g_ba, self.d_a, self.d_b, real_a, real_b,
                 self.gan_mode, self.lambda_cycle, self.lambda_identity)
             g_loss = tf.nn.compute_average_loss(g_losses["total"])
-        self._apply(self.g_optimizer, g_tape, g_loss,
-                    self.generator_variables())
-        fake_a = self.pool_a(tf.stop_gradient(fakes["fake_a"]))
-        fake_b = self.pool_b(tf.stop_gradient(fakes["fake_b"]))
+            g_scaled = self.g_optimizer.scale_loss(g_loss)
+        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                self.generator_variables())
+        fake_a, fake_b = (tf.stop_gradient(tf.cast(fakes[k], tf.float32))
+                          for k in ("fake_a", "fake_b"))
+        fake_a, fake_b = self.pool_a(fake_a), self.pool_b(fake_b)
         with tf.GradientTape() as d_tape:
             d_losses = cyclegan_discriminator_losses(
                 self.d_a, self.d_b, real_a, real_b, fake_a, fake_b,
                 self.gan_mode)
             d_loss = tf.nn.compute_average_loss(d_losses["total"])
-        self._apply(self.d_optimizer, d_tape, d_loss,
-                    self.discriminator_variables())
-        self._track({**g_losses, **d_losses})
-        return {m.name: m.result() for m in self.metrics}
+            d_scaled = self.d_optimizer.scale_loss(d_loss)
+        d_applied = self._apply(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                self.discriminator_variables())
+        self._track(g_losses, g_applied)
+        self._track(d_losses, d_applied)
+        self._count_skip(g_applied, d_applied)
+        return self._fit_logs(self.step_logs())

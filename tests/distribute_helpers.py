@@ -1,0 +1,66 @@
+"""Toy `python -m itgc_tf.distill` runs for the distribution / resume / NaN-guard tests."""
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+from itgc_tf.models.registry import build_generator
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# kd + VEM at 32x32 on the built-in demo data; seeded, deterministic kernels.
+TOY_DISTILL = ["--dataset=demo:enhance", "--load_size=36", "--crop_size=32", "--ndf=4",
+               "--n_layers_D=2", "--recipe=kd", "--student_netG=mobile_resnet_6blocks",
+               "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
+               "--langevin_steps=2", "--image_summary_every=0", "--verbose=2",
+               "--deterministic_ops", "--seed=5"]
+
+
+def save_random_teacher(path):
+    """A random ResNet-6 (ngf 4) generator saved as ``path`` (.keras): a teacher."""
+    keras.utils.set_random_seed(0)
+    build_generator("resnet_6blocks", 3, 3, ngf=4, name_prefix="teacher_").save(path)
+    return path
+
+
+def distill_args(model_dir, teacher, *extra):
+    return ["-m", "itgc_tf.distill", f"--model_dir={model_dir}", f"--teacher={teacher}",
+            *TOY_DISTILL, *extra]
+
+
+def environment(**extra):
+    """The subprocesses' environment: quiet TF, unbuffered output."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **extra)
+
+
+def run(args, expect_ok=True, **env):
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=environment(**env),
+                            capture_output=True, text=True, timeout=600)
+    if expect_ok and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-5000:]}")
+    return result
+
+
+def start(args, **env):
+    """A running subprocess with stdout piped (text lines) and stderr merged into it."""
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=environment(**env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def student(model_dir):
+    """The generator.keras a run saved in ``model_dir``."""
+    return keras.models.load_model(pathlib.Path(model_dir) / "generator.keras", compile=False)
+
+
+def probe_images(n=2, size=32):
+    return np.random.default_rng(0).uniform(-1, 1, (n, size, size, 3)).astype("float32")
