@@ -1,4 +1,5 @@
 """Distil a student from a teacher with a base recipe + VEM: ``python -m itgc_tf.distill``."""
+import tensorflow as tf
 from absl import app, flags
 
 from itgc_tf.cli import flags as cli_flags
@@ -30,8 +31,9 @@ def train(argv=()):
         sample = next(iter(dataset_fn().take(1)))
 
         def images():
-            grid = {"input": sample["A"], "teacher": distiller.teachers[0](sample["A"]),
-                    "student": distiller.student(sample["A"])}
+            grid = {"input": sample["A"]}  # generator outputs: float32 for the summary
+            for name, net in (("teacher", distiller.teachers[0]), ("student", distiller.student)):
+                grid[name] = tf.cast(net(sample["A"]), tf.float32)
             if distiller.critic is not None and distiller.vem.tap is None:
                 grid["langevin"] = distiller.langevin_sample(grid["student"])
             return grid

@@ -1,4 +1,5 @@
 """Train a Pix2Pix or CycleGAN teacher: ``python -m itgc_tf.train_teacher --flagfile=...``."""
+import tensorflow as tf
 from absl import app, flags
 
 from itgc_tf.cli import flags as cli_flags
@@ -31,7 +32,8 @@ def train(argv=()):
         generator = tasks.teacher_generator_of(model)
         runner.fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
                    hparams=dict(FLAGS.flag_values_dict()),
-                   images_fn=lambda: {"input": sample["A"], "output": generator(sample["A"]),
+                   images_fn=lambda: {"input": sample["A"],
+                                      "output": tf.cast(generator(sample["A"]), tf.float32),
                                       "target": sample["B"]})
         return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
 
