@@ -105,3 +105,16 @@ def test_save_and_reload_preserves_energies(tmp_path):
     restored = keras.models.load_model(path)
     np.testing.assert_allclose(restored((t, s)), expected, rtol=1e-5, atol=1e-6)
     assert restored.get_config()["s_channels"] == 1
+
+
+def test_energies_stay_float32_under_a_mixed_precision_policy():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        critic = EnergyCritic(base_width=8, n_blocks=2)
+        energy = critic((tf.zeros([1, 16, 16, 3], tf.float16), tf.zeros([1, 16, 16, 3], tf.float16)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert energy.dtype == tf.float32
+    assert {v.dtype for v in critic.weights} == {"float32"}
+    assert {layer.compute_dtype for layer in [critic.stem, critic.head, *critic.blocks]} == {
+        "float32"}

@@ -21,7 +21,6 @@ when its loss or gradients are non-finite (`itgc_tf.training.distributed`), its
 trackers ignore that step, and ``skipped_steps`` (logged) counts the steps of
 the run in which some update was skipped (a model variable: restored on resume).
 """
-import contextlib
 import dataclasses
 
 import keras
@@ -166,12 +165,11 @@ class Distiller(MultiWorkerFit, keras.Model):
                 self.vem_adapter.build((None, None, None, s_c))
         if self.vem.enabled:
             t_side, s_side = self._vem_pair(x, t_out, t_feats, s_out, s_feats)
-            with _float32_policy():  # every critic layer, not only the outer model
-                self.critic = EnergyCritic(
-                    t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
-                    base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
-                    pool_inputs=self.vem.tap is None, name="critic")
-                self.critic((t_side, s_side))
+            self.critic = EnergyCritic(
+                t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
+                base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
+                pool_inputs=self.vem.tap is None, name="critic")
+            self.critic((t_side, s_side))
 
     def _metric_names(self):
         names = ["student_loss", *[f"loss_{n}" for n in self.recipe.term_names],
@@ -403,14 +401,3 @@ def _both(finite, other):
     if finite is None or other is None:
         return finite if other is None else other
     return tf.logical_and(finite, other)
-
-
-@contextlib.contextmanager
-def _float32_policy():
-    """Layers created inside use the float32 Keras policy, whatever the global one."""
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(policy)

@@ -13,7 +13,11 @@ from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
 
 
 class Critic(keras.Model):
-    """Base class: ``call((t, s))`` = ``energy_given(t, condition(s))`` -> [B, 1] float32."""
+    """Base class: ``call((t, s))`` = ``energy_given(t, condition(s))`` -> [B, 1] float32.
+
+    Sub-layers must be created with ``dtype=self.dtype_policy`` (float32 unless asked
+    otherwise), so a global mixed-precision policy never reaches the energies.
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -54,10 +58,12 @@ class _ResBlock(keras.layers.Layer):
     def __init__(self, filters, change_channels, leak, **kwargs):
         super().__init__(**kwargs)
         self.leak = leak
-        self.conv1 = SNConv2D(filters, 3, name="conv1")
-        self.conv2 = SNConv2D(filters, 3, bounded=True, name="conv2",
+        dtype = self.dtype_policy
+        self.conv1 = SNConv2D(filters, 3, name="conv1", dtype=dtype)
+        self.conv2 = SNConv2D(filters, 3, bounded=True, name="conv2", dtype=dtype,
                               kernel_initializer=keras.initializers.RandomNormal(stddev=1e-10))
-        self.shortcut = SNConv2D(filters, 3, name="shortcut") if change_channels else None
+        self.shortcut = (SNConv2D(filters, 3, name="shortcut", dtype=dtype)
+                         if change_channels else None)
 
     def call(self, h, training=False):
         branch = self.conv2(tf.nn.leaky_relu(self.conv1(h, training=training), self.leak),
@@ -92,14 +98,14 @@ class EnergyCritic(Critic):
         self.t_channels, self.s_channels = t_channels, s_channels
         self.base_width, self.n_blocks, self.doublings = base_width, n_blocks, doublings
         self.leak, self.pool_inputs = leak, pool_inputs
-        width = base_width // 2
-        self.stem = SNConv2D(width, 3, name="stem")
+        width, dtype = base_width // 2, self.dtype_policy
+        self.stem = SNConv2D(width, 3, name="stem", dtype=dtype)
         self.blocks = []
         for i in range(n_blocks):
             change = i < doublings
             width = width * 2 if change else width
-            self.blocks.append(_ResBlock(width, change, leak, name=f"block_{i}"))
-        self.head = SNDense(1, name="head")
+            self.blocks.append(_ResBlock(width, change, leak, name=f"block_{i}", dtype=dtype))
+        self.head = SNDense(1, name="head", dtype=dtype)
 
     def min_input_size(self):
         """Smallest H and W the blocks accept (each block halves the size)."""
@@ -164,9 +170,10 @@ class MLPEnergyCritic(Critic):
     def __init__(self, hidden=(64, 64), activation="swish", **kwargs):
         super().__init__(**kwargs)
         self.hidden, self.activation = tuple(hidden), activation
-        self.layers_ = [keras.layers.Dense(h, activation=activation, name=f"dense_{i}")
+        self.layers_ = [keras.layers.Dense(h, activation=activation, name=f"dense_{i}",
+                                           dtype=self.dtype_policy)
                         for i, h in enumerate(self.hidden)]
-        self.out = keras.layers.Dense(1, name="energy")
+        self.out = keras.layers.Dense(1, name="energy", dtype=self.dtype_policy)
 
     def energy_given(self, t, cond, training=False):
         h = tf.concat([tf.cast(t, tf.float32), cond], axis=-1)
