@@ -17,7 +17,9 @@ def define_flags():
 
 def train(argv=()):
     """Train per the parsed flags; returns the path of the saved generator.keras
-    (under a temporary folder, deleted on return, on a non-chief worker)."""
+    (under a temporary folder, deleted on return, on a non-chief worker). The
+    discriminator that judges the A->B output is saved beside it as
+    discriminator.keras (a student discriminator can start from it)."""
     del argv
     strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
     runner.configure_run()
@@ -35,6 +37,8 @@ def train(argv=()):
                    images_fn=lambda: {"input": sample["A"],
                                       "output": tf.cast(generator(sample["A"]), tf.float32),
                                       "target": sample["B"]})
+        runner.save_keras_atomically(tasks.teacher_discriminator_of(model),
+                                     dirs["root"] / "discriminator.keras")
         return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
 
 

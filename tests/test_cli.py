@@ -43,9 +43,10 @@ def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
 
 
 def test_distill_export_evaluate(teacher_dir, tmp_path):
+    assert (teacher_dir / "discriminator.keras").is_file()
     student_dir = tmp_path / "student"
     _run("itgc_tf.distill", f"--model_dir={student_dir}", f"--teacher={teacher_dir}",
-         "--recipe=kd", "--student_netG=mobile_resnet_6blocks", "--student_ngf=4",
+         "--recipe=kd", "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks", "--student_ngf=4",
          "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3", "--epochs=1",
          "--epochs_decay=0", *DATA)
     assert (student_dir / "generator.keras").is_file()
@@ -63,6 +64,7 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     (["--vem_weight=-1"], "vem_weight must be >= 0"),
     (["--crop_size=64", "--load_size=32"], "crop"),
     (["--recipe=kd"], "--teacher"),
+    (["--teacher=/nonexistent", "--init_discriminator_from_teacher"], "No teacher generator"),
 ])
 def test_bad_flags_are_rejected_with_a_message(tmp_path, args, message):
     result = _run("itgc_tf.distill", f"--model_dir={tmp_path}", "--dataset=demo:enhance",

@@ -174,6 +174,9 @@ def define_distill_flags():
     _define("float", "lambda_recon", 10.0, "kd/gan_compression: L1 weight to the teacher output.")
     _define("float", "lambda_gt", 0.0, "kd/gan_compression: L1 weight to the ground truth "
             "(paired data only).")
+    _define("boolean", "init_discriminator_from_teacher", False, "kd/gan_compression: start "
+            "the student discriminator from the teacher run's discriminator.keras (GAN "
+            "Compression); --netD/--ndf/--n_layers_D/--norm must match the teacher run.")
     _define("float", "lambda_distill", 1.0, "gan_compression: feature-distillation weight.")
     _define("list", "distill_pairs", [], "TEACHER_TAP:STUDENT_TAP pairs for feature "
             "distillation (gan_compression) or channel distillation (omgd), e.g. "

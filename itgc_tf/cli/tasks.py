@@ -72,6 +72,30 @@ def teacher_generator_of(model):
     return model.generator if isinstance(model, Pix2PixTeacher) else model.g_ab
 
 
+def teacher_discriminator_of(model):
+    """The discriminator that judges a teacher's A->B output (CycleGAN: domain B's)."""
+    return model.discriminator if isinstance(model, Pix2PixTeacher) else model.d_b
+
+
+def init_from_teacher_discriminator(disc, teacher_path):
+    """Copy the weights of the teacher run's discriminator.keras into ``disc``."""
+    path = pathlib.Path(teacher_path)
+    path = (path if path.is_dir() else path.parent) / "discriminator.keras"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--init_discriminator_from_teacher needs the teacher run's discriminator at {path}; "
+            "itgc-train-teacher writes it next to generator.keras. Train the teacher with this "
+            "version, or drop the flag.")
+    source = keras.models.load_model(path, compile=False)
+    shapes = [tuple(w.shape) for w in source.weights]
+    if shapes != [tuple(w.shape) for w in disc.weights]:
+        raise ValueError(
+            f"The teacher's discriminator ({path}) has another architecture than the student's "
+            "(--netD/--ndf/--n_layers_D/--norm must equal the teacher run's); its weight shapes: "
+            f"{shapes[:4]}...")
+    disc.set_weights(source.get_weights())
+
+
 def load_generator(path, what):
     """A Keras generator saved by train_teacher/distill (``*.keras``), or a model_dir."""
     path = pathlib.Path(path)
@@ -140,6 +164,8 @@ def distiller(info, steps_per_epoch, crop_size):
     if the_recipe.uses_discriminator:
         disc = discriminator(FLAGS.input_nc + FLAGS.output_nc if info.paired else FLAGS.output_nc,
                              "student_")
+        if FLAGS.init_discriminator_from_teacher:
+            init_from_teacher_discriminator(disc, FLAGS.teacher)
     model = Distiller(student, teachers, the_recipe, image_shape, discriminator=disc,
                       online_teachers=online, paired=info.paired, vem=vem_config(),
                       gan_mode=FLAGS.gan_mode, n_dis=FLAGS.n_dis,
