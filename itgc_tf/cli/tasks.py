@@ -80,7 +80,7 @@ def teacher_discriminator_of(model):
 def init_from_teacher_discriminator(disc, teacher_path):
     """Copy the weights of the teacher run's discriminator.keras into ``disc``."""
     path = pathlib.Path(teacher_path)
-    path = (path if path.is_dir() else path.parent) / "discriminator.keras"
+    path = (path.parent if path.is_file() else path) / "discriminator.keras"
     if not path.is_file():
         raise FileNotFoundError(
             f"--init_discriminator_from_teacher needs the teacher run's discriminator at {path}; "
