@@ -9,7 +9,7 @@ import pathlib
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from itgc_tf import distill, train_teacher
 from itgc_tf.cli import runner
@@ -106,8 +106,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(runner.main_with_user_errors(main))
+    runner.run_app(define_flags, main, required=())
 
 
 if __name__ == "__main__":

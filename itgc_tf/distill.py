@@ -1,6 +1,5 @@
 """Distil a student from a teacher with a base recipe + VEM: ``python -m itgc_tf.distill``."""
-import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 from itgc_tf.cli import flags as cli_flags
 from itgc_tf.cli import runner, tasks
@@ -16,31 +15,20 @@ def define_flags():
     cli_flags.define_distill_flags()
 
 
+def _grid(distiller, sample):
+    """input | teacher | student | Langevin sample (when VEM bounds the output images)."""
+    grid = {"input": sample["A"], "teacher": distiller.teachers[0](sample["A"]),
+            "student": distiller.student(sample["A"])}
+    if distiller.critic is not None and distiller.vem.tap is None:
+        grid["langevin"] = distiller.langevin_sample(grid["student"])
+    return grid
+
+
 def train(argv=()):
-    """Distil per the parsed flags; returns the path of the saved student generator.keras
-    (under a temporary folder, deleted on return, on a non-chief worker)."""
+    """Distil per the parsed flags; returns the path of the saved student generator.keras."""
     del argv
-    strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    runner.configure_run()
-    with runner.run_dirs(FLAGS.model_dir, strategy) as dirs:
-        runner.write_flagfile(dirs["root"], __name__)
-        config, dataset_fn, info, steps = tasks.training_data()
-        runner.check_global_batch(config.batch_size, strategy)
-        with strategy.scope():
-            distiller = tasks.distiller(info, steps, config.crop_size)
-        sample = next(iter(dataset_fn().take(1)))
-
-        def images():
-            grid = {"input": sample["A"]}  # generator outputs: float32 for the summary
-            for name, net in (("teacher", distiller.teachers[0]), ("student", distiller.student)):
-                grid[name] = tf.cast(net(sample["A"]), tf.float32)
-            if distiller.critic is not None and distiller.vem.tap is None:
-                grid["langevin"] = distiller.langevin_sample(grid["student"])
-            return grid
-
-        runner.fit(distiller, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-                   hparams=dict(FLAGS.flag_values_dict()), images_fn=images)
-        return runner.save_keras_atomically(distiller.student, dirs["root"] / "generator.keras")
+    return runner.train(__name__, tasks.distiller, _grid,
+                        lambda distiller: {"generator.keras": distiller.student})
 
 
 def main(argv):
@@ -48,10 +36,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    flags.mark_flag_as_required("model_dir")
-    flags.mark_flag_as_required("dataset")
-    app.run(runner.main_with_user_errors(main))
+    runner.run_app(define_flags, main)
 
 
 if __name__ == "__main__":

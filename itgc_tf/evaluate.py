@@ -6,7 +6,7 @@ JSON report and prints a table.
 """
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from itgc_tf.cli import runner
 from itgc_tf.cli.tasks import load_generator
@@ -72,10 +72,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    for name in ("student", "teacher", "dataset"):
-        flags.mark_flag_as_required(name)
-    app.run(runner.main_with_user_errors(main))
+    runner.run_app(define_flags, main, required=("student", "teacher", "dataset"))
 
 
 if __name__ == "__main__":

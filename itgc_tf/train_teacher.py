@@ -1,6 +1,5 @@
 """Train a Pix2Pix or CycleGAN teacher: ``python -m itgc_tf.train_teacher --flagfile=...``."""
-import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 from itgc_tf.cli import flags as cli_flags
 from itgc_tf.cli import runner, tasks
@@ -15,31 +14,24 @@ def define_flags():
     cli_flags.define_teacher_flags()
 
 
+def _build(info, steps, crop_size):
+    return tasks.teacher_model(FLAGS.teacher_model, FLAGS.netG, FLAGS.ngf, info.paired, steps,
+                               crop_size)
+
+
+def _grid(model, sample):
+    output = tasks.teacher_generator_of(model)(sample["A"])
+    return {"input": sample["A"], "output": output, "target": sample["B"]}
+
+
 def train(argv=()):
-    """Train per the parsed flags; returns the path of the saved generator.keras
-    (under a temporary folder, deleted on return, on a non-chief worker). The
+    """Train per the parsed flags; returns the path of the saved generator.keras. The
     discriminator that judges the A->B output is saved beside it as
     discriminator.keras (a student discriminator can start from it)."""
     del argv
-    strategy = runner.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    runner.configure_run()
-    with runner.run_dirs(FLAGS.model_dir, strategy) as dirs:
-        runner.write_flagfile(dirs["root"], __name__)
-        config, dataset_fn, info, steps = tasks.training_data()
-        runner.check_global_batch(config.batch_size, strategy)
-        with strategy.scope():
-            model = tasks.teacher_model(FLAGS.teacher_model, FLAGS.netG, FLAGS.ngf, info.paired,
-                                        steps, config.crop_size)
-        sample = next(iter(dataset_fn().take(1)))
-        generator = tasks.teacher_generator_of(model)
-        runner.fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-                   hparams=dict(FLAGS.flag_values_dict()),
-                   images_fn=lambda: {"input": sample["A"],
-                                      "output": tf.cast(generator(sample["A"]), tf.float32),
-                                      "target": sample["B"]})
-        runner.save_keras_atomically(tasks.teacher_discriminator_of(model),
-                                     dirs["root"] / "discriminator.keras")
-        return runner.save_keras_atomically(generator, dirs["root"] / "generator.keras")
+    return runner.train(__name__, _build, _grid, lambda model: {
+        "discriminator.keras": tasks.teacher_discriminator_of(model),
+        "generator.keras": tasks.teacher_generator_of(model)})
 
 
 def main(argv):
@@ -47,10 +39,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    flags.mark_flag_as_required("model_dir")
-    flags.mark_flag_as_required("dataset")
-    app.run(runner.main_with_user_errors(main))
+    runner.run_app(define_flags, main)
 
 
 if __name__ == "__main__":

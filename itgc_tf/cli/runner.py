@@ -233,6 +233,45 @@ def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, h
     return history
 
 
+def train(module_name, build_model, image_grid, outputs):
+    """What every training command does: strategy, run folder, flagfile, data, the
+    model built in the strategy scope, fit with resume, atomic saves.
+
+    build_model(info, steps_per_epoch, crop_size) -> compiled model (in scope);
+    image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
+    outputs(model) -> {file name: Keras model} saved into the run folder.
+    Returns the path of the last saved output (under a temporary folder, deleted
+    on return, on a non-chief worker).
+    """
+    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    configure_run()
+    with run_dirs(FLAGS.model_dir, strategy) as dirs:
+        write_flagfile(dirs["root"], module_name)
+        from itgc_tf.cli import tasks  # tasks imports this module
+        config, dataset_fn, info, steps = tasks.training_data()
+        check_global_batch(config.batch_size, strategy)
+        with strategy.scope():
+            model = build_model(info, steps, config.crop_size)
+        sample = next(iter(dataset_fn().take(1)))
+        fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
+            hparams=dict(FLAGS.flag_values_dict()),
+            images_fn=lambda: {k: tf.cast(v, tf.float32)
+                               for k, v in image_grid(model, sample).items()})
+        for name, network in outputs(model).items():
+            path = save_keras_atomically(network, dirs["root"] / name)
+        return path
+
+
+def run_app(define_flags, main, required=("model_dir", "dataset")):
+    """Define the flags, mark the required ones, run ``main`` with clear user errors."""
+    from absl import app
+
+    define_flags()
+    for name in required:
+        flags.mark_flag_as_required(name)
+    app.run(main_with_user_errors(main))
+
+
 def main_with_user_errors(function):
     """Wrap an absl ``main`` so configuration mistakes print their message, not a
     traceback, and a non-finite loss ends the program with its message (exit 1)."""

@@ -5,7 +5,7 @@ TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedMode
 """
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from itgc_tf.cli import runner
 from itgc_tf.cli.tasks import load_generator
@@ -65,9 +65,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    flags.mark_flag_as_required("generator")
-    app.run(runner.main_with_user_errors(main))
+    runner.run_app(define_flags, main, required=("generator",))
 
 
 if __name__ == "__main__":
