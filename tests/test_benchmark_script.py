@@ -1,0 +1,84 @@
+"""Smoke test of scripts/benchmark.py: its smallest configuration end to end, JSON keys."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+# The documented, stable JSON keys (docs/PERFORMANCE.md, the script's docstring).
+TRAIN_KEYS = {"config", "size", "batch", "jit", "step_s", "step_s_runs", "images_per_s",
+              "cpu_s_per_step", "first_call_s", "traces", "peak_rss_mb",
+              "rss_before_first_step_mb"}
+VEM_SHARE_KEYS = {"size", "batch", "critic_blocks", "kd_step_s", "kd_vem_step_s",
+                  "kd_vem_k0_step_s", "langevin_s", "langevin_xla_s", "critic_update_s",
+                  "mi_term_s", "langevin_share", "critic_update_share", "langevin_critic_share",
+                  "langevin_share_in_situ", "vem_share_in_situ", "kd_vem_vs_kd", "step_traces",
+                  "step_while_loops", "step_loop_accumulators", "peak_rss_mb"}
+LATENCY_KEYS = {"model", "size", "format", "median_ms", "p90_ms", "cpu_ms", "runs", "gmacs",
+                "file_mb", "export_s"}
+SPEEDUP_KEYS = {"size", "format", "teacher_ms", "student_ms", "student_speedup"}
+DATA_KEYS = {"source", "size", "batch", "images_per_s"}
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.slow  # about 90 s on 2 CPU cores: every section builds the reference networks
+def test_smallest_configuration_writes_every_documented_key(tmp_path):
+    out = tmp_path / "bench.json"
+    done = _run("--quick", "--noisolate", "--sizes=32", "--batches=1", "--jit=off",
+                "--configs=kd_vem", "--sections=train,vem_share,latency,data",
+                "--formats=keras,tflite_int8", "--repeats=1", "--latency_runs=1", f"--json={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["errors"] == []
+    assert {"tensorflow", "keras", "python", "cpu_count", "load_average_start",
+            "load_average_end", "onednn"} <= set(report["meta"])
+
+    (train,) = report["train"]
+    assert set(train) == TRAIN_KEYS
+    assert (train["config"], train["size"], train["batch"], train["jit"]) == ("kd_vem", 32, 1,
+                                                                               False)
+    assert train["traces"] == 1  # one trace for every call: no retracing
+    assert train["images_per_s"] == pytest.approx(1 / train["step_s"])
+    assert train["peak_rss_mb"] >= train["rss_before_first_step_mb"] > 0
+
+    (share,) = report["vem_share"]
+    assert set(share) == VEM_SHARE_KEYS
+    assert share["critic_blocks"] == 4  # the most a 32x32 input (16x16 after pooling) allows
+    assert share["step_traces"] == 1 and share["step_while_loops"] == 1
+    assert share["step_loop_accumulators"] == 0  # no tape keeps the chain's activations
+    assert share["kd_vem_k0_step_s"] is None and share["langevin_xla_s"] is None  # not in quick
+    assert share["langevin_critic_share"] == pytest.approx(
+        (share["langevin_s"] + share["critic_update_s"]) / share["kd_vem_step_s"])
+
+    assert {(r["model"], r["format"]) for r in report["latency"]} == {
+        (m, f) for m in ("teacher", "student") for f in ("keras", "tflite_int8")}
+    for record in report["latency"]:
+        assert set(record) == LATENCY_KEYS and record["median_ms"] > 0
+    macs = {r["model"]: r["gmacs"] for r in report["latency"]}
+    assert macs["teacher"] > 10 * macs["student"] > 0
+    # No teacher SavedModel was timed, so no int8-student-vs-teacher-SavedModel row.
+    assert {r["format"] for r in report["speedups"]} == {"keras", "tflite_int8"}
+    for record in report["speedups"]:
+        assert set(record) == SPEEDUP_KEYS
+        assert record["student_speedup"] == pytest.approx(record["teacher_ms"] /
+                                                          record["student_ms"])
+
+    (data,) = report["data"]
+    assert set(data) == DATA_KEYS and data["images_per_s"] > 0
+
+
+def test_bad_options_fail_with_a_message_naming_the_fix():
+    done = _run("--configs=kd,vem_only", "--sections=train")
+    assert done.returncode != 0
+    assert "Unknown --configs ['vem_only']; choose from" in done.stderr
+    done = _run("--jit=maybe")
+    assert done.returncode != 0 and "--jit takes off and/or on" in done.stderr
