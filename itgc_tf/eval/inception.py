@@ -29,6 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from itgc_tf.keras_cache import keras_cache_file
+
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
 KERAS_CACHE_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -36,8 +38,7 @@ KERAS_CACHE_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 def keras_cache_path():
     """Where Keras caches the ImageNet InceptionV3 no-top weights ($KERAS_HOME or ~/.keras)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", KERAS_CACHE_FILE)
+    return keras_cache_file(KERAS_CACHE_FILE)
 
 
 def _missing_weights_message():

@@ -18,6 +18,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from itgc_tf.keras_cache import keras_cache_file
+
 KERAS_CACHE_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 OMGD_VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
 PYTORCH_NAMES = {"block1_conv2": "relu1_2", "block2_conv2": "relu2_2",
@@ -31,8 +33,7 @@ RANDOM_VGG_WARNING = (
 
 def keras_cache_path():
     """Where Keras caches the ImageNet VGG16 no-top weights ($KERAS_HOME or ~/.keras)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", KERAS_CACHE_FILE)
+    return keras_cache_file(KERAS_CACHE_FILE)
 
 
 def _missing_weights_message():
