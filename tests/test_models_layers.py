@@ -1,10 +1,13 @@
 """Building blocks: reflection padding, norms, size check."""
+import collections
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from itgc_tf.models.layers import (ReflectionPad2D, SizeCheck, check_size,
-                                   instance_norm, norm_layer, uses_bias)
+from itgc_tf.models.layers import (InstanceNorm, ReflectionPad2D, SizeCheck, check_size,
+                                   norm_layer, uses_bias)
 
 
 @pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
@@ -17,6 +20,24 @@ def test_reflection_pad_matches_numpy(padding, np_pad):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_reflection_pad_refuses_padding_not_smaller_than_the_input():
+    with pytest.raises(ValueError, match="needs more than 3 pixels along axis 2, got 3"):
+        ReflectionPad2D((1, 3))(np.zeros((1, 5, 3, 2), "float32"))
+
+
+def test_reflection_pad_gradient_matches_tf_pad():
+    x = tf.random.stateless_normal((1, 6, 7, 2), seed=(0, 1))
+    weights = tf.random.stateless_normal((1, 10, 11, 2), seed=(0, 2))
+    grads = []
+    for pad in (lambda x: ReflectionPad2D(2)(x),
+                lambda x: tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT")):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(pad(x) * weights)
+        grads.append(tape.gradient(loss, x).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+
+
 def test_reflection_pad_output_shape_keeps_unknown_sizes():
     assert ReflectionPad2D(3).compute_output_shape((None, None, 8, 4)) == (
         None, None, 14, 4)
@@ -24,13 +45,48 @@ def test_reflection_pad_output_shape_keeps_unknown_sizes():
 
 def test_instance_norm_is_non_affine_per_example_per_channel():
     x = np.random.rand(2, 4, 5, 3).astype("float32") * 3 + 1
-    layer = instance_norm()
+    layer = norm_layer("instance")
+    assert isinstance(layer, InstanceNorm)
     out = layer(x).numpy()
     mean = x.mean(axis=(1, 2), keepdims=True)
     var = x.var(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5),
                                atol=1e-5)
     assert layer.weights == []
+
+
+def test_instance_norm_equals_keras_group_norm_with_one_channel_per_group():
+    x = tf.random.stateless_normal((2, 9, 7, 6), seed=(3, 4)) * 5 + 2
+    keras_norm = keras.layers.GroupNormalization(groups=-1, center=False, scale=False,
+                                                 epsilon=1e-5)
+    np.testing.assert_allclose(InstanceNorm()(x).numpy(), keras_norm(x).numpy(),
+                               atol=2e-5)
+
+
+def test_instance_norm_computes_in_float32_under_mixed_precision():
+    x = tf.constant(np.random.rand(1, 8, 8, 2) * 300 + 1000, tf.float16)
+    out = InstanceNorm(dtype="mixed_float16")(x)
+    assert out.dtype == tf.float16
+    assert np.all(np.isfinite(out.numpy()))
+    assert abs(float(tf.math.reduce_std(tf.cast(out, tf.float32))) - 1.0) < 0.01
+
+
+def test_instance_norm_and_reflection_pad_stay_on_xnnpack_ops_in_tflite():
+    """No MIRROR_PAD, SUB, SQUARED_DIFFERENCE or 5-D RESHAPE: TFLite's XNNPACK
+    delegate does not run those in int8 (docs/PERFORMANCE.md)."""
+    images = keras.Input((16, 16, 3), batch_size=1)
+    h = keras.layers.Conv2D(4, 3)(ReflectionPad2D(1)(images))
+    model = keras.Model(images, InstanceNorm()(h))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: (
+        [np.random.rand(1, 16, 16, 3).astype("float32")] for _ in range(4))
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    ops = collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
+    assert ops["CONV_2D"] == 1 and ops["MEAN"] == 2 and ops["CONCATENATION"] == 2
+    assert not set(ops) & {"MIRROR_PAD", "SUB", "SQUARED_DIFFERENCE", "RESHAPE"}
+    assert ops["QUANTIZE"] == ops["DEQUANTIZE"] == 1  # float only at the model's edges
 
 
 def test_batch_norm_has_pytorch_settings():

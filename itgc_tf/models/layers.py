@@ -16,10 +16,35 @@ def weight_init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def instance_norm(name=None):
-    """Non-affine instance norm over H, W per example and channel (epsilon 1e-5)."""
-    return keras.layers.GroupNormalization(
-        groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class InstanceNorm(keras.layers.Layer):
+    """Non-affine instance norm: (x - mean) / sqrt(var + epsilon), mean and variance
+    over H and W per example and channel (PyTorch ``InstanceNorm2d(affine=False)``).
+
+    Same values as ``keras.layers.GroupNormalization(groups=-1, center=False,
+    scale=False)`` (two-pass variance, float32 arithmetic under mixed precision), but
+    written with 4-D reductions over axes 1, 2, multiplications and additions only:
+    TFLite's XNNPACK delegate runs all of those, in float and int8, whereas Keras'
+    5-D reshape, SUB with broadcasting and SQUARED_DIFFERENCE fall back to slow
+    reference kernels (the int8 student was 4x slower; docs/PERFORMANCE.md).
+
+    Shapes: [B, H, W, C] -> [B, H, W, C].
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        # "+ mean * -1" rather than "- mean": TFLite's converter turns the latter
+        # into a broadcasting SUB, which XNNPACK does not run in int8.
+        centred = x + tf.reduce_mean(x, [1, 2], keepdims=True) * -1.0
+        variance = tf.reduce_mean(centred * centred, [1, 2], keepdims=True)
+        return tf.cast(centred * tf.math.rsqrt(variance + self.epsilon), inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 def norm_layer(kind, name=None):
@@ -30,7 +55,7 @@ def norm_layer(kind, name=None):
     names whatever the norm.
     """
     if kind == "instance":
-        return instance_norm(name=name)
+        return InstanceNorm(name=name)
     if kind == "batch":
         return keras.layers.BatchNormalization(
             momentum=0.9, epsilon=1e-5,
@@ -59,6 +84,35 @@ def _pair(value):
     return tuple(value)
 
 
+def _reflection_pad(x, ph, pw):
+    """tf.pad(x, mode="REFLECT") as one-pixel slices and a concatenation.
+
+    TFLite's MIRROR_PAD is not delegated to XNNPACK and took 30% of the int8 student's
+    latency; slices and concatenations are. The gradient is MirrorPadGrad, as for
+    tf.pad: the slices' own gradients cost 5% of a ResNet teacher's train step.
+    """
+    @tf.custom_gradient
+    def pad(x):
+        for axis, p in ((1, ph), (2, pw)):
+            if p:
+                x = tf.concat([_row(x, axis, i) for i in range(p, 0, -1)] + [x] +
+                              [_row(x, axis, -1 - i) for i in range(1, p + 1)], axis)
+
+        def grad(upstream):
+            return tf.raw_ops.MirrorPadGrad(
+                input=upstream, paddings=[[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
+
+        return x, grad
+
+    return pad(x)
+
+
+def _row(x, axis, index):
+    """x[:, index] (axis 1) or x[:, :, index] (axis 2), keeping the axis."""
+    end = index + 1 or None
+    return x[:, index:end] if axis == 1 else x[:, :, index:end]
+
+
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class ReflectionPad2D(keras.layers.Layer):
     """Reflection padding of NHWC tensors (PyTorch ``ReflectionPad2d``).
@@ -76,8 +130,12 @@ class ReflectionPad2D(keras.layers.Layer):
 
     def call(self, inputs):
         ph, pw = self.padding
-        return tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-                      mode="REFLECT")
+        for axis, pad in ((1, ph), (2, pw)):
+            size = inputs.shape[axis]
+            if size is not None and pad >= size:
+                raise ValueError(f"Reflection padding of {pad} needs more than {pad} pixels "
+                                 f"along axis {axis}, got {size}; use larger inputs.")
+        return _reflection_pad(inputs, ph, pw)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
