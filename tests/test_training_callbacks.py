@@ -200,6 +200,14 @@ def test_image_grid_layout():
     np.testing.assert_allclose(grid[4:8, 8:12], np.clip((images["student"][1] + 1) / 2, 0, 1), atol=1e-6)
 
 
+def test_image_grid_takes_float16_batches():
+    images = _grid_inputs()
+    half = {name: tf.constant(batch, tf.float16) for name, batch in images.items()}
+    grid = image_grid(half, max_images=2)
+    assert grid.dtype == tf.float32
+    np.testing.assert_allclose(grid.numpy(), _expected_grid(images, 2), atol=1e-3)
+
+
 def test_image_grid_errors():
     images = _grid_inputs()
     with pytest.raises(ValueError, match="one size and count"):

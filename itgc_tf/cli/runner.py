@@ -255,8 +255,7 @@ def train(module_name, build_model, image_grid, outputs):
         sample = next(iter(dataset_fn().take(1)))
         fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
             hparams=dict(FLAGS.flag_values_dict()),
-            images_fn=lambda: {k: tf.cast(v, tf.float32)
-                               for k, v in image_grid(model, sample).items()})
+            images_fn=lambda: image_grid(model, sample))
         for name, network in outputs(model).items():
             path = save_keras_atomically(network, dirs["root"] / name)
         return path

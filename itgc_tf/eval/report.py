@@ -87,7 +87,12 @@ def _batches(dataset):
 
 
 def _inference(model):
-    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    """model(x, training=False) as a tf.function (a def, not a lambda: AutoGraph
+    cannot read a lambda's source and warns)."""
+    @tf.function(reduce_retracing=True)
+    def infer(x):
+        return model(x, training=False)
+    return infer
 
 
 def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, fid_stats_path=None,

@@ -114,7 +114,8 @@ def image_grid(images, max_images=4):
     """One grid image of named image batches.
 
     Args:
-      images: ordered mapping {name: [N, H, W, 1 or 3]} in [-1, 1], one N, H, W.
+      images: ordered mapping {name: [N, H, W, 1 or 3]} in [-1, 1] (any float
+        dtype), one N, H, W.
       max_images: rows (examples) kept, the first ones.
 
     Returns:
@@ -126,7 +127,7 @@ def image_grid(images, max_images=4):
         raise ValueError("image_grid needs at least one named image batch; images_fn returned none.")
     columns, shape = [], None
     for name, batch in images.items():
-        batch = tf.convert_to_tensor(batch, tf.float32)[:max_images]
+        batch = tf.cast(batch, tf.float32)[:max_images]  # float16 under mixed precision
         if batch.shape.rank != 4 or batch.shape[-1] not in (1, 3):
             raise ValueError(f"Image batch {name!r} has shape {tuple(batch.shape)}; image grids need "
                              "[N, H, W, 1 or 3] images in [-1, 1] (map feature maps to images first).")
