@@ -50,7 +50,8 @@ def define_run_flags():
             "is the global batch.", enum_values=list(STRATEGIES))
     _define("string", "tpu", None, "TPU name or grpc:// address for --strategy=tpu (empty: "
             "the local Cloud TPU VM).")
-    _define("boolean", "jit_compile", False, "XLA-compile the train step.")
+    _define("boolean", "jit_compile", False, "XLA-compile the train step (slower on CPUs: "
+            "0.1-0.95x the throughput in docs/PERFORMANCE.md; try it on GPUs).")
     _define("enum", "mixed_precision", "none", "Keras dtype policy: none (float32), "
             "mixed_float16 (GPUs; losses scaled by LossScaleOptimizers) or mixed_bfloat16 "
             "(TPUs, recent GPUs). The energy critic and the Langevin chain stay float32.",
