@@ -24,8 +24,8 @@ class InstanceNorm(keras.layers.Layer):
     Same values as ``keras.layers.GroupNormalization(groups=-1, center=False,
     scale=False)`` (two-pass variance, float32 arithmetic under mixed precision), but
     written with 4-D reductions over axes 1, 2, multiplications and additions only:
-    TFLite's XNNPACK delegate runs all of those, in float and int8, whereas Keras'
-    5-D reshape, SUB with broadcasting and SQUARED_DIFFERENCE fall back to slow
+    TFLite's XNNPACK delegate runs those in float and int8, whereas Keras' form (5-D
+    reshape, float-only NEG and SQUARE, a broadcasting SUB) fell back to slow
     reference kernels (the int8 student was 4x slower; docs/PERFORMANCE.md).
 
     Shapes: [B, H, W, C] -> [B, H, W, C].
