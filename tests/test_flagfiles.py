@@ -33,8 +33,8 @@ parsed = {}
 for path in sys.argv[2:]:
     FLAGS(["prog", "--flagfile=" + path])
     data_flags.config_from_flags(FLAGS)
-    values = {"netG": FLAGS.netG}
-    if "recipe" in FLAGS:
+    values = {"netG": FLAGS.netG if "netG" in FLAGS else None}
+    if "recipe" in FLAGS and "distill_pairs" in FLAGS:
         values.update(recipe=FLAGS.recipe, student_netG=FLAGS.student_netG,
                       teacher_netG=list(FLAGS.teacher_netG),
                       pairs=[list(p) for p in cli_flags.parse_pairs(FLAGS.distill_pairs,
@@ -76,7 +76,7 @@ def test_every_flagfile_opens_with_a_comment_naming_its_command():
     assert FLAGFILES
     for path in FLAGFILES:
         assert path.read_text().startswith("#"), f"{path.name} has no header comment"
-        assert _command(path) in ("itgc_tf.train_teacher", "itgc_tf.distill"), path.name
+        assert _command(path), f"{path.name} names no 'python -m itgc_tf.<command>'"
 
 
 def test_every_flagfile_parses_with_the_command_it_names(parsed):
