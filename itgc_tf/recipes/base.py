@@ -9,6 +9,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.layers import norm_layer, weight_init
+
 
 @dataclasses.dataclass
 class StepContext:
@@ -70,32 +72,59 @@ def global_average(per_example):
     return tf.nn.compute_average_loss(per_example)
 
 
-class FeatureAdapters(keras.layers.Layer):
-    """Learnable 1x1 convs mapping student taps to their teacher taps' channels.
+def conv_adapter(t_channels, name):
+    """1x1 conv with bias (Keras defaults): GAN Compression's feature mapping."""
+    return keras.layers.Conv2D(t_channels, 1, name=name)
 
-    GAN Compression's feature-distillation mapping: one conv per (teacher_tap,
-    student_tap) pair, in the order given.
+
+def conv_bn_relu_adapter(t_channels, name):
+    """1x1 conv without bias -> BatchNorm -> ReLU: OMGD's ``build_feature_connector``
+    (after its ``init_net``: kernel N(0, 0.02), BN gamma N(1, 0.02), beta 0, PyTorch's
+    momentum and epsilon). Trained in training mode (batch statistics)."""
+    return keras.Sequential([
+        keras.layers.Conv2D(t_channels, 1, use_bias=False, kernel_initializer=weight_init(),
+                            name=f"{name}_conv"),
+        norm_layer("batch", name=f"{name}_bn"),
+        keras.layers.ReLU(name=f"{name}_relu"),
+    ], name=name)
+
+
+ADAPTERS = {"conv": conv_adapter, "conv_bn_relu": conv_bn_relu_adapter}
+
+
+class FeatureAdapters(keras.layers.Layer):
+    """Learnable adapters mapping student taps to their teacher taps' channels.
+
+    One adapter per (teacher_tap, student_tap) pair, in the order given; ``adapter``
+    names its kind in ``ADAPTERS``: ``conv`` (1x1 conv with bias; GAN Compression)
+    or ``conv_bn_relu`` (1x1 conv without bias + BatchNorm + ReLU; OMGD).
     """
 
-    def __init__(self, pairs, **kwargs):
+    def __init__(self, pairs, adapter="conv", **kwargs):
         super().__init__(**kwargs)
+        if adapter not in ADAPTERS:
+            raise ValueError(f"Unknown feature adapter {adapter!r}; valid adapters: "
+                             f"{', '.join(sorted(ADAPTERS))}. Fix: pass one of them "
+                             "(--cd_adapter).")
         self.pairs = tuple(tuple(p) for p in pairs)
+        self.adapter = adapter
         self.convs = []
 
     def build_for(self, teacher_shapes, student_shapes):
-        """Create the convs; shapes are {tap: (h, w, c)} (h, w may be None)."""
+        """Create the adapters; shapes are {tap: (h, w, c)} (h, w may be None)."""
         for t_tap, s_tap in self.pairs:
             t_shape, s_shape = teacher_shapes[t_tap], student_shapes[s_tap]
             if None not in (*t_shape[:2], *s_shape[:2]) and t_shape[:2] != s_shape[:2]:
                 raise ValueError(
                     f"Feature pair ({t_tap!r}, {s_tap!r}) has different spatial sizes: teacher "
                     f"{t_shape}, student {s_shape}. Pair taps at the same resolution.")
-            conv = keras.layers.Conv2D(t_shape[-1], 1, name=f"adapt_{s_tap}_to_{t_tap}")
+            conv = ADAPTERS[self.adapter](t_shape[-1], name=f"adapt_{s_tap}_to_{t_tap}")
             conv.build((None, None, None, s_shape[-1]))
             self.convs.append(conv)
         self.built = True
 
-    def call(self, student_features):
-        """[mapped student feature [B, h, w, c_teacher]] in the order of ``pairs``."""
-        return [conv(student_features[s_tap])
+    def call(self, student_features, training=True):
+        """[mapped student feature [B, h, w, c_teacher]] in the order of ``pairs``
+        (BatchNorm adapters use batch statistics when ``training``)."""
+        return [conv(student_features[s_tap], training=training)
                 for conv, (_, s_tap) in zip(self.convs, self.pairs)]

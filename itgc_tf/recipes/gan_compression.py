@@ -9,10 +9,11 @@ class GANCompression(KD):
     """KD terms + lambda_distill * sum_pairs MSE(t_tap, conv1x1(s_tap)).
 
     ``pairs``: ((teacher_tap, student_tap), ...) at equal resolution, e.g. the
-    ResNet generators' ``("block_2", "block_2")``.
+    ResNet generators' ``("block_2", "block_2")``. ``adapter``: the student-tap
+    mapping (``base.ADAPTERS``; GAN Compression's is ``conv``).
     """
 
-    def __init__(self, pairs, lambda_distill=1.0, **kwargs):
+    def __init__(self, pairs, lambda_distill=1.0, adapter="conv", **kwargs):
         super().__init__(**kwargs)
         if not pairs:
             raise ValueError("gan_compression needs at least one (teacher_tap, student_tap) pair; "
@@ -20,7 +21,7 @@ class GANCompression(KD):
         if lambda_distill < 0:
             raise ValueError(f"lambda_distill must be >= 0, got {lambda_distill}.")
         self.lambda_distill = lambda_distill
-        self.adapters = FeatureAdapters(pairs, name="adapters")
+        self.adapters = FeatureAdapters(pairs, adapter, name="adapters")
 
     def feature_pairs(self):
         return self.adapters.pairs
@@ -35,7 +36,7 @@ class GANCompression(KD):
 
     def student_losses(self, ctx, discriminate):
         terms = super().student_losses(ctx, discriminate)
-        mapped = self.adapters(ctx.student_features)
+        mapped = self.adapters(ctx.student_features, training=True)
         per_example = tf.add_n([
             per_example_mean(tf.square(m - ctx.teacher_features[t_tap]))
             for m, (t_tap, _) in zip(mapped, self.adapters.pairs)])

@@ -17,12 +17,14 @@ class OMGD(Recipe):
 
     vgg: a ``VGGFeatures`` (frozen). pairs: (teacher_tap, student_tap) for channel
     distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
+    cd_adapter: the student-tap mapping (``base.ADAPTERS``): ``conv`` (1x1 conv) or
+    ``conv_bn_relu`` (OMGD's own: 1x1 conv without bias + BatchNorm + ReLU).
     """
 
     online_teachers = True
 
     def __init__(self, vgg, pairs=(), lambda_cd=5e2, weights=None, ssim_filter_size=11,
-                 **kwargs):
+                 cd_adapter="conv", **kwargs):
         super().__init__(**kwargs)
         if lambda_cd < 0:
             raise ValueError(f"lambda_cd must be >= 0, got {lambda_cd}.")
@@ -33,7 +35,7 @@ class OMGD(Recipe):
         self.vgg, self.lambda_cd = vgg, lambda_cd
         self.weights_ = dict(OMGD_DEFAULT_WEIGHTS, **(weights or {}))
         self.ssim_filter_size = ssim_filter_size
-        self.adapters = FeatureAdapters(pairs, name="cd_adapters")
+        self.adapters = FeatureAdapters(pairs, cd_adapter, name="cd_adapters")
 
     @property
     def term_names(self):
@@ -56,7 +58,7 @@ class OMGD(Recipe):
                 sums[name] = sums.get(name, 0.0) + self.weights_[name] * terms[name]
         losses = {name: global_average(value) for name, value in sums.items()}
         if self.lambda_cd > 0:
-            mapped = self.adapters(ctx.student_features)
+            mapped = self.adapters(ctx.student_features, training=True)
             teacher = [ctx.teacher_features[t_tap] for t_tap, _ in self.adapters.pairs]
             losses["cd"] = self.lambda_cd * global_average(
                 channel_distillation_loss(mapped, teacher))
