@@ -47,8 +47,9 @@ def test_feature_taps_have_documented_shapes():
     ngf, n, size = 4, 5, 64
     model = unet_generator(3, 3, ngf, n, input_size=None)
     names = available_taps(model)
-    assert names == [f"down_{i}" for i in range(n)] + [
-        f"up_{i}" for i in reversed(range(n))]
+    encoder = [tap for i in range(n - 1) for tap in (f"down_{i}", f"leaky_down_{i}")]
+    decoder = [tap for i in reversed(range(1, n)) for tap in (f"up_{i}", f"up_relu_{i}")]
+    assert names == encoder + [f"down_{n - 1}"] + decoder + ["up_0"]
     out, f = feature_taps(model, names)(tf.zeros((1, size, size, 3)))
     assert out.shape == (1, size, size, 3)
     for i in range(n):
@@ -72,6 +73,30 @@ def test_skip_carries_leaky_relu_of_the_encoder_feature():
     np.testing.assert_allclose(skip[..., :c],
                                np.where(down > 0, down, 0.2 * down), atol=1e-6)
     np.testing.assert_allclose(skip[..., c:], up, atol=1e-6)
+
+
+def test_omgd_taps_are_leaky_encoder_features_and_relu_of_the_skip_concat():
+    """leaky_down_i = LeakyReLU_0.2(down_i); up_relu_i = ReLU(concat(leaky_down_{i-1}, up_i)),
+    checked against NumPy from the down_/up_ taps; OMGD's four layers at unet_256 widths."""
+    n, ngf = 5, 4
+    model = unet_generator(3, 3, ngf, n, norm="batch")
+    names = [f"down_{i}" for i in range(n)] + [f"up_{i}" for i in range(1, n)]
+    names += [f"leaky_down_{i}" for i in range(n - 1)] + [f"up_relu_{i}" for i in range(1, n)]
+    assert set(names) <= set(available_taps(model))
+    _, f = feature_taps(model, names)(tf.random.uniform((2, 32, 32, 3), -1, 1))
+    lrelu = lambda v: np.where(v > 0, v, 0.2 * v)  # noqa: E731
+    for i in range(n - 1):
+        np.testing.assert_allclose(f[f"leaky_down_{i}"], lrelu(np.asarray(f[f"down_{i}"])),
+                                   atol=1e-6)
+    for i in range(1, n):
+        concat = np.concatenate([lrelu(np.asarray(f[f"down_{i - 1}"])), f[f"up_{i}"]], -1)
+        np.testing.assert_allclose(f[f"up_relu_{i}"], np.maximum(concat, 0), atol=1e-6)
+        assert f[f"up_relu_{i}"].shape[-1] == 2 * ngf * min(2 ** (i - 1), 8)
+    # OMGD's mapping_layers of unet_256: 2, 8, 16 and 4 times ngf channels
+    big = unet_generator(3, 3, 2, 8)
+    channels = [big.get_layer(t).output.shape[-1]
+                for t in ("leaky_down_1", "leaky_down_3", "up_relu_4", "up_relu_2")]
+    assert channels == [2 * 2, 8 * 2, 16 * 2, 4 * 2]
 
 
 def test_dropout_on_the_extra_innermost_levels_only():

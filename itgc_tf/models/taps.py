@@ -2,13 +2,14 @@
 distillation, computed in the same forward pass as the output.
 
 Tap names are the stable layer names documented in ``resnet.py`` and
-``unet.py``: ``stem``, ``down_<i>``, ``block_<i>``, ``up_<i>``.
+``unet.py``: ``stem``, ``down_<i>``, ``block_<i>``, ``up_<i>``, and the U-Net's
+``leaky_down_<i>`` and ``up_relu_<i>``.
 """
 import re
 
 import keras
 
-TAP_PATTERN = re.compile(r"^(stem|down_\d+|block_\d+|up_\d+)$")
+TAP_PATTERN = re.compile(r"^(stem|down_\d+|block_\d+|up_\d+|leaky_down_\d+|up_relu_\d+)$")
 
 
 def available_taps(generator):

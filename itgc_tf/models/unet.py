@@ -10,10 +10,16 @@ layer names, usable as feature taps:
   ``up_<i>``    level i's decoder output before the skip concat (ReLU →
               transposed conv → norm; ``up_0`` is the pre-tanh output),
               [B, H/2^i, W/2^i, ngf·min(2^(i-1), 8)] (``up_0``: output_nc)
+  ``leaky_down_<i>``  LeakyReLU 0.2 of ``down_<i>`` (0 <= i <= num_downs - 2): the
+              input of level i+1 and, as in the original (whose in-place LeakyReLU
+              rewrites the block input), what level i+1's skip connection carries
+  ``up_relu_<i>``  ReLU(concat(leaky_down_<i-1>, up_<i>)) (1 <= i <= num_downs - 1):
+              the input of level i-1's transposed conv,
+              [B, H/2^i, W/2^i, 2·ngf·min(2^(i-1), 8)]
   ``output``    tanh, [B, H, W, output_nc] in [-1, 1]
 
-As in the original (whose in-place LeakyReLU rewrites the block input), the
-skip connection of level i ≥ 1 carries LeakyReLU(down_{i-1}). With ``dropout``,
+OMGD's unet_256 channel-distillation layers are ``leaky_down_1``, ``leaky_down_3``,
+``up_relu_4`` and ``up_relu_2`` (its ``mapping_layers``). With ``dropout``,
 levels 4 … num_downs-2 (the extra ngf·8 levels) apply dropout 0.5 after their
 decoder norm, as the original. For num_downs < 5 the channel rule above is
 extended naturally (the original needs num_downs >= 5).
@@ -56,7 +62,7 @@ def unet_generator(input_nc, output_nc, ngf=64, num_downs=8, norm="instance",
     for i in range(num_downs):
         has_norm = 0 < i < num_downs - 1
         if i > 0:
-            x = keras.layers.LeakyReLU(0.2, name=f"down_{i}_lrelu")(x)
+            x = keras.layers.LeakyReLU(0.2, name=f"leaky_down_{i - 1}")(x)
             skips.append(x)
         x = keras.layers.Conv2D(
             channels[i], 4, strides=2, padding="same", use_bias=bias,
@@ -66,7 +72,8 @@ def unet_generator(input_nc, output_nc, ngf=64, num_downs=8, norm="instance",
             x = norm_layer(norm, name=f"down_{i}")(x)
 
     for i in reversed(range(1, num_downs)):
-        x = keras.layers.ReLU(name=f"up_{i}_relu")(x)
+        innermost = i == num_downs - 1
+        x = keras.layers.ReLU(name="innermost_relu" if innermost else f"up_relu_{i + 1}")(x)
         x = keras.layers.Conv2DTranspose(
             channels[i - 1], 4, strides=2, padding="same", use_bias=bias,
             kernel_initializer=weight_init(), name=f"up_{i}_conv")(x)
@@ -75,7 +82,7 @@ def unet_generator(input_nc, output_nc, ngf=64, num_downs=8, norm="instance",
             x = keras.layers.Dropout(0.5, name=f"up_{i}_dropout")(x)
         x = keras.layers.Concatenate(name=f"skip_{i}")([skips[i - 1], x])
 
-    x = keras.layers.ReLU(name="up_0_relu")(x)
+    x = keras.layers.ReLU(name="up_relu_1")(x)
     x = keras.layers.Conv2DTranspose(output_nc, 4, strides=2, padding="same",
                                      kernel_initializer=weight_init(),
                                      name="up_0")(x)

@@ -1,8 +1,10 @@
 """The Distiller: a student trained from teacher(s) by a base recipe plus VEM.
 
 One ``train_step`` is SPEC §4:
-  0. (online recipes) each teacher takes its own GAN step;
-  1. t = G_t(x) (constant), s = G_s(x);
+  0. (online recipes) each teacher takes its own GAN step (only at every
+     ``teacher_every_n_steps``-th step, the authors' Pix2Pix ``n_dis``);
+  1. t = G_t(x) (constant; after step 0, or before it with
+     ``teacher_outputs_before_teacher_step``), s = G_s(x);
   2. t~ = langevin_sample(E, s);
   3. one critic step on ebm_loss(E(t, s), E(t~, s));
   4. one student step on L_base + vem_weight * mi_loss, with the updated critic frozen
@@ -36,6 +38,7 @@ from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample
 from itgc_tf.vem.langevin import resolve_noise_std
 
 VEM_TARGETS = ("teacher", "ground_truth")
+TEACHER_BATCHNORM = ("inference", "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +96,20 @@ class Distiller(MultiWorkerFit, keras.Model):
         conditional on x when ``paired``.
       online_teachers: Teacher models (compiled, with their own ``train_step``)
         trained in this loop; their generators must be in ``teachers``.
-      vem: ``VEMConfig``. n_dis: student updates per teacher update.
+      vem: ``VEMConfig``. n_dis: student updates (on the same batch and teacher
+        outputs) per train_step.
+      teacher_batchnorm: mode of the teacher forward pass whose outputs and taps the
+        student learns from: ``inference`` (moving statistics, dropout off) or
+        ``train`` (batch statistics, as the authors' online teachers, which are never
+        put in eval mode; online teachers only: Keras runs a frozen teacher's batch
+        norm in inference mode whatever it is asked).
+      teacher_outputs_before_teacher_step: the student (and the Langevin chain) learn
+        from the teacher outputs computed BEFORE the online teachers' update of the
+        same step (the authors' Pix2Pix order), not after it.
+      teacher_every_n_steps: online teachers (and their discriminators) update only at
+        steps k (counted from 1 over the run) with k % N == 0; the critic and the
+        student update every step (the authors' Pix2Pix ``n_dis``; unlike ``n_dis``
+        here, which repeats the student update).
       skip_nonfinite_steps: skip (and count) updates with a non-finite loss or
         gradient instead of applying them (see the module docstring).
       testing_nan_at_step: TESTING ONLY: the student loss of the N-th training
@@ -103,7 +119,9 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     def __init__(self, student, teachers, recipe, image_shape, *, discriminator=None,
                  online_teachers=(), paired=True, vem=VEMConfig(), gan_mode="lsgan", n_dis=1,
-                 skip_nonfinite_steps=False, testing_nan_at_step=None, **kwargs):
+                 teacher_batchnorm="inference", teacher_outputs_before_teacher_step=False,
+                 teacher_every_n_steps=1, skip_nonfinite_steps=False, testing_nan_at_step=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if not teachers:
             raise ValueError("The Distiller needs at least one teacher generator.")
@@ -115,6 +133,8 @@ class Distiller(MultiWorkerFit, keras.Model):
                              "online_teachers=[...] (compiled Teacher models).")
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}.")
+        _check_teacher_schedule(teacher_batchnorm, teacher_outputs_before_teacher_step,
+                                teacher_every_n_steps, bool(online_teachers))
         if testing_nan_at_step is not None and testing_nan_at_step < 1:
             raise ValueError(f"testing_nan_at_step counts steps from 1 (None: off), got "
                              f"{testing_nan_at_step}.")
@@ -125,6 +145,9 @@ class Distiller(MultiWorkerFit, keras.Model):
         self.discriminator = discriminator if recipe.uses_discriminator else None
         self.online_teachers = list(online_teachers)
         self.paired, self.vem, self.gan_mode, self.n_dis = paired, vem, gan_mode, n_dis
+        self.teacher_batchnorm = teacher_batchnorm
+        self.teacher_outputs_before_teacher_step = teacher_outputs_before_teacher_step
+        self.teacher_every_n_steps = teacher_every_n_steps
         self.skip_nonfinite_steps = skip_nonfinite_steps
         self.testing_nan_at_step = testing_nan_at_step
         for teacher in self.teachers:
@@ -348,18 +371,33 @@ class Distiller(MultiWorkerFit, keras.Model):
         self._track(finite, **{name: norm})
 
     # -------------------------------------------------------------- the step
-    def _teacher_forward(self, x):
-        """Teacher outputs and taps in inference mode, as constants."""
-        t_out, t_feats = _float32(self._teacher_net(x, training=False))
-        outputs = [t_out] + [tf.cast(t(x, training=False), tf.float32) for t in self.teachers[1:]]
+    def _teacher_forward(self, x, training=False):
+        """Teacher outputs and taps (batch norm in training mode when ``training``),
+        as constants."""
+        t_out, t_feats = _float32(self._teacher_net(x, training=training))
+        outputs = [t_out] + [tf.cast(t(x, training=training), tf.float32)
+                             for t in self.teachers[1:]]
         stop = tf.stop_gradient
         return [stop(o) for o in outputs], {k: stop(v) for k, v in t_feats.items()}
 
+    def _teacher_targets(self, x):
+        """What the student learns from this step: `_teacher_forward` in the
+        ``teacher_batchnorm`` mode."""
+        return self._teacher_forward(x, training=self.teacher_batchnorm == "train")
+
+    def _online_teacher_steps(self, data):
+        """Step 0: every online teacher's own GAN step (gated by teacher_every_n_steps)."""
+        update = None
+        if self.teacher_every_n_steps > 1:
+            update = tf.equal((self.train_steps + 1) % self.teacher_every_n_steps, 0)
+        for teacher in self.online_teachers:
+            teacher.train_step(data, update=update)
+
     def train_step(self, data):
         x, y = data["A"], data["B"]
-        for teacher in self.online_teachers:
-            teacher.train_step(data)
-        teacher_outputs, teacher_features = self._teacher_forward(x)
+        before = self._teacher_targets(x) if self.teacher_outputs_before_teacher_step else None
+        self._online_teacher_steps(data)
+        teacher_outputs, teacher_features = before or self._teacher_targets(x)
         applied = []
         for _ in range(self.n_dis):
             s_out, finite = self._student_update(x, y, teacher_outputs, teacher_features)
@@ -390,6 +428,23 @@ class Distiller(MultiWorkerFit, keras.Model):
         if self.paired:
             logs["l1_to_target"] = tf.reduce_mean(tf.abs(s - y))
         return logs
+
+
+def _check_teacher_schedule(batchnorm, outputs_before_step, every_n_steps, online):
+    """Validate the online-teacher options of the Distiller (ValueError with the fix)."""
+    if batchnorm not in TEACHER_BATCHNORM:
+        raise ValueError(f"teacher_batchnorm must be one of {TEACHER_BATCHNORM}, got "
+                         f"{batchnorm!r}. Fix: pass --teacher_batchnorm=inference or train.")
+    if every_n_steps < 1:
+        raise ValueError(f"teacher_every_n_steps must be >= 1, got {every_n_steps}. Fix: pass "
+                         "1 (teachers step every iteration) or more.")
+    asked = [name for name, on in (("teacher_batchnorm=train", batchnorm == "train"),
+                                   ("teacher_outputs_before_teacher_step", outputs_before_step),
+                                   ("teacher_every_n_steps > 1", every_n_steps > 1)) if on]
+    if asked and not online:
+        raise ValueError(f"{', '.join(asked)} only apply to teachers trained online (recipe "
+                         "omgd); a frozen teacher never steps, and Keras runs its batch norm in "
+                         "inference mode. Fix: drop these options or use --recipe=omgd.")
 
 
 def _float32(outputs_and_features):

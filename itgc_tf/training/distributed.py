@@ -68,39 +68,49 @@ def all_finite(loss, grads=()):
     return finite
 
 
-def apply_if_finite(optimizer, loss, grads, variables):
+def apply_if_finite(optimizer, loss, grads, variables, gate=None):
     """``optimizer.apply(grads, variables)`` unless the loss or the gradients are
-    non-finite on some replica (see the module docstring). Call in replica context.
+    non-finite on some replica (see the module docstring), or ``gate`` is False.
+    Call in replica context.
 
     Args:
       optimizer: a built Keras optimizer (possibly a ``LossScaleOptimizer``).
       loss: the UNSCALED scalar loss the gradients come from.
       grads, variables: as for ``optimizer.apply``.
+      gate: None, or a scalar bool equal on every replica (e.g. "this network steps
+        at this iteration").
 
     Returns:
       Scalar bool tensor: True when the update was applied.
     """
     checked = () if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else grads
     finite = all_finite(loss, checked)
+    return apply_if(optimizer, grads, variables,
+                    finite if gate is None else tf.logical_and(finite, gate))
 
+
+def apply_if(optimizer, grads, variables, condition):
+    """``optimizer.apply(grads, variables)`` only when ``condition`` (scalar bool, the
+    same on every replica) holds; in a graph, under any strategy (module docstring).
+    Call in replica context. Returns ``condition``."""
     def apply():
         optimizer.apply(grads, variables)
         return tf.constant(True)
 
     if tf.__internal__.distribute.strategy_supports_no_merge_call():
-        tf.cond(finite, apply, lambda: tf.constant(False))
-        return finite
+        tf.cond(condition, apply, lambda: tf.constant(False))
+        return condition
 
-    def cross_replica(distribution, finite, grads):
+    def cross_replica(distribution, condition, grads):
         def apply_each():
             distribution.extended.call_for_each_replica(optimizer.apply, args=(grads, variables))
             return tf.constant(True)
-        # `finite` is the same on every replica (all-reduced): take the first.
-        tf.cond(distribution.experimental_local_results(finite)[0], apply_each,
+        # `condition` is the same on every replica: take the first.
+        tf.cond(distribution.experimental_local_results(condition)[0], apply_each,
                 lambda: tf.constant(False))
 
-    tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, grads))
-    return finite
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(condition, grads))
+    return condition
 
 
 def global_from_share(share):

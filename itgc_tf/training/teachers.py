@@ -16,12 +16,18 @@ every loss is scaled with its optimizer's ``scale_loss`` (pass
 ``skip_nonfinite_steps=True`` an update whose loss or gradients are non-finite
 is skipped (`itgc_tf.training.distributed`), its trackers ignore the step, and
 the ``skipped_steps`` log counts such steps over the run.
+
+Gated steps (online teachers in the Distiller, ``teacher_every_n_steps``):
+``train_step(data, update=flag)`` with a scalar bool ``flag`` (equal on every
+replica) applies no update and tracks nothing when ``flag`` is False. The
+forward passes still run (batch-norm moving statistics and CycleGAN's image
+pools see that batch), as the authors' code, whose teachers forward every batch.
 """
 import keras
 import tensorflow as tf
 
 from itgc_tf.models.adversarial import GAN_MODES
-from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite,
+from itgc_tf.training.distributed import (MultiWorkerFit, apply_if, apply_if_finite,
                                           update_if_finite)
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
@@ -91,15 +97,17 @@ class _GANTeacher(MultiWorkerFit, keras.Model):
             logs["skipped_steps"] = self.skipped_steps.value
         return logs
 
-    def _apply(self, optimizer, tape, scaled_loss, loss, variables):
+    def _apply(self, optimizer, tape, scaled_loss, loss, variables, update=None):
         """Apply the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
-        recorded on ``tape``). Returns the applied flag when skipping non-finite
-        updates, else None."""
+        recorded on ``tape``), only when ``update`` (None: always) holds. Returns the
+        applied flag when skipping non-finite updates or gated, else None."""
         grads = tape.gradient(scaled_loss, variables)
-        if not self.skip_nonfinite_steps:
-            optimizer.apply(grads, variables)
-            return None
-        return apply_if_finite(optimizer, loss, grads, variables)
+        if self.skip_nonfinite_steps:
+            return apply_if_finite(optimizer, loss, grads, variables, gate=update)
+        if update is not None:
+            return apply_if(optimizer, grads, variables, update)
+        optimizer.apply(grads, variables)
+        return None
 
     def _track(self, losses, finite):
         for name, value in losses.items():
@@ -110,10 +118,14 @@ class _GANTeacher(MultiWorkerFit, keras.Model):
             else:
                 update_if_finite(self.trackers[name], value, finite)
 
-    def _count_skip(self, *applied):
+    def _count_skip(self, *applied, update=None):
+        """Count a step in which some update was skipped for being non-finite (a step
+        gated off by ``update`` is not a skip)."""
         if self.skip_nonfinite_steps:
-            self.skipped_steps.assign_add(
-                1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
+            skipped = tf.logical_not(tf.reduce_all(tf.stack(applied)))
+            if update is not None:
+                skipped = tf.logical_and(skipped, update)
+            self.skipped_steps.assign_add(tf.cast(skipped, tf.int64))
 
     def _unpack(self, data):
         if not isinstance(data, dict) or not {"A", "B"} <= set(data):
@@ -172,7 +184,8 @@ class Pix2PixTeacher(_GANTeacher):
         """A images [B, H, W, C_A] (or a batch dict) -> fake B [B, H, W, C_B]."""
         return self.generator(self._source(inputs), training=training)
 
-    def train_step(self, data):
+    def train_step(self, data, update=None):
+        """One D step then one G step; none when ``update`` is False (module docstring)."""
         real_a, real_b = self._unpack(data)
         with tf.GradientTape() as g_tape:
             fake_b = tf.cast(self.generator(real_a, training=True), tf.float32)
@@ -184,17 +197,18 @@ class Pix2PixTeacher(_GANTeacher):
                     d_loss = tf.nn.compute_average_loss(d_losses["total"])
                     d_scaled = self.d_optimizer.scale_loss(d_loss)
                 d_applied = self._apply(self.d_optimizer, d_tape, d_scaled,
-                                        d_loss, self.discriminator_variables())
+                                        d_loss, self.discriminator_variables(),
+                                        update)
             g_losses = pix2pix_generator_losses(
                 self.discriminator, real_a, real_b, fake_b, self.gan_mode,
                 self.lambda_l1)
             g_loss = tf.nn.compute_average_loss(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
         g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables())
+                                self.generator_variables(), update)
         self._track(d_losses, d_applied)
         self._track(g_losses, g_applied)
-        self._count_skip(d_applied, g_applied)
+        self._count_skip(d_applied, g_applied, update=update)
         return self._fit_logs(self.step_logs())
 
 
@@ -260,7 +274,8 @@ class CycleGANTeacher(_GANTeacher):
         """A images [B, H, W, C] (or a batch dict) -> g_ab(A) [B, H, W, C]."""
         return self.g_ab(self._source(inputs), training=training)
 
-    def train_step(self, data):
+    def train_step(self, data, update=None):
+        """One G step then one D step; none when ``update`` is False (module docstring)."""
         real_a, real_b = self._unpack(data)
         with tf.GradientTape() as g_tape:
             g_losses, fakes = cyclegan_generator_losses(
@@ -269,7 +284,7 @@ class CycleGANTeacher(_GANTeacher):
             g_loss = tf.nn.compute_average_loss(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
         g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables())
+                                self.generator_variables(), update)
         fake_a, fake_b = (tf.stop_gradient(tf.cast(fakes[k], tf.float32))
                           for k in ("fake_a", "fake_b"))
         fake_a, fake_b = self.pool_a(fake_a), self.pool_b(fake_b)
@@ -280,8 +295,8 @@ class CycleGANTeacher(_GANTeacher):
             d_loss = tf.nn.compute_average_loss(d_losses["total"])
             d_scaled = self.d_optimizer.scale_loss(d_loss)
         d_applied = self._apply(self.d_optimizer, d_tape, d_scaled, d_loss,
-                                self.discriminator_variables())
+                                self.discriminator_variables(), update)
         self._track(g_losses, g_applied)
         self._track(d_losses, d_applied)
-        self._count_skip(g_applied, d_applied)
+        self._count_skip(g_applied, d_applied, update=update)
         return self._fit_logs(self.step_logs())
