@@ -9,6 +9,7 @@ Langevin chain) and ``energy_given(t, cond)``.
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.layers import leaky_relu
 from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
 
 
@@ -78,11 +79,11 @@ class _ResBlock(keras.layers.Layer):
             self.shortcut.build(input_shape)
 
     def call(self, h, training=False):
-        branch = self.conv2(tf.nn.leaky_relu(self.conv1(h, training=training), self.leak),
+        branch = self.conv2(leaky_relu(self.conv1(h, training=training), self.leak),
                             training=training)
         skip = self.shortcut(h, training=training) if self.shortcut is not None else h
         out = tf.nn.avg_pool2d(skip + branch, ksize=2, strides=2, padding="VALID")
-        return tf.nn.leaky_relu(out, self.leak)
+        return leaky_relu(out, self.leak)
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
@@ -155,7 +156,7 @@ class EnergyCritic(Critic):
         self._check_input(t, self.t_channels, "t")
         t = avg_pool_half(t) if self.pool_inputs else t
         _check_same_size(t, cond, "after pooling" if self.pool_inputs else "")
-        h = tf.nn.leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
+        h = leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
                              self.leak)
         for block in self.blocks:
             h = block(h, training=training)
