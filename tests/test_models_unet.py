@@ -120,3 +120,46 @@ def test_sizes_must_be_multiples_of_two_to_the_levels():
 def test_too_few_levels_rejected():
     with pytest.raises(ValueError, match="num_downs >= 2"):
         unet_generator(3, 3, 4, 1)
+
+
+def _bottleneck_params(d, norm):
+    bias = norm != "batch"
+    per_norm = 2 if norm == "batch" else 0
+    convs = [(d, 4 * d, 1), (4 * d, 4 * d, 3), (4 * d, d, 1), (d, d, 3)]
+    return sum(cin * cout * k * k + (cout if bias else 0) + per_norm * cout
+               for cin, cout, k in convs)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_deepest_unet_adds_two_bottleneck_blocks_per_level_to_the_unet(norm):
+    """OMGD's unet_deepest: the U-Net's parameters plus 2 blocks after each encoder level
+    (not the innermost), each decoder level (not the innermost) and level 0's concat."""
+    from itgc_tf.models.registry import build_generator
+    ngf, n = 16, 8
+    model = build_generator("unet_deepest_256", 3, 3, ngf, norm=norm)
+    c = [ngf * min(2 ** i, 8) for i in range(n)]
+    blocks = 2 * (sum(_bottleneck_params(c[i], norm) for i in range(n - 1))
+                  + sum(_bottleneck_params(c[i - 1], norm) for i in range(1, n - 1))
+                  + _bottleneck_params(2 * ngf, norm))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    plain = closed_form_params(3, 3, ngf, n, norm)
+    if norm == "batch":  # closed_form_params counts BN moving statistics too
+        plain -= sum(2 * ci for ci in c[1:n - 1]) + 2 * c[-2] + sum(
+            2 * c[i - 1] for i in range(1, n - 1))
+    assert trainable == plain + blocks
+
+
+def test_deepest_unet_taps_follow_the_blocks_and_it_trains_at_toy_size():
+    model = unet_generator(3, 3, 2, 5, norm="batch", blocks_per_level=2)
+    _, f = feature_taps(model, ["down_1", "up_2", "leaky_down_1", "up_relu_2"])(
+        tf.random.uniform((2, 32, 32, 3), -1, 1), training=True)
+    assert f["down_1"].shape == (2, 8, 8, 4) and f["up_2"].shape == (2, 8, 8, 4)
+    assert model.get_layer("down_1").__class__.__name__ == "Add"
+    np.testing.assert_allclose(f["leaky_down_1"], np.where(f["down_1"] > 0, f["down_1"],
+                                                           0.2 * np.asarray(f["down_1"])),
+                               atol=1e-6)
+    x = tf.random.uniform((2, 32, 32, 3), -1, 1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(model(x, training=True) - x))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and np.all(np.isfinite(g)) for g in grads)

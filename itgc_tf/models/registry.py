@@ -25,10 +25,11 @@ def _resnet(n_blocks, mobile):
     return build
 
 
-def _unet(size):
+def _unet(size, blocks_per_level=0):
     def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
         return unet_generator(input_nc, output_nc, ngf, int(math.log2(size)),
-                              norm, dropout, input_size, name=name)
+                              norm, dropout, input_size,
+                              blocks_per_level=blocks_per_level, name=name)
     return build
 
 
@@ -39,6 +40,7 @@ GENERATORS = {
     "mobile_resnet_9blocks": _resnet(9, mobile=True),
     "unet_128": _unet(128),
     "unet_256": _unet(256),
+    "unet_deepest_256": _unet(256, blocks_per_level=2),  # OMGD's deep Pix2Pix teacher
 }
 
 
