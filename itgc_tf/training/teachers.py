@@ -141,6 +141,9 @@ class _GANTeacher(MultiWorkerFit, keras.Model):
         return inputs["A"] if isinstance(inputs, dict) else inputs
 
 
+PIX2PIX_TERMS = ("g_gan", "g_l1", "d_real", "d_fake")
+
+
 class Pix2PixTeacher(_GANTeacher):
     """pix2pix: conditional GAN + λ_L1·L1 (Isola et al. 2017).
 
@@ -158,9 +161,8 @@ class Pix2PixTeacher(_GANTeacher):
     """
 
     def __init__(self, generator, discriminator, lambda_l1=100.0,
-                 gan_mode="vanilla", **kwargs):
-        super().__init__(gan_mode, ("g_gan", "g_l1", "d_real", "d_fake"),
-                         **kwargs)
+                 gan_mode="vanilla", loss_names=PIX2PIX_TERMS, **kwargs):
+        super().__init__(gan_mode, loss_names, **kwargs)
         g_in, g_out = _channels(generator, "input"), _channels(generator,
                                                                "output")
         d_in = _channels(discriminator, "input")
@@ -184,32 +186,74 @@ class Pix2PixTeacher(_GANTeacher):
         """A images [B, H, W, C_A] (or a batch dict) -> fake B [B, H, W, C_B]."""
         return self.generator(self._source(inputs), training=training)
 
+    def _generators(self):
+        return [self.generator]
+
+    def _named(self, terms):
+        """Per-generator loss dicts -> one dict (``<term>_<k>`` for several)."""
+        if len(terms) == 1:
+            return terms[0]
+        return {f"{name}_{k}": value for k, losses in enumerate(terms)
+                for name, value in losses.items()}
+
     def train_step(self, data, update=None):
         """One D step then one G step; none when ``update`` is False (module docstring)."""
         real_a, real_b = self._unpack(data)
         with tf.GradientTape() as g_tape:
-            fake_b = tf.cast(self.generator(real_a, training=True), tf.float32)
+            fakes = [tf.cast(g(real_a, training=True), tf.float32)
+                     for g in self._generators()]
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
-                    d_losses = pix2pix_discriminator_losses(
+                    d_losses = [pix2pix_discriminator_losses(
                         self.discriminator, real_a, real_b, fake_b,
-                        self.gan_mode)
-                    d_loss = tf.nn.compute_average_loss(d_losses["total"])
+                        self.gan_mode) for fake_b in fakes]
+                    d_loss = tf.nn.compute_average_loss(
+                        tf.add_n([d["total"] for d in d_losses]))
                     d_scaled = self.d_optimizer.scale_loss(d_loss)
                 d_applied = self._apply(self.d_optimizer, d_tape, d_scaled,
                                         d_loss, self.discriminator_variables(),
                                         update)
-            g_losses = pix2pix_generator_losses(
+            g_losses = [pix2pix_generator_losses(
                 self.discriminator, real_a, real_b, fake_b, self.gan_mode,
-                self.lambda_l1)
-            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+                self.lambda_l1) for fake_b in fakes]
+            g_loss = tf.nn.compute_average_loss(
+                tf.add_n([g["total"] for g in g_losses]))
             g_scaled = self.g_optimizer.scale_loss(g_loss)
         g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
                                 self.generator_variables(), update)
-        self._track(d_losses, d_applied)
-        self._track(g_losses, g_applied)
+        self._track(self._named(d_losses), d_applied)
+        self._track(self._named(g_losses), g_applied)
         self._count_skip(d_applied, g_applied, update=update)
         return self._fit_logs(self.step_logs())
+
+
+class SharedDiscriminatorPix2Pix(Pix2PixTeacher):
+    """Several pix2pix generators judged by ONE discriminator (OMGD's Pix2Pix teachers,
+    ``MultiNLayerDiscriminator`` with every block shared, ``n_share`` 5).
+
+    One ``train_step``: one D step on the sum over generators of their D losses,
+    then one G step (one optimizer over all generators) on the sum of their pix2pix
+    losses against the updated D. (OMGD computes both steps' gradients before
+    either update; here, as pix2pix, G sees the updated D.) Trackers:
+    ``g_gan_<k>``, ``g_l1_<k>``, ``d_real_<k>``, ``d_fake_<k>`` per generator k.
+    ``call(A)`` returns the first generator's output.
+    """
+
+    def __init__(self, generators, discriminator, lambda_l1=100.0, gan_mode="vanilla",
+                 **kwargs):
+        if len(generators) < 2:
+            raise ValueError("SharedDiscriminatorPix2Pix judges >= 2 generators; use "
+                             "Pix2PixTeacher for one. Fix: pass several generators.")
+        names = [f"{name}_{k}" for k in range(len(generators)) for name in PIX2PIX_TERMS]
+        super().__init__(generators[0], discriminator, lambda_l1, gan_mode, loss_names=names,
+                         **kwargs)
+        self.others = list(generators[1:])
+
+    def _generators(self):
+        return [self.generator, *self.others]
+
+    def generator_variables(self):
+        return [v for g in self._generators() for v in g.trainable_variables]
 
 
 class CycleGANTeacher(_GANTeacher):
