@@ -106,6 +106,8 @@ class Distiller(MultiWorkerFit, keras.Model):
       teacher_outputs_before_teacher_step: the student (and the Langevin chain) learn
         from the teacher outputs computed BEFORE the online teachers' update of the
         same step (the authors' Pix2Pix order), not after it.
+      teachers_trained_in_rounds: the recipe trains its teachers online, but outside
+        this model (``itgc_tf.training.rounds``): ``teachers`` are frozen copies.
       teacher_every_n_steps: online teachers (and their discriminators) update only at
         steps k (counted from 1 over the run) with k % N == 0; the critic and the
         student update every step (the authors' Pix2Pix ``n_dis``; unlike ``n_dis``
@@ -120,15 +122,15 @@ class Distiller(MultiWorkerFit, keras.Model):
     def __init__(self, student, teachers, recipe, image_shape, *, discriminator=None,
                  online_teachers=(), paired=True, vem=VEMConfig(), gan_mode="lsgan", n_dis=1,
                  teacher_batchnorm="inference", teacher_outputs_before_teacher_step=False,
-                 teacher_every_n_steps=1, skip_nonfinite_steps=False, testing_nan_at_step=None,
-                 **kwargs):
+                 teacher_every_n_steps=1, teachers_trained_in_rounds=False,
+                 skip_nonfinite_steps=False, testing_nan_at_step=None, **kwargs):
         super().__init__(**kwargs)
         if not teachers:
             raise ValueError("The Distiller needs at least one teacher generator.")
         if recipe.uses_discriminator and discriminator is None:
             raise ValueError(f"Recipe {recipe.name!r} trains against a student discriminator; "
                              "pass discriminator=...")
-        if recipe.online_teachers and not online_teachers:
+        if recipe.online_teachers and not online_teachers and not teachers_trained_in_rounds:
             raise ValueError(f"Recipe {recipe.name!r} trains its teachers online; pass "
                              "online_teachers=[...] (compiled Teacher models).")
         if n_dis < 1:
