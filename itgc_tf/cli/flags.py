@@ -169,7 +169,7 @@ def define_distill_flags():
     _define("string", "teacher", None, "Frozen teacher (kd, gan_compression): MODEL_DIR of an "
             "itgc-train-teacher run, or a .keras generator file.")
     _define("list", "teacher_netG", ["resnet_9blocks"], "omgd: architectures of the online "
-            "teachers (comma-separated; Pix2Pix uses a wide and a deep one).")
+            "teachers (comma-separated; the authors' Pix2Pix uses unet_256,unet_deepest_256).")
     _define("list", "teacher_ngf", ["64"], "omgd: widths of the online teachers, one per "
             "--teacher_netG entry.")
     _define("float", "lambda_recon", 10.0, "kd/gan_compression: L1 weight to the teacher output.")
@@ -181,7 +181,8 @@ def define_distill_flags():
     _define("float", "lambda_distill", 1.0, "gan_compression: feature-distillation weight.")
     _define("list", "distill_pairs", [], "TEACHER_TAP:STUDENT_TAP pairs for feature "
             "distillation (gan_compression) or channel distillation (omgd), e.g. "
-            "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>.")
+            "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>, and on "
+            "U-Nets leaky_down_<i>, up_relu_<i>.")
     _define("float", "lambda_cd", 5e2, "omgd: channel-distillation weight.")
     _define("float", "lambda_ssim", 1e1, "omgd: 1 - SSIM weight.")
     _define("float", "lambda_style", 1e4, "omgd: VGG16 Gram style weight.")
@@ -191,11 +192,37 @@ def define_distill_flags():
             "the Keras cache (~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).")
     _define("boolean", "testing_random_vgg", False, "TESTING ONLY: random VGG16 weights when "
             "none are available; every perceptual number is then meaningless.")
-    _define("integer", "n_dis", 1, "Student updates per (online) teacher update.")
+    _define("integer", "n_dis", 1, "Student updates per training step, repeated on the same "
+            "batch and teacher outputs. (Not the authors' Pix2Pix n_dis: that is "
+            "--teacher_every_n_steps.)")
+    _define("enum", "cd_adapter", "conv", "gan_compression/omgd: the adapter mapping each "
+            "student tap to its teacher tap's channels: conv (1x1 conv with bias; GAN "
+            "Compression) or conv_bn_relu (1x1 conv without bias + BatchNorm + ReLU; OMGD's).",
+            enum_values=["conv", "conv_bn_relu"])
+    _define("enum", "teacher_batchnorm", "inference", "omgd: mode of the online teachers' "
+            "forward pass whose outputs and taps the student learns from: inference (moving "
+            "statistics) or train (batch statistics, as the authors' teachers).",
+            enum_values=["inference", "train"])
+    _define("boolean", "teacher_outputs_before_teacher_step", False, "omgd: the student learns "
+            "from the teacher outputs computed before the teachers' update of the same step "
+            "(the authors' Pix2Pix order), not after it.")
+    _define("integer", "teacher_every_n_steps", 1, "omgd: the online teachers and their "
+            "discriminators update only at every N-th step (the authors' Pix2Pix n_dis); the "
+            "critic and the student update every step.")
+    _define("enum", "teacher_discriminator", "separate", "omgd with several paired (pix2pix) "
+            "teachers: one discriminator per teacher (separate), or one discriminator judging "
+            "all of them, stepped once on the sum of their losses (shared: OMGD's "
+            "multi_n_layers with n_share 5).", enum_values=["separate", "shared"])
+    _define("boolean", "init_student_from_teacher", False, "kd/gan_compression: start the "
+            "student from the teacher's weights (GAN Compression's weight transfer: each layer "
+            "keeps the teacher channels of largest L1 norm); ResNet teacher and student of the "
+            "same architecture, student no wider.")
     _define("integer", "testing_nan_at_step", None, "TESTING ONLY (fault injection): make "
             "the student loss NaN at this training step of the run (from 1) to exercise the "
             "NaN guard and --skip_nonfinite_steps. Never set it for real training.")
     flags.register_validator("n_dis", lambda v: v >= 1, "--n_dis must be >= 1.")
+    flags.register_validator("teacher_every_n_steps", lambda v: v >= 1,
+                             "--teacher_every_n_steps must be >= 1 (1: every step).")
     flags.register_validator("testing_nan_at_step", lambda v: v is None or v >= 1,
                              "--testing_nan_at_step counts steps from 1.")
     for name in ("lambda_recon", "lambda_gt", "lambda_distill", "lambda_cd", "lambda_ssim",

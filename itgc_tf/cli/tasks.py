@@ -12,7 +12,9 @@ from itgc_tf.data.flags import config_from_flags
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
 from itgc_tf.training.distiller import Distiller, VEMConfig
-from itgc_tf.training.teachers import CycleGANTeacher, Pix2PixTeacher
+from itgc_tf.models.weight_transfer import transfer_weights
+from itgc_tf.training.teachers import (CycleGANTeacher, Pix2PixTeacher,
+                                       SharedDiscriminatorPix2Pix)
 
 FLAGS = flags.FLAGS
 
@@ -65,6 +67,44 @@ def teacher_model(kind, net, ngf, paired, steps_per_epoch, crop_size, name_prefi
                   jit_compile=FLAGS.jit_compile)
     model(tf.zeros((1, crop_size, crop_size, a)))  # built: checkpoints can track it
     return model
+
+
+def shared_discriminator_teachers(nets, ngfs, steps_per_epoch):
+    """Compiled SharedDiscriminatorPix2Pix: the --teacher_netG generators, one discriminator."""
+    a, b = FLAGS.input_nc, FLAGS.output_nc
+    generators = [generator(net, ngf, name_prefix=f"teacher{i}_")
+                  for i, (net, ngf) in enumerate(zip(nets, ngfs))]
+    model = SharedDiscriminatorPix2Pix(generators, discriminator(a + b, "teacher_"),
+                                       lambda_l1=FLAGS.lambda_l1, gan_mode=FLAGS.gan_mode,
+                                       skip_nonfinite_steps=FLAGS.skip_nonfinite_steps)
+    model.compile(runner.adam(steps_per_epoch), runner.adam(steps_per_epoch),
+                  jit_compile=FLAGS.jit_compile)
+    return model
+
+
+def online_teachers(info, steps_per_epoch, crop_size):
+    """(compiled teacher models, their A->B generators) for --recipe=omgd. Teachers that
+    step every N-th step (--teacher_every_n_steps) get an N times shorter epoch for their
+    learning-rate schedule, so it still follows the epochs."""
+    if len(FLAGS.teacher_netG) != len(FLAGS.teacher_ngf):
+        raise flags.ValidationError(
+            f"--teacher_netG ({len(FLAGS.teacher_netG)} entries) and --teacher_ngf "
+            f"({len(FLAGS.teacher_ngf)}) must list the online teachers one-to-one.")
+    steps = -(-steps_per_epoch // FLAGS.teacher_every_n_steps)
+    ngfs = [int(ngf) for ngf in FLAGS.teacher_ngf]
+    if FLAGS.teacher_discriminator == "shared":
+        if not info.paired or len(ngfs) < 2:
+            raise flags.ValidationError(
+                "--teacher_discriminator=shared judges several pix2pix teachers with one "
+                "discriminator: it needs paired data and two or more --teacher_netG entries. "
+                "Fix: use --teacher_discriminator=separate, or list more teachers.")
+        model = shared_discriminator_teachers(FLAGS.teacher_netG, ngfs, steps)
+        return [model], [model.generator, *model.others]
+    kind = "pix2pix" if info.paired else "cycle_gan"
+    models = [teacher_model(kind, net, ngf, info.paired, steps, crop_size,
+                            name_prefix=f"teacher{i}_")
+              for i, (net, ngf) in enumerate(zip(FLAGS.teacher_netG, ngfs))]
+    return models, [teacher_generator_of(t) for t in models]
 
 
 def teacher_generator_of(model):
@@ -127,6 +167,7 @@ def recipe():
                             gan_mode=FLAGS.gan_mode)
     if FLAGS.recipe == "gan_compression":
         return build_recipe("gan_compression", pairs=pairs, lambda_distill=FLAGS.lambda_distill,
+                            adapter=FLAGS.cd_adapter,
                             lambda_recon=FLAGS.lambda_recon, lambda_gt=FLAGS.lambda_gt,
                             gan_mode=FLAGS.gan_mode)
     from itgc_tf.losses.vgg import VGGFeatures
@@ -135,7 +176,7 @@ def recipe():
     weights = dict(ssim=FLAGS.lambda_ssim, style=FLAGS.lambda_style,
                    feature=FLAGS.lambda_feature, tv=FLAGS.lambda_tv)
     return build_recipe("omgd", vgg=vgg, pairs=pairs, lambda_cd=FLAGS.lambda_cd,
-                        weights=weights)
+                        weights=weights, cd_adapter=FLAGS.cd_adapter)
 
 
 def distiller(info, steps_per_epoch, crop_size):
@@ -145,21 +186,19 @@ def distiller(info, steps_per_epoch, crop_size):
     the_recipe = recipe()
     online = []
     if the_recipe.online_teachers:
-        if len(FLAGS.teacher_netG) != len(FLAGS.teacher_ngf):
+        if FLAGS.init_student_from_teacher:
             raise flags.ValidationError(
-                f"--teacher_netG ({len(FLAGS.teacher_netG)} entries) and --teacher_ngf "
-                f"({len(FLAGS.teacher_ngf)}) must list the online teachers one-to-one.")
-        kind = "pix2pix" if info.paired else "cycle_gan"
-        online = [teacher_model(kind, net, int(ngf), info.paired, steps_per_epoch, crop_size,
-                                name_prefix=f"teacher{i}_")
-                  for i, (net, ngf) in enumerate(zip(FLAGS.teacher_netG, FLAGS.teacher_ngf))]
-        teachers = [teacher_generator_of(t) for t in online]
+                "--init_student_from_teacher copies a trained teacher into the student, but "
+                f"--recipe={FLAGS.recipe} trains its teachers from scratch. Fix: drop the flag.")
+        online, teachers = online_teachers(info, steps_per_epoch, crop_size)
     else:
         if not FLAGS.teacher:
             raise flags.ValidationError(
                 f"--recipe={FLAGS.recipe} distils a trained teacher: pass --teacher=MODEL_DIR "
                 "(of an itgc-train-teacher run) or a .keras generator file.")
         teachers = [load_generator(FLAGS.teacher, "teacher")]
+        if FLAGS.init_student_from_teacher:
+            transfer_weights(teachers[0], student)
     disc = None
     if the_recipe.uses_discriminator:
         disc = discriminator(FLAGS.input_nc + FLAGS.output_nc if info.paired else FLAGS.output_nc,
@@ -169,6 +208,9 @@ def distiller(info, steps_per_epoch, crop_size):
     model = Distiller(student, teachers, the_recipe, image_shape, discriminator=disc,
                       online_teachers=online, paired=info.paired, vem=vem_config(),
                       gan_mode=FLAGS.gan_mode, n_dis=FLAGS.n_dis,
+                      teacher_batchnorm=FLAGS.teacher_batchnorm,
+                      teacher_outputs_before_teacher_step=FLAGS.teacher_outputs_before_teacher_step,
+                      teacher_every_n_steps=FLAGS.teacher_every_n_steps,
                       skip_nonfinite_steps=FLAGS.skip_nonfinite_steps,
                       testing_nan_at_step=FLAGS.testing_nan_at_step)
     model.compile(runner.adam(steps_per_epoch),
