@@ -77,3 +77,42 @@ def test_pix2pix_teacher_on_unpaired_data_is_rejected(tmp_path):
     result = _run("itgc_tf.train_teacher", f"--model_dir={tmp_path}", "--dataset=demo:unpaired",
                   "--teacher_model=pix2pix", "--ngf=4", *DATA[1:], expect_ok=False)
     assert result.returncode != 0 and "needs paired data" in result.stderr
+
+
+def test_distill_omgd_with_the_authors_pix2pix_options(tmp_path):
+    """Two online U-Net teachers (wide + deep) sharing one discriminator, stepping every 2nd
+    step, batch-statistics targets computed before their step, OMGD's taps and adapters."""
+    student_dir = tmp_path / "student"
+    _run("itgc_tf.distill", f"--model_dir={student_dir}", "--recipe=omgd",
+         "--teacher_netG=unet_32,unet_deepest_32", "--teacher_ngf=4,2",
+         "--teacher_discriminator=shared", "--teacher_batchnorm=train",
+         "--teacher_outputs_before_teacher_step", "--teacher_every_n_steps=2", "--norm=batch",
+         "--student_netG=unet_32", "--student_ngf=2", "--gan_mode=hinge",
+         "--distill_pairs=leaky_down_1:leaky_down_1,up_relu_2:up_relu_2",
+         "--cd_adapter=conv_bn_relu", "--lambda_cd=10", "--testing_random_vgg",
+         "--vem_weight=0.1", "--vem_target=ground_truth", "--critic_width=8",
+         "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA)
+    assert (student_dir / "generator.keras").is_file()
+
+
+def test_distill_gan_compression_from_the_teachers_weights(teacher_dir, tmp_path):
+    student_dir = tmp_path / "student"
+    _run("itgc_tf.distill", f"--model_dir={student_dir}", f"--teacher={teacher_dir}",
+         "--recipe=gan_compression", "--init_student_from_teacher",
+         "--student_netG=resnet_6blocks", "--student_ngf=2", "--distill_pairs=block_2:block_2",
+         "--epochs=1", "--epochs_decay=0", *DATA)
+    assert (student_dir / "generator.keras").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--recipe=omgd", "--teacher_netG=unet_32", "--teacher_ngf=4",
+      "--teacher_discriminator=shared", "--lambda_cd=0", "--testing_random_vgg"],
+     "--teacher_discriminator=shared judges several"),
+    (["--recipe=omgd", "--teacher_netG=unet_32", "--teacher_ngf=4", "--lambda_cd=0",
+      "--init_student_from_teacher", "--testing_random_vgg"], "trains its teachers from scratch"),
+    (["--teacher_every_n_steps=0"], "--teacher_every_n_steps must be >= 1"),
+])
+def test_authors_options_are_rejected_where_they_do_not_apply(tmp_path, args, message):
+    result = _run("itgc_tf.distill", f"--model_dir={tmp_path}", *args, *DATA, expect_ok=False)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout

@@ -89,7 +89,7 @@ def define_run_flags():
 def define_generator_flags():
     """--netG/--ngf (the network a command trains), --norm, --dropout."""
     _define("string", "netG", "resnet_9blocks", "Generator architecture: "
-            f"{', '.join(sorted(GENERATORS))} or unet_<N>.")
+            f"{', '.join(sorted(GENERATORS))}, unet_<N> or unet_deepest_<N>.")
     _define("integer", "ngf", 64, "Generator base width (filters of the first conv).")
     _define("enum", "norm", "instance", "Normalisation in the generators.",
             enum_values=list(NORMS))

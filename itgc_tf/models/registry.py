@@ -5,8 +5,8 @@ or ``DISCRIMINATORS``. Generator builders take
 ``(input_nc, output_nc, ngf, norm, dropout, input_size, name)``;
 discriminator builders take
 ``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
-``unet_<N>`` for any power of two N >= 4 (num_downs = log2 N) is accepted
-besides the listed U-Nets.
+``unet_<N>`` and ``unet_deepest_<N>`` for any power of two N >= 4 (num_downs =
+log2 N) are accepted besides the listed U-Nets.
 """
 import math
 import re
@@ -64,7 +64,7 @@ DISCRIMINATORS = {
     "pixel": _pixel,
 }
 
-_UNET_NAME = re.compile(r"^unet_(\d+)$")
+_UNET_NAME = re.compile(r"^unet_(deepest_)?(\d+)$")
 
 
 def _generator_builder(name):
@@ -72,13 +72,13 @@ def _generator_builder(name):
         return GENERATORS[name]
     match = _UNET_NAME.match(name)
     if match:
-        size = int(match.group(1))
+        size = int(match.group(2))
         if size >= 4 and size & (size - 1) == 0:
-            return _unet(size)
+            return _unet(size, blocks_per_level=2 if match.group(1) else 0)
     raise ValueError(
         f"Unknown generator {name!r}; valid names: "
-        f"{', '.join(sorted(GENERATORS))}, or unet_<N> with N a power of two "
-        f">= 4.")
+        f"{', '.join(sorted(GENERATORS))}, or unet_<N> / unet_deepest_<N> with N a "
+        f"power of two >= 4.")
 
 
 def build_generator(name, input_nc, output_nc, ngf, norm="instance",

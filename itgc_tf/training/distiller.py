@@ -102,7 +102,10 @@ class Distiller(MultiWorkerFit, keras.Model):
         student learns from: ``inference`` (moving statistics, dropout off) or
         ``train`` (batch statistics, as the authors' online teachers, which are never
         put in eval mode; online teachers only: Keras runs a frozen teacher's batch
-        norm in inference mode whatever it is asked).
+        norm in inference mode whatever it is asked). In ``train`` mode this forward
+        pass also updates the teachers' moving statistics, besides their own step's
+        forward pass (the authors' teachers forward once per iteration), so the
+        moving averages (used for evaluation only) weigh recent batches more.
       teacher_outputs_before_teacher_step: the student (and the Langevin chain) learn
         from the teacher outputs computed BEFORE the online teachers' update of the
         same step (the authors' Pix2Pix order), not after it.
