@@ -11,7 +11,7 @@ from itgc_tf.models.registry import (DISCRIMINATORS, GENERATORS,
 # Smallest valid size per generator (U-Nets need 2**num_downs).
 GENERATOR_SIZES = {"resnet_6blocks": 16, "resnet_9blocks": 16,
                    "mobile_resnet_6blocks": 16, "mobile_resnet_9blocks": 16,
-                   "unet_128": 128, "unet_256": 256}
+                   "unet_128": 128, "unet_256": 256, "unet_deepest_256": 256}
 
 
 def savedmodel_roundtrip(model, x, tmp_path):
