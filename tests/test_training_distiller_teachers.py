@@ -25,10 +25,10 @@ class RecordingRecipe(Recipe):
             tf.abs(ctx.student_output - ctx.teacher_outputs[0])))}
 
 
-def _distiller(**options):
+def _distiller(teacher_skips_nonfinite=False, **options):
     g = build_generator("unet_32", 3, 3, ngf=4, norm="batch", name_prefix="teacher_")
     teacher = Pix2PixTeacher(g, build_discriminator("n_layers", 6, ndf=4, n_layers=2),
-                             gan_mode="hinge")
+                             gan_mode="hinge", skip_nonfinite_steps=teacher_skips_nonfinite)
     teacher.compile(keras.optimizers.Adam(1e-2, beta_1=0.5), keras.optimizers.Adam(1e-2))
     student = build_generator("unet_32", 3, 3, ngf=2, norm="batch", name_prefix="student_")
     distiller = Distiller(student, [g], RecordingRecipe(name="recording"), (SIZE, SIZE, 3),
@@ -87,6 +87,16 @@ def test_teachers_step_every_nth_iteration_and_the_student_every_iteration():
     assert all(student_changed)
     assert int(teacher.g_optimizer.iterations) == 2 == int(teacher.d_optimizer.iterations)
     assert int(distiller.student_optimizer.iterations) == 6
+
+
+def test_a_gated_off_teacher_step_is_not_counted_as_a_skipped_nonfinite_step():
+    distiller, teacher = _distiller(teacher_skips_nonfinite=True, teacher_every_n_steps=2)
+    data = _batch(2)
+    logs = [dict(distiller.train_step(data)) for _ in range(2)]
+    assert int(teacher.g_optimizer.iterations) == 1
+    assert int(teacher.skipped_steps.numpy()) == 0
+    assert float(logs[0]["teacher0_g_l1"]) == 0.0  # nothing tracked before the first step
+    assert float(logs[1]["teacher0_g_l1"]) > 0.0
 
 
 def test_gated_teacher_steps_compile_into_the_fit_graph():
