@@ -9,6 +9,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from itgc_tf.options import option, require
+
 
 @dataclasses.dataclass
 class StepContext:
@@ -28,18 +30,48 @@ class StepContext:
     paired: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class RecipeOptions:
+    """Base of every recipe's options (a frozen dataclass of `option` fields that
+    validates itself); the field names are the flag names."""
+    flag_group = "recipe"
+
+    def non_negative(self, *names):
+        for name in names:
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got "
+                    f"{getattr(self, name)}. Fix: pass --{name} >= 0.")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturePairsOptions(RecipeOptions):
+    """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
+    distill_pairs: tuple[tuple[str, str], ...] = option(
+        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression) or "
+        "channel distillation (omgd), e.g. block_2:block_2,block_5:block_5. Taps: stem, "
+        "down_<i>, block_<i>, up_<i>.", kind="pairs")
+
+
 class Recipe(keras.layers.Layer):
-    """Base class. Subclasses set the class attributes and ``student_losses``.
+    """Base class. Subclasses set the class attributes, ``from_options`` and
+    ``student_losses``.
 
     Class attributes:
+      options_class: the `RecipeOptions` dataclass of the recipe's flags.
       uses_discriminator: the student trains against its own discriminator.
       online_teachers: the teachers are trained in the same loop (OMGD).
       term_names: names of the terms ``student_losses`` returns.
     """
 
+    options_class = RecipeOptions
     uses_discriminator = False
     online_teachers = False
     term_names = ()
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name):
+        """The recipe its validated ``options`` describe; ``gan_mode`` is the run's
+        adversarial loss."""
+        raise NotImplementedError
 
     def feature_pairs(self):
         """(teacher_tap, student_tap) pairs the recipe needs; default none."""

@@ -1,8 +1,24 @@
 """GAN Compression (Li et al., CVPR 2020): KD + intermediate feature distillation."""
+import dataclasses
+
 import tensorflow as tf
 
-from itgc_tf.recipes.base import FeatureAdapters, global_average, per_example_mean
-from itgc_tf.recipes.kd import KD
+from itgc_tf.options import option, require
+from itgc_tf.recipes.base import (FeatureAdapters, FeaturePairsOptions, global_average,
+                                  per_example_mean)
+from itgc_tf.recipes.kd import KD, KDOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class GANCompressionOptions(KDOptions, FeaturePairsOptions):
+    """Options of `GANCompression`: KD's + the feature pairs and their weight."""
+    lambda_distill: float = option(1.0, "gan_compression: feature-distillation weight.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.non_negative("lambda_distill")
+        require(bool(self.distill_pairs), "gan_compression needs at least one (teacher_tap, "
+                "student_tap) pair. Fix: e.g. --distill_pairs=block_2:block_2,block_5:block_5.")
 
 
 class GANCompression(KD):
@@ -11,6 +27,14 @@ class GANCompression(KD):
     ``pairs``: ((teacher_tap, student_tap), ...) at equal resolution, e.g. the
     ResNet generators' ``("block_2", "block_2")``.
     """
+
+    options_class = GANCompressionOptions
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name):
+        return cls(options.distill_pairs, lambda_distill=options.lambda_distill,
+                   lambda_recon=options.lambda_recon, lambda_gt=options.lambda_gt,
+                   gan_mode=gan_mode, name=name)
 
     def __init__(self, pairs, lambda_distill=1.0, **kwargs):
         super().__init__(**kwargs)

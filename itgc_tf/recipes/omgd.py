@@ -5,10 +5,32 @@ never sees a discriminator and learns from every teacher's output through
 SSIM + VGG16 Gram style + VGG16 relu2_2 feature + total variation, plus channel
 distillation between mapped student taps and the first teacher's taps.
 """
+import dataclasses
 
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)
-from itgc_tf.recipes.base import FeatureAdapters, Recipe, global_average
+from itgc_tf.options import option, require
+from itgc_tf.recipes.base import FeatureAdapters, FeaturePairsOptions, Recipe, global_average
+
+
+@dataclasses.dataclass(frozen=True)
+class OMGDOptions(FeaturePairsOptions):
+    """Options of `OMGD`: its term weights (reference values) and the VGG16 weights."""
+    lambda_cd: float = option(5e2, "omgd: channel-distillation weight.")
+    lambda_ssim: float = option(1e1, "omgd: 1 - SSIM weight.")
+    lambda_style: float = option(1e4, "omgd: VGG16 Gram style weight.")
+    lambda_feature: float = option(1e1, "omgd: VGG16 relu2_2 feature weight.")
+    lambda_tv: float = option(1e-5, "omgd: total-variation weight.")
+    vgg_weights: str | None = option(
+        None, "omgd: VGG16 notop ImageNet weights (.h5); default the Keras cache "
+        "(~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).", kind="str")
+
+    def __post_init__(self):
+        self.non_negative("lambda_cd", "lambda_ssim", "lambda_style", "lambda_feature",
+                          "lambda_tv")
+        require(self.lambda_cd == 0 or self.distill_pairs, "omgd with lambda_cd > 0 needs "
+                "(teacher_tap, student_tap) pairs for channel distillation. Fix: e.g. "
+                "--distill_pairs=block_8:block_8, or --lambda_cd=0.")
 
 
 class OMGD(Recipe):
@@ -19,7 +41,20 @@ class OMGD(Recipe):
     distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
     """
 
+    options_class = OMGDOptions
     online_teachers = True
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name, vgg=None):
+        """``vgg``: a ready `VGGFeatures` (default: ImageNet weights from
+        ``options.vgg_weights`` or the Keras cache)."""
+        del gan_mode  # the OMGD student never sees a discriminator
+        from itgc_tf.losses.vgg import VGGFeatures
+        weights = dict(ssim=options.lambda_ssim, style=options.lambda_style,
+                       feature=options.lambda_feature, tv=options.lambda_tv)
+        return cls(vgg or VGGFeatures(weights_path=options.vgg_weights),
+                   pairs=options.distill_pairs, lambda_cd=options.lambda_cd, weights=weights,
+                   name=name)
 
     def __init__(self, vgg, pairs=(), lambda_cd=5e2, weights=None, ssim_filter_size=11,
                  **kwargs):
