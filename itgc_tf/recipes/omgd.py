@@ -45,16 +45,17 @@ class OMGD(Recipe):
     online_teachers = True
 
     @classmethod
-    def from_options(cls, options, *, gan_mode, name, vgg=None):
+    def from_options(cls, options, *, gan_mode, name, vgg=None, ssim_filter_size=11):
         """``vgg``: a ready `VGGFeatures` (default: ImageNet weights from
-        ``options.vgg_weights`` or the Keras cache)."""
+        ``options.vgg_weights`` or the Keras cache); ``ssim_filter_size``: the SSIM
+        window (smaller for small images)."""
         del gan_mode  # the OMGD student never sees a discriminator
         from itgc_tf.losses.vgg import VGGFeatures
         weights = dict(ssim=options.lambda_ssim, style=options.lambda_style,
                        feature=options.lambda_feature, tv=options.lambda_tv)
         return cls(vgg or VGGFeatures(weights_path=options.vgg_weights),
                    pairs=options.distill_pairs, lambda_cd=options.lambda_cd, weights=weights,
-                   name=name)
+                   ssim_filter_size=ssim_filter_size, name=name)
 
     def __init__(self, vgg, pairs=(), lambda_cd=5e2, weights=None, ssim_filter_size=11,
                  **kwargs):
