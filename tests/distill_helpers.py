@@ -12,7 +12,7 @@ from itgc_tf.training.config import DistillConfig
 
 SIZE = 32
 TOY_VEM = dict(critic_width=8, critic_blocks=3)
-TOY_NETS = dict(dataset="demo:enhance", model_dir="unused", load_size=SIZE, crop_size=SIZE,
+TOY_NETS = dict(dataset="demo:enhance", load_size=SIZE, crop_size=SIZE,
                 netD="n_layers", ndf=4, n_layers_D=2, student_netG="mobile_resnet_6blocks",
                 student_ngf=4)
 

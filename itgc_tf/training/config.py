@@ -88,13 +88,14 @@ class DistributionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """The run folder, checkpoints and logging, with the schedule and distribution."""
+    """The run folder, checkpoints and logging, with the schedule and distribution
+    (``model_dir`` may stay None for models built without a run, e.g. benchmarks)."""
     flag_group = "output"
 
-    model_dir: str = option(
-        help="Folder that holds everything of this run: checkpoints/, tensorboard/, export/, "
+    model_dir: str | None = option(
+        None, "Folder that holds everything of this run: checkpoints/, tensorboard/, export/, "
         "flags.cfg (the resolved flags). Re-running with the same --model_dir resumes from the "
-        "latest checkpoint.", kind="str")
+        "latest checkpoint. Required by the training commands.", kind="str")
     keep_checkpoints: int = option(3, "Checkpoints kept in model_dir/checkpoints.")
     checkpoint_every_steps: int | None = option(
         None, "Also save every N steps (besides every epoch end), so a killed run loses at most "
@@ -105,8 +106,6 @@ class RunConfig:
     distribution: DistributionConfig = dataclasses.field(default_factory=DistributionConfig)
 
     def __post_init__(self):
-        require(bool(self.model_dir), "--model_dir is required: the folder for checkpoints, "
-                "TensorBoard logs and exports of this run. Fix: pass --model_dir=DIR.")
         _at_least(self, 1, "keep_checkpoints", "checkpoint_every_steps")
         _at_least(self, 0, "image_summary_every")
         require(self.verbose in (0, 1, 2), "--verbose must be 0 (silent), 1 (progress bar) or "

@@ -106,6 +106,9 @@ def run_dirs(model_dir, strategy):
     temporary folder, removed on exit); "checkpoints" is always
     model_dir/checkpoints, which every worker restores from (`RunCheckpoint`
     redirects a non-chief's saves)."""
+    if not model_dir:
+        raise ValueError("--model_dir is required: the folder for checkpoints, TensorBoard logs "
+                         "and exports of this run. Fix: pass --model_dir=DIR.")
     root = pathlib.Path(write_dir(model_dir, strategy))
     dirs = {name: root / name for name in ("tensorboard", "export")}
     for path in dirs.values():
