@@ -326,7 +326,7 @@ def _exported_runners(model, size, formats, workdir, calibration):
     """{format: (callable on [1, size, size, 3], file MB or None, export seconds or None)}."""
     import tensorflow as tf
     from itgc_tf.export import export_saved_model, export_tflite
-    from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+    from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 
     runners = {"keras": (tf.function(lambda x: model(x, training=False)), None, None),
                "keras_eager": (lambda x: model(x, training=False), None, None)}
@@ -435,7 +435,7 @@ def measure_profile(spec):
     import keras
     import tensorflow as tf
     from itgc_tf.export import export_saved_model
-    from itgc_tf.export.runners import SavedModelRunner
+    from itgc_tf.artifacts.runners import SavedModelRunner
 
     keras.utils.set_random_seed(0)
     size, batch, calls = spec["size"], spec["batch"], 2

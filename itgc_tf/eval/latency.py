@@ -10,7 +10,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 
 
 @dataclasses.dataclass(frozen=True)

@@ -91,17 +91,6 @@ class Recipe(keras.layers.Layer):
         raise NotImplementedError
 
 
-def per_example_mean(x):
-    """Mean over all non-batch axes: [B, ...] -> [B] float32."""
-    x = tf.cast(x, tf.float32)
-    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
-
-
-def global_average(per_example):
-    """Average [B] values over the global batch (sums correctly across replicas)."""
-    return tf.nn.compute_average_loss(per_example)
-
-
 class FeatureAdapters(keras.layers.Layer):
     """Learnable 1x1 convs mapping student taps to their teacher taps' channels.
 
@@ -131,3 +120,21 @@ class FeatureAdapters(keras.layers.Layer):
         """[mapped student feature [B, h, w, c_teacher]] in the order of ``pairs``."""
         return [conv(student_features[s_tap])
                 for conv, (_, s_tap) in zip(self.convs, self.pairs)]
+
+
+class AdaptsFeatures:
+    """Mixin of the recipes that match student taps to teacher taps through
+    `FeatureAdapters` (set as ``self.adapters`` in ``__init__``)."""
+
+    def feature_pairs(self):
+        return self.adapters.pairs
+
+    def build_adapters(self, teacher_shapes, student_shapes):
+        self.adapters.build_for(teacher_shapes, student_shapes)
+        self.built = True
+
+    def adapted_pairs(self, ctx):
+        """[(teacher feature, mapped student feature)] of one step, in pair order."""
+        mapped = self.adapters(ctx.student_features)
+        return [(ctx.teacher_features[t_tap], m) for m, (t_tap, _) in zip(mapped,
+                                                                           self.adapters.pairs)]

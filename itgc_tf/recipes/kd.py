@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from itgc_tf.models.adversarial import generator_loss
 from itgc_tf.options import option
-from itgc_tf.recipes.base import Recipe, RecipeOptions, global_average, per_example_mean
+from itgc_tf.losses.reduce import global_average, per_example_mean
+from itgc_tf.recipes.base import Recipe, RecipeOptions
 
 
 @dataclasses.dataclass(frozen=True)

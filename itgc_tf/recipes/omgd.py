@@ -10,7 +10,8 @@ import dataclasses
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)
 from itgc_tf.options import option, require
-from itgc_tf.recipes.base import FeatureAdapters, FeaturePairsOptions, Recipe, global_average
+from itgc_tf.losses.reduce import global_average
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions, Recipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +34,7 @@ class OMGDOptions(FeaturePairsOptions):
                 "--distill_pairs=block_8:block_8, or --lambda_cd=0.")
 
 
-class OMGD(Recipe):
+class OMGD(AdaptsFeatures, Recipe):
     """L = sum_teachers [w_ssim (1 - SSIM) + w_style Style + w_feat Feat + w_tv TV](s, t_k)
          + lambda_cd * CD(conv1x1(s_taps), t_taps).
 
@@ -75,13 +76,6 @@ class OMGD(Recipe):
     def term_names(self):
         return ("ssim", "style", "feature", "tv") + (("cd",) if self.lambda_cd > 0 else ())
 
-    def feature_pairs(self):
-        return self.adapters.pairs
-
-    def build_adapters(self, teacher_shapes, student_shapes):
-        self.adapters.build_for(teacher_shapes, student_shapes)
-        self.built = True
-
     def student_losses(self, ctx, discriminate):
         del discriminate  # the OMGD student never sees a discriminator
         sums = {}
@@ -92,8 +86,7 @@ class OMGD(Recipe):
                 sums[name] = sums.get(name, 0.0) + self.weights_[name] * terms[name]
         losses = {name: global_average(value) for name, value in sums.items()}
         if self.lambda_cd > 0:
-            mapped = self.adapters(ctx.student_features)
-            teacher = [ctx.teacher_features[t_tap] for t_tap, _ in self.adapters.pairs]
+            teacher, mapped = zip(*self.adapted_pairs(ctx))
             losses["cd"] = self.lambda_cd * global_average(
-                channel_distillation_loss(mapped, teacher))
+                channel_distillation_loss(list(mapped), list(teacher)))
         return losses

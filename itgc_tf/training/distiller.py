@@ -25,13 +25,13 @@ import tensorflow as tf
 
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.taps import feature_taps
-from itgc_tf.recipes.base import StepContext, global_average
-from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite, global_from_share,
-                                          update_if_finite)
+from itgc_tf.losses.reduce import global_average
+from itgc_tf.recipes.base import StepContext
+from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
 from itgc_tf.vem.config import VEMConfig
 
-class Distiller(MultiWorkerFit, keras.Model):
+class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
     """Student + optional student discriminator + energy critic, trained together.
 
     Args:
@@ -84,7 +84,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         self.critic = None
         self._build_networks(tuple(image_shape))
         self.built = True
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
         # Run-long counters (checkpointed; the first replica's value is kept on all).
         counter = dict(shape=(), dtype="int64", initializer="zeros", trainable=False,
                        aggregation="only_first_replica")
@@ -151,7 +151,7 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     @property
     def metrics(self):
-        tracked = list(self._trackers.values())
+        tracked = list(self.trackers.values())
         for teacher in self.online_teachers:
             tracked += teacher.metrics
         return tracked
@@ -216,8 +216,8 @@ class Distiller(MultiWorkerFit, keras.Model):
             loss = ebm_loss(e_pos, e_neg, self.vem.energy_l2)
         finite = self._update(tape, self.critic_optimizer, loss, self.critic.trainable_variables,
                               "critic_grad_norm", critic_loss=loss,
-                              e_pos=global_average(tf.reshape(e_pos, [-1])),
-                              e_neg=global_average(tf.reshape(e_neg, [-1])),
+                              e_pos=global_average(e_pos),
+                              e_neg=global_average(e_neg),
                               contrastive_gap=contrastive_gap(e_pos, e_neg))
         return t_neg, finite
 
@@ -255,26 +255,9 @@ class Distiller(MultiWorkerFit, keras.Model):
             scaled_loss = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled_loss, variables)
         finite = self._apply(optimizer, loss, grads, variables)
-        self._track(finite, **tracked)
+        self._track(finite, {name: global_from_share(v) for name, v in tracked.items()})
         self._track_grad_norm(grad_norm_name, optimizer, grads, finite)
         return finite
-
-    def _apply(self, optimizer, loss, grads, variables):
-        """optimizer.apply; with skip_nonfinite_steps only when finite (returns that
-        flag; None when not skipping)."""
-        if not self.skip_nonfinite_steps:
-            optimizer.apply(grads, variables)
-            return None
-        return apply_if_finite(optimizer, loss, grads, variables)
-
-    def _track(self, finite, **shares):
-        """Update trackers with this replica's shares of global-batch averages."""
-        for name, share in shares.items():
-            value = global_from_share(share)
-            if finite is None:
-                self._trackers[name].update_state(value)
-            else:
-                update_if_finite(self._trackers[name], value, finite)
 
     def _track_grad_norm(self, name, optimizer, grads, finite):
         """Track the norm of ``grads`` (gradients of ``optimizer.scale_loss(loss)``
@@ -285,7 +268,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             overflow_free = tf.math.is_finite(norm)
             finite = overflow_free if finite is None else tf.logical_and(finite, overflow_free)
-        self._track(finite, **{name: norm})
+        self._track(finite, {name: global_from_share(norm)})
 
     # -------------------------------------------------------------- the step
     def _teacher_forward(self, x):
@@ -310,15 +293,14 @@ class Distiller(MultiWorkerFit, keras.Model):
             applied.append(self._student_step(tape, ctx, pair, t_neg))      # student step
         if self.discriminator is not None:
             applied.append(self._discriminator_step(x, y, ctx.student_output))  # D step
-        if self.skip_nonfinite_steps:
-            self.skipped_steps.assign_add(1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
+        self._count_skipped(applied)
         self.train_steps.assign_add(1)
         return self._fit_logs(self._logs())
 
     def _logs(self):
         """Tracker results (+ ``skipped_steps`` when skipping); online teachers' logs
         prefixed ``teacher<i>_``."""
-        logs = {name: m.result() for name, m in self._trackers.items()}
+        logs = {name: m.result() for name, m in self.trackers.items()}
         if self.skip_nonfinite_steps:
             logs["skipped_steps"] = self.skipped_steps.value
         for i, teacher in enumerate(self.online_teachers):
