@@ -53,7 +53,7 @@ def test_teacher_flags_cfg_holds_only_its_flags_and_reproduces_the_run(teacher_d
 
 
 def test_teacher_help_lists_no_student_or_vem_flags():
-    text = _run("itgc_tf.train_teacher", "--helpfull").stdout
+    text = _run("itgc_tf.train_teacher", "--helpfull", expect_ok=False).stdout
     for flag in ("--lambda_l1", "--netG", "--dataset", "--strategy", "--model_dir"):
         assert flag in text, flag
     for flag in ("--critic_blocks", "--vem_weight", "--langevin_steps", "--student_netG",
