@@ -174,23 +174,6 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def time_interleaved(fns, repeats, warmup=1):
-    """Wall and process-CPU seconds of each no-argument callable, interleaved by round.
-
-    Each callable must block until its work is done. Returns {name: (wall runs, cpu runs)}
-    of the ``repeats`` rounds after ``warmup`` untimed ones.
-    """
-    runs = {name: ([], []) for name in fns}
-    for round_ in range(warmup + repeats):
-        for name, fn in fns.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            if round_ >= warmup:
-                runs[name][0].append(time.perf_counter() - wall)
-                runs[name][1].append(time.process_time() - cpu)
-    return runs
-
-
 def compiled_step(model, batch):
     """(step, traced): ``step()`` runs Keras' train function once on ``batch``;
     ``traced()`` is (how often that tf.function was traced: 1 = no retracing, its graph)."""
@@ -222,6 +205,7 @@ def _first_call(fn):
 def measure_train(spec):
     """One training configuration at one size, batch and XLA setting."""
     import keras
+    from itgc_tf.eval.latency import time_interleaved
     keras.utils.set_random_seed(0)
     size, batch = spec["size"], spec["batch"]
     data = demo_images(size, batch)
@@ -254,6 +238,7 @@ def measure_vem_share(spec):
     """
     import keras
     import tensorflow as tf
+    from itgc_tf.eval.latency import time_interleaved
     from itgc_tf.vem import ebm_loss, mi_loss
 
     keras.utils.set_random_seed(0)
@@ -354,6 +339,7 @@ def measure_latency(spec):
     """Batch-1 latency of teacher and student in each format (timed interleaved), with MACs."""
     import keras
     import numpy as np
+    from itgc_tf.eval.latency import time_interleaved
     from itgc_tf.eval.profile import profile
 
     keras.utils.set_random_seed(0)
@@ -380,6 +366,7 @@ def measure_latency(spec):
 def measure_data(spec):
     """demo:enhance pipeline images/s (A+B pairs) at one size and batch."""
     from itgc_tf.data import build_dataset, dataset_info
+    from itgc_tf.eval.latency import time_interleaved
     config = demo_config(spec["size"], spec["batch"])
     ds = build_dataset(config)
     seen = dataset_info(config).num_examples // config.batch_size * config.batch_size
