@@ -3,8 +3,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from itgc_tf.options import option, require
 from itgc_tf.losses.reduce import global_average, per_example_mean
+from itgc_tf.options import option, require
 from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions
 from itgc_tf.recipes.kd import KD, KDOptions
 

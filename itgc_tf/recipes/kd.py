@@ -3,9 +3,9 @@ import dataclasses
 
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.models.adversarial import generator_loss
 from itgc_tf.options import option
-from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.recipes.base import Recipe, RecipeOptions
 
 

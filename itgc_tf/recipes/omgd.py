@@ -9,8 +9,8 @@ import dataclasses
 
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)
-from itgc_tf.options import option, require
 from itgc_tf.losses.reduce import global_average
+from itgc_tf.options import option, require
 from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions, Recipe
 
 

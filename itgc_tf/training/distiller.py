@@ -23,9 +23,9 @@ the run in which some update was skipped (a model variable: restored on resume).
 import keras
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.taps import feature_taps
-from itgc_tf.losses.reduce import global_average
 from itgc_tf.recipes.base import StepContext
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss

@@ -37,8 +37,8 @@ import tensorflow as tf
 from absl import logging
 
 from itgc_tf import options
-from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.training.callbacks import ImageGridCallback, NaNGuard, tensorboard_callbacks
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, write_dir
 from itgc_tf.training.schedules import LinearDecay

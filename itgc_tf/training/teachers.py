@@ -20,8 +20,8 @@ the ``skipped_steps`` log counts such steps over the run.
 import keras
 import tensorflow as tf
 
-from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.losses.reduce import global_average
+from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
