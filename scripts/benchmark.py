@@ -16,9 +16,9 @@ with ``allow_random_weights_for_testing``). Inputs are one fixed in-memory batch
 measured on its own (section ``data``).
 
 Method. Each measurement runs in a fresh subprocess (``--noisolate``: all in this
-process), so its peak RSS is that of one configuration. A step is Keras' own
-compiled train function (``model.make_train_function()``, what ``fit`` runs, XLA per
-``--jit``), called on an iterator repeating the fixed batch. The first call (tracing,
+process), so its peak RSS is that of one configuration. A step is the model's
+train step compiled as Keras compiles it for ``fit`` (``tf.function`` with
+reduce_retracing, XLA per ``--jit``), called on the fixed batch. The first call (tracing,
 compilation) is reported apart and excluded; each figure is the median of
 ``--repeats`` timed calls after it, each call ending with a host copy of a result.
 Functions compared with each other (sections ``vem_share`` and ``latency``) are timed
@@ -28,7 +28,7 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
   train: {config, size, batch, jit, step_s, step_s_runs, images_per_s, cpu_s_per_step,
     first_call_s, traces, peak_rss_mb, rss_before_first_step_mb}; ``jit`` is whether
     XLA was really on; ``cpu_s_per_step`` is process CPU time (less load-dependent than
-    wall time); ``traces`` counts traces of Keras' train function (1 = no retracing).
+    wall time); ``traces`` counts traces of the compiled train step (1 = no retracing).
   vem_share: kd and kd+VEM at one size/batch, XLA off: {size, batch, critic_blocks,
     kd_step_s, kd_vem_step_s, kd_vem_k0_step_s (K=0: no Langevin), langevin_s,
     langevin_xla_s (the chain compiled by XLA), critic_update_s (critic forward and
@@ -175,22 +175,22 @@ def _peak_rss_mb():
 
 
 def compiled_step(model, batch):
-    """(step, traced): ``step()`` runs Keras' train function once on ``batch``;
-    ``traced()`` is (how often that tf.function was traced: 1 = no retracing, its graph)."""
+    """(step, traced): ``step()`` runs the model's train step once on ``batch``,
+    compiled as Keras compiles it for ``fit`` (tf.function, reduce_retracing, XLA per
+    the model's ``jit_compile``); ``traced()`` is (how often it was traced: 1 = no
+    retracing, the graph of its trace)."""
     import tensorflow as tf
 
-    model.make_train_function(force=True)
-    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    function = tf.function(model.train_step, reduce_retracing=True,
+                           jit_compile=model.jit_compile)
+    data = tf.nest.map_structure(tf.constant, batch)
 
     def step():
-        logs = model.train_function(iterator)
-        logs = logs.get_value() if hasattr(logs, "get_value") else logs
-        return {k: float(v) for k, v in logs.items()}
+        return {k: float(v) for k, v in function(data).items()}
 
     def traced():
-        function = model.train_function
         return (function.experimental_get_tracing_count(),
-                function.get_concrete_function(iterator).graph)
+                function.get_concrete_function(data).graph)
 
     return step, traced
 
