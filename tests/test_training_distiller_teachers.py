@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from distill_helpers import SIZE, toy_pairs
 from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.recipes.base import Recipe, global_average, per_example_mean
+from itgc_tf.losses.reduce import global_average, per_example_mean
+from itgc_tf.recipes.base import Recipe
 from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import Pix2PixTeacher
 

@@ -129,3 +129,43 @@ def update_if_finite(tracker, value, finite):
     value = tf.cast(value, tf.float32)
     weight = tf.broadcast_to(tf.cast(finite, tf.float32), tf.shape(value))
     tracker.update_state(tf.where(finite, value, tf.zeros_like(value)), sample_weight=weight)
+
+
+class GuardedUpdates:
+    """Optimizer updates and tracker updates that honour ``skip_nonfinite_steps``,
+    shared by the teachers and the Distiller. The model sets
+    ``skip_nonfinite_steps``, ``trackers`` ({name: keras.metrics.Mean}) and the
+    ``skipped_steps`` counter variable."""
+
+    def _apply(self, optimizer, loss, grads, variables, gate=None):
+        """optimizer.apply, only when ``gate`` (None, or a scalar bool equal on every
+        replica) holds and, when skipping non-finite steps, ``loss`` and ``grads`` are
+        finite. Returns that applied flag (None when neither skipping nor gated)."""
+        if self.skip_nonfinite_steps:
+            return apply_if_finite(optimizer, loss, grads, variables, gate=gate)
+        if gate is not None:
+            return apply_if(optimizer, grads, variables, gate)
+        optimizer.apply(grads, variables)
+        return None
+
+    def _track(self, finite, values):
+        """Update the trackers named in ``values`` ({name: tensor}; other names are
+        ignored), leaving out a step whose update was skipped (``finite`` False)."""
+        for name, value in values.items():
+            if name not in self.trackers:
+                continue
+            if finite is None:
+                self.trackers[name].update_state(value)
+            else:
+                update_if_finite(self.trackers[name], value, finite)
+
+    def _count_skipped(self, applied, gate=None):
+        """Count the step in ``skipped_steps`` when some update of it was skipped
+        for being non-finite (``applied``: the flags of its updates; None entries are
+        ignored). A step gated off (``gate`` False) is not a skip."""
+        applied = [flag for flag in applied if flag is not None]
+        if self.skip_nonfinite_steps and applied:
+            skipped = tf.logical_not(tf.reduce_all(tf.stack(applied)))
+            if gate is not None:
+                skipped = tf.logical_and(skipped, gate)
+            self.skipped_steps.assign_add(tf.cast(skipped, tf.int64))

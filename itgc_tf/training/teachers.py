@@ -3,7 +3,7 @@ with their own ``compile`` and ``train_step``.
 
 Batches are dicts ``{"A": [B, H, W, C_A], "B": [B, H, W, C_B]}`` of images in
 [-1, 1]. Losses are averaged over the GLOBAL batch
-(``tf.nn.compute_average_loss``), so a step under a ``tf.distribute`` strategy
+(`itgc_tf.losses.reduce.global_average`), so a step under a ``tf.distribute`` strategy
 equals a single-device step on the same global batch. Every loss term has a
 ``keras.metrics.Mean`` tracker (exposed by ``metrics``, so it shows in ``fit``'s
 progress bar and in TensorBoard logs). Default optimisers: Adam(2e-4, β1 0.5),
@@ -26,9 +26,9 @@ pools see that batch), as the authors' code, whose teachers forward every batch.
 import keras
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import GAN_MODES
-from itgc_tf.training.distributed import (MultiWorkerFit, apply_if, apply_if_finite,
-                                          update_if_finite)
+from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
                                              cyclegan_generator_losses,
@@ -46,7 +46,7 @@ def _channels(model, which):
     return tensors[0].shape[-1] if tensors else None
 
 
-class _GANTeacher(MultiWorkerFit, keras.Model):
+class _GANTeacher(GuardedUpdates, MultiWorkerFit, keras.Model):
     """Shared machinery: two optimisers (generators / discriminators), loss
     trackers, guarded updates, batch unpacking."""
 
@@ -97,35 +97,12 @@ class _GANTeacher(MultiWorkerFit, keras.Model):
             logs["skipped_steps"] = self.skipped_steps.value
         return logs
 
-    def _apply(self, optimizer, tape, scaled_loss, loss, variables, update=None):
-        """Apply the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
-        recorded on ``tape``), only when ``update`` (None: always) holds. Returns the
-        applied flag when skipping non-finite updates or gated, else None."""
-        grads = tape.gradient(scaled_loss, variables)
-        if self.skip_nonfinite_steps:
-            return apply_if_finite(optimizer, loss, grads, variables, gate=update)
-        if update is not None:
-            return apply_if(optimizer, grads, variables, update)
-        optimizer.apply(grads, variables)
-        return None
-
-    def _track(self, losses, finite):
-        for name, value in losses.items():
-            if name not in self.trackers:
-                continue
-            if finite is None:
-                self.trackers[name].update_state(value)
-            else:
-                update_if_finite(self.trackers[name], value, finite)
-
-    def _count_skip(self, *applied, update=None):
-        """Count a step in which some update was skipped for being non-finite (a step
-        gated off by ``update`` is not a skip)."""
-        if self.skip_nonfinite_steps:
-            skipped = tf.logical_not(tf.reduce_all(tf.stack(applied)))
-            if update is not None:
-                skipped = tf.logical_and(skipped, update)
-            self.skipped_steps.assign_add(tf.cast(skipped, tf.int64))
+    def _apply_gradients(self, optimizer, tape, scaled_loss, loss, variables, update=None):
+        """`_apply` the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
+        recorded on ``tape``), only when ``update`` (None: always) holds; returns the
+        applied flag (None when neither skipping nor gated)."""
+        return self._apply(optimizer, loss, tape.gradient(scaled_loss, variables), variables,
+                           gate=update)
 
     def _unpack(self, data):
         if not isinstance(data, dict) or not {"A", "B"} <= set(data):
@@ -207,23 +184,20 @@ class Pix2PixTeacher(_GANTeacher):
                     d_losses = [pix2pix_discriminator_losses(
                         self.discriminator, real_a, real_b, fake_b,
                         self.gan_mode) for fake_b in fakes]
-                    d_loss = tf.nn.compute_average_loss(
-                        tf.add_n([d["total"] for d in d_losses]))
+                    d_loss = global_average(tf.add_n([d["total"] for d in d_losses]))
                     d_scaled = self.d_optimizer.scale_loss(d_loss)
-                d_applied = self._apply(self.d_optimizer, d_tape, d_scaled,
-                                        d_loss, self.discriminator_variables(),
-                                        update)
+                d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                                  self.discriminator_variables(), update)
             g_losses = [pix2pix_generator_losses(
                 self.discriminator, real_a, real_b, fake_b, self.gan_mode,
                 self.lambda_l1) for fake_b in fakes]
-            g_loss = tf.nn.compute_average_loss(
-                tf.add_n([g["total"] for g in g_losses]))
+            g_loss = global_average(tf.add_n([g["total"] for g in g_losses]))
             g_scaled = self.g_optimizer.scale_loss(g_loss)
-        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables(), update)
-        self._track(self._named(d_losses), d_applied)
-        self._track(self._named(g_losses), g_applied)
-        self._count_skip(d_applied, g_applied, update=update)
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables(), update)
+        self._track(d_applied, self._named(d_losses))
+        self._track(g_applied, self._named(g_losses))
+        self._count_skipped([d_applied, g_applied], gate=update)
         return self._fit_logs(self.step_logs())
 
 
@@ -325,10 +299,10 @@ class CycleGANTeacher(_GANTeacher):
             g_losses, fakes = cyclegan_generator_losses(
                 self.g_ab, self.g_ba, self.d_a, self.d_b, real_a, real_b,
                 self.gan_mode, self.lambda_cycle, self.lambda_identity)
-            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+            g_loss = global_average(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
-        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables(), update)
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables(), update)
         fake_a, fake_b = (tf.stop_gradient(tf.cast(fakes[k], tf.float32))
                           for k in ("fake_a", "fake_b"))
         fake_a, fake_b = self.pool_a(fake_a), self.pool_b(fake_b)
@@ -336,11 +310,11 @@ class CycleGANTeacher(_GANTeacher):
             d_losses = cyclegan_discriminator_losses(
                 self.d_a, self.d_b, real_a, real_b, fake_a, fake_b,
                 self.gan_mode)
-            d_loss = tf.nn.compute_average_loss(d_losses["total"])
+            d_loss = global_average(d_losses["total"])
             d_scaled = self.d_optimizer.scale_loss(d_loss)
-        d_applied = self._apply(self.d_optimizer, d_tape, d_scaled, d_loss,
-                                self.discriminator_variables(), update)
-        self._track(g_losses, g_applied)
-        self._track(d_losses, d_applied)
-        self._count_skip(g_applied, d_applied, update=update)
+        d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                          self.discriminator_variables(), update)
+        self._track(g_applied, g_losses)
+        self._track(d_applied, d_losses)
+        self._count_skipped([g_applied, d_applied], gate=update)
         return self._fit_logs(self.step_logs())
