@@ -152,17 +152,45 @@ def test_pix2pix_teacher_on_unpaired_data_is_rejected(tmp_path):
     assert result.returncode != 0 and "needs paired data" in result.stderr
 
 
-def test_distill_omgd_with_the_authors_pix2pix_options(tmp_path):
+@pytest.fixture(scope="module")
+def random_vgg_weights(tmp_path_factory):
+    """A VGG16 notop weights file with random weights (no download; the perceptual numbers
+    are meaningless, the command runs as with the ImageNet file)."""
+    import keras
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_notop.weights.h5"
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    return path
+
+
+AUTHORS_PIX2PIX = ["--recipe=omgd", "--teacher_netG=unet_32,unet_deepest_32",
+                   "--teacher_ngf=4,2", "--teacher_discriminator=shared",
+                   "--teacher_batchnorm=train", "--teacher_outputs_before_teacher_step",
+                   "--teacher_every_n_steps=2", "--norm=batch", "--student_netG=unet_32",
+                   "--student_ngf=2", "--gan_mode=hinge",
+                   "--distill_pairs=leaky_down_1:leaky_down_1,up_relu_2:up_relu_2",
+                   "--cd_adapter=conv_bn_relu", "--lambda_cd=10"]
+
+
+def test_the_authors_options_parse_into_the_distill_configuration():
+    config = _parse(DistillConfig, ["--dataset=/d", *AUTHORS_PIX2PIX])
+    online = config.online_teachers
+    assert (online.teacher_batchnorm, online.teacher_outputs_before_teacher_step,
+            online.teacher_every_n_steps, online.teacher_discriminator) == ("train", True, 2,
+                                                                            "shared")
+    assert config.recipe_config.cd_adapter == "conv_bn_relu"
+    assert config.student.teacher_netG == ("unet_32", "unet_deepest_32")
+    assert _parse(DistillConfig, ["--dataset=/d", "--teacher=/t",
+                                  "--init_student_from_teacher"]).student.init_student_from_teacher
+    assert options.flag_lines(config) == options.flag_lines(
+        _parse(DistillConfig, options.flag_lines(config)))
+
+
+def test_distill_omgd_with_the_authors_pix2pix_options(tmp_path, random_vgg_weights):
     """Two online U-Net teachers (wide + deep) sharing one discriminator, stepping every 2nd
     step, batch-statistics targets computed before their step, OMGD's taps and adapters."""
     student_dir = tmp_path / "student"
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", "--recipe=omgd",
-         "--teacher_netG=unet_32,unet_deepest_32", "--teacher_ngf=4,2",
-         "--teacher_discriminator=shared", "--teacher_batchnorm=train",
-         "--teacher_outputs_before_teacher_step", "--teacher_every_n_steps=2", "--norm=batch",
-         "--student_netG=unet_32", "--student_ngf=2", "--gan_mode=hinge",
-         "--distill_pairs=leaky_down_1:leaky_down_1,up_relu_2:up_relu_2",
-         "--cd_adapter=conv_bn_relu", "--lambda_cd=10", "--testing_random_vgg",
+    _run("itgc_tf.distill", f"--model_dir={student_dir}", *AUTHORS_PIX2PIX,
+         f"--vgg_weights={random_vgg_weights}",
          "--vem_weight=0.1", "--vem_target=ground_truth", "--critic_width=8",
          "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA)
     assert (student_dir / "generator.keras").is_file()
@@ -179,10 +207,11 @@ def test_distill_gan_compression_from_the_teachers_weights(teacher_dir, tmp_path
 
 @pytest.mark.parametrize("args,message", [
     (["--recipe=omgd", "--teacher_netG=unet_32", "--teacher_ngf=4",
-      "--teacher_discriminator=shared", "--lambda_cd=0", "--testing_random_vgg"],
+      "--teacher_discriminator=shared", "--lambda_cd=0"],
      "--teacher_discriminator=shared judges several"),
     (["--recipe=omgd", "--teacher_netG=unet_32", "--teacher_ngf=4", "--lambda_cd=0",
-      "--init_student_from_teacher", "--testing_random_vgg"], "trains its teachers from scratch"),
+      "--init_student_from_teacher"], "trains its teachers from scratch"),
+    (["--teacher=/t", "--teacher_batchnorm=train"], "only apply to teachers trained online"),
     (["--teacher_every_n_steps=0"], "--teacher_every_n_steps must be >= 1"),
 ])
 def test_authors_options_are_rejected_where_they_do_not_apply(tmp_path, args, message):
