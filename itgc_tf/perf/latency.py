@@ -24,8 +24,9 @@ def directory_mb(path):
 
 def exported_runners(model, size, formats, workdir, calibration):
     """{format: (callable on [1, size, size, 3], file MiB or None, export s or None)} of
-    ``model`` in each of ``formats`` (of `itgc_tf.perf.FORMATS`), exported under ``workdir``; TFLite int8
-    is calibrated on ``calibration`` [N, size, size, 3] and parity is not checked."""
+    ``model`` in each of ``formats`` (of `itgc_tf.perf.FORMATS`), exported under
+    ``workdir``; TFLite int8 is calibrated on ``calibration`` [N, size, size, 3]; parity
+    is not checked."""
     runners = {"keras": (tf.function(lambda x: model(x, training=False)), None, None),
                "keras_eager": (lambda x: model(x, training=False), None, None)}
     saved = os.path.join(workdir, model.name)
