@@ -161,8 +161,8 @@ def _options():
         if unknown:
             raise app.UsageError(f"Unknown --{name} {unknown}; choose from {list(valid)}.")
     options = dict(quick=FLAGS.quick, sizes=ints(FLAGS.sizes, "sizes"),
-                   batches=ints(FLAGS.batches, "batches"), jit=jit, configs=FLAGS.configs, sections=FLAGS.sections,
-                   formats=FLAGS.formats, repeats=FLAGS.repeats,
+                   batches=ints(FLAGS.batches, "batches"), jit=jit, configs=FLAGS.configs,
+                   sections=FLAGS.sections, formats=FLAGS.formats, repeats=FLAGS.repeats,
                    latency_runs=FLAGS.latency_runs, calibration=8)
     if FLAGS.quick:  # flags given explicitly win over the quick defaults
         options["calibration"] = 2
