@@ -87,13 +87,16 @@ def define_run_flags():
 
 
 def define_generator_flags():
-    """--netG/--ngf (the network a command trains), --norm, --dropout."""
+    """--netG/--ngf (the network a command trains), --norm, --dropout, --residual."""
     _define("string", "netG", "resnet_9blocks", "Generator architecture: "
             f"{', '.join(sorted(GENERATORS))} or unet_<N>.")
     _define("integer", "ngf", 64, "Generator base width (filters of the first conv).")
     _define("enum", "norm", "instance", "Normalisation in the generators.",
             enum_values=list(NORMS))
     _define("boolean", "dropout", False, "Dropout in the generators' blocks.")
+    _define("boolean", "residual", False, "Residual generators (the command's teacher/"
+            "student): output = clip(input + G(input), -1, 1), the usual design of "
+            "restoration networks; needs --input_nc = --output_nc.")
     flags.register_validator("ngf", lambda v: v >= 1, "--ngf must be >= 1.")
 
 

@@ -30,9 +30,11 @@ def training_data():
 
 
 def generator(net, ngf, input_nc=None, output_nc=None, name_prefix=""):
-    """Generator ``net`` of width ``ngf`` with --norm/--dropout; channels default to the data's."""
+    """Generator ``net`` of width ``ngf`` with --norm/--dropout/--residual; channels default
+    to the data's."""
     return build_generator(net, input_nc or FLAGS.input_nc, output_nc or FLAGS.output_nc, ngf,
-                           norm=FLAGS.norm, dropout=FLAGS.dropout, name_prefix=name_prefix)
+                           norm=FLAGS.norm, dropout=FLAGS.dropout, name_prefix=name_prefix,
+                           residual=FLAGS.residual)
 
 
 def discriminator(input_nc, name_prefix=""):
