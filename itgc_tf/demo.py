@@ -27,7 +27,7 @@ TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=12, epoch
 STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=12, epochs_decay=6,
                lr=5e-4, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.1, critic_blocks=4,
                langevin_step_size=50.0)
-SHARED = dict(norm="batch", netD="n_layers", ndf=16, n_layers_D=2, verbose=2)
+SHARED = dict(norm="batch", netD="n_layers", ndf=16, n_layers_D=2, residual=True, verbose=2)
 
 
 def _set(values):

@@ -79,6 +79,18 @@ def _degrade(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
+def held_out_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The ``enhance`` task's test photos whole: [(name, degraded, clean)], uint8 [H, W, 3]
+    at the demo resolution (shorter side SHORT_SIDE), degraded as the crops are (seeded
+    per photo), for pictures at native resolution (`itgc_tf.eval.comparison`)."""
+    photos = []
+    for name in TEST_PHOTOS:
+        clean = demo_photo(name)
+        rng = np.random.default_rng([DEMO_PHOTOS.index(name), len(DEMO_TASKS)])
+        photos.append((name, _degrade(clean, rng), clean))
+    return photos
+
+
 def _edges(photo: np.ndarray) -> np.ndarray:
     """Canny edges of a uint8 RGB crop: black lines on white, uint8 [H, W, 3]."""
     gray = photo @ np.array([0.299, 0.587, 0.114]) / 255.0
