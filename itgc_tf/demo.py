@@ -23,10 +23,11 @@ FLAGS = flags.FLAGS
 DATA = dict(dataset="demo:enhance", load_size=72, crop_size=64, preprocess="crop",
             batch_size=4)
 TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=12, epochs_decay=6,
-               lr=5e-4, lambda_l1=100.0, gan_mode="vanilla")
+               lr=2e-3, lambda_l1=100.0, gan_mode="vanilla")
 STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=12, epochs_decay=6,
-               lr=5e-4, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.1, critic_blocks=4,
+               lr=2e-3, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.1, critic_blocks=4,
                langevin_step_size=50.0)
+SPEED_SIZE = 256  # MACs and latency (batch 1, median after warm-up) at 256x256
 SHARED = dict(norm="batch", netD="n_layers", ndf=16, n_layers_D=2, residual=True, verbose=2)
 
 
@@ -44,6 +45,8 @@ def define_flags():
 
 def run_demo(model_dir):
     """Run all stages into ``model_dir``; returns the report dict."""
+    from itgc_tf.data.demo import held_out_photos
+    from itgc_tf.eval.comparison import write_comparison
     from itgc_tf.eval.image_metrics import PairedImageMetrics
     from itgc_tf.eval.report import evaluate, format_table, write_report
     from itgc_tf.evaluate import inception_or_none
@@ -54,10 +57,11 @@ def run_demo(model_dir):
     _set(DATA | SHARED)
     overrides = {} if FLAGS.demo_epochs is None else dict(epochs=FLAGS.demo_epochs,
                                                           epochs_decay=0)
-    print("[1/4] Training the teacher (Pix2Pix, U-Net, ngf 16) on demo:enhance")
+    print("[1/4] Training the teacher (Pix2Pix, residual U-Net, ngf 16) on demo:enhance")
     _set(TEACHER | overrides | {"model_dir": str(root / "teacher")})
     teacher_path = train_teacher.train()
-    print("[2/4] Distilling the student (U-Net, ngf 4: ~1/12 of the MACs) with kd + VEM")
+    print(f"[2/4] Distilling the student (residual U-Net, ngf 4: ~1/12 of the MACs) with "
+          f"{STUDENT['recipe']}{' + VEM' if STUDENT['vem_weight'] else ''}")
     _set(STUDENT | overrides | {"model_dir": str(root / "student"), "teacher": str(teacher_path)})
     student_path = distill.train()
 
@@ -86,18 +90,42 @@ def run_demo(model_dir):
     for batch in test_set:
         baseline.update(batch["A"], batch["B"])
     report = evaluate(student, teacher, test_set, paired=True, inception=inception_or_none(None),
-                      image_size=(config.crop_size, config.crop_size),
-                      export_paths=exports)
+                      image_size=(SPEED_SIZE, SPEED_SIZE), export_paths=exports)
     report["tflite.parity_psnr"] = parity
     report["input.psnr_vs_target"] = baseline.result()["psnr"]
     report["input.ssim_vs_target"] = baseline.result()["ssim"]
+    photos = held_out_photos()
+    comparison = write_comparison(root / "comparison.png", teacher, student,
+                                  [(d / 127.5 - 1.0, c / 127.5 - 1.0) for _, d, c in photos])
+    report["comparison_png"] = comparison.path
+    report["comparison.photos"] = [name for name, _, _ in photos]
+    report["comparison.psnr"] = [[m["psnr"] for m in row[:3]] for row in comparison.metrics]
     report["seconds"] = round(time.time() - started, 1)
     write_report(root / "report.json", report)
     print(format_table(report))
     print(f"degraded input vs target: PSNR {report['input.psnr_vs_target']:.2f} dB, "
           f"SSIM {report['input.ssim_vs_target']:.4f}; TFLite parity (dB): {parity}")
-    print(f"\nReport: {root / 'report.json'}\nTensorBoard: tensorboard --logdir {root}")
+    print(summary_line(report))
+    print(f"\nReport: {root / 'report.json'}\nComparison picture: {comparison.path}"
+          f"\nTensorBoard: tensorboard --logdir {root}")
     return report
+
+
+def summary_line(report):
+    """What the demo shows, from a report with ``input.psnr_vs_target``: the share of the
+    teacher's PSNR gain over the degraded input that the student keeps, at what cost."""
+    base = report["input.psnr_vs_target"]
+    teacher_gain = report["teacher.psnr_vs_target"] - base
+    student_gain = report["student.psnr_vs_target"] - base
+    height, width = report["image_size"]
+    cost = (f"at 1/{report['macs_ratio']:.0f} of its MACs, and runs "
+            f"{report['speedup']:.1f}x faster at {height}x{width}")
+    if teacher_gain <= 0:
+        return (f"The teacher does not beat the degraded input ({teacher_gain:+.2f} dB): no gain "
+                f"for the student (student {student_gain:+.2f} dB) to keep; it is {cost}.")
+    return (f"Teacher {teacher_gain:+.2f} dB over the degraded input, student "
+            f"{student_gain:+.2f} dB: the student keeps {100 * student_gain / teacher_gain:.0f}% "
+            f"of the teacher's PSNR gain over the input {cost}.")
 
 
 def main(argv):
