@@ -30,6 +30,10 @@ def define_flags():
     flags.DEFINE_string("fid_stats", None, "Cache file (.npz) of the real images' Inception "
                         "statistics; computed once, reused after.")
     flags.DEFINE_integer("latency_runs", 30, "Timed runs (after warm-up) for the latency median.")
+    flags.DEFINE_string("comparison_png", None, "Also write a comparison picture here: the "
+                        "split's first 3 pairs at their stored resolution, degraded input | "
+                        "teacher | student | ground truth, each with PSNR/SSIM and a zoomed "
+                        "inset (paired data only).")
 
 
 def inception_or_none(weights_path):
@@ -61,8 +65,16 @@ def evaluate_from_flags(argv=()):
     student_dir = pathlib.Path(FLAGS.student)
     path = pathlib.Path(FLAGS.report or (student_dir if student_dir.is_dir()
                                          else student_dir.parent) / "report.json")
+    if FLAGS.comparison_png:
+        from itgc_tf.data.pipeline import native_pairs
+        from itgc_tf.eval.comparison import write_comparison
+        comparison = write_comparison(FLAGS.comparison_png, teacher, student,
+                                      native_pairs(config, FLAGS.split, count=3))
+        report["comparison_png"] = comparison.path
     write_report(path, report)
     print(format_table(report))
+    if FLAGS.comparison_png:
+        print(f"Comparison picture written to {report['comparison_png']}")
     return report, path
 
 

@@ -1,5 +1,6 @@
-"""Does VEM help? Student PSNR against the teacher before and after distillation,
-kd vs kd + VEM, over several seeds, on a distillation flagfile's data.
+"""Does VEM help? Student PSNR against the teacher (and, on paired data, against the
+ground truth) before and after distillation, kd vs kd + VEM, over several seeds, on a
+distillation flagfile's data.
 
     python scripts/compare_vem.py --flagfile=flags/demo_student.cfg \
         --teacher=runs/demo/teacher --seeds=0,1,2 --vem_weights=0,0.1 --out=runs/compare
@@ -27,11 +28,15 @@ flags.DEFINE_list("vem_weights", ["0", "0.1"], "vem_weight values to compare (0 
 flags.DEFINE_string("out", "runs/compare_vem", "Output folder.")
 
 
-def psnr_vs_teacher(student, teacher, test_set):
-    metrics = PairedImageMetrics()
+def student_psnr(student, teacher, test_set, paired):
+    """(PSNR vs teacher, PSNR vs ground truth or None) of ``student`` on ``test_set``."""
+    vs_teacher, vs_target = PairedImageMetrics(), PairedImageMetrics()
     for batch in test_set:
-        metrics.update(student(batch["A"], training=False), teacher(batch["A"], training=False))
-    return metrics.result()["psnr"]
+        output = student(batch["A"], training=False)
+        vs_teacher.update(output, teacher(batch["A"], training=False))
+        if paired:
+            vs_target.update(output, batch["B"])
+    return vs_teacher.result()["psnr"], vs_target.result()["psnr"] if paired else None
 
 
 def one_run(seed, vem_weight, test_set):
@@ -39,13 +44,13 @@ def one_run(seed, vem_weight, test_set):
     keras.utils.set_random_seed(seed)
     config, dataset, info, steps = tasks.training_data()
     distiller = tasks.distiller(info, steps, config.crop_size)
-    before = psnr_vs_teacher(distiller.student, distiller.teachers[0], test_set)
-    distiller.fit(dataset, epochs=FLAGS.epochs + FLAGS.epochs_decay, steps_per_epoch=steps,
+    before, _ = student_psnr(distiller.student, distiller.teachers[0], test_set, info.paired)
+    distiller.fit(dataset(), epochs=FLAGS.epochs + FLAGS.epochs_decay, steps_per_epoch=steps,
                   verbose=0)
-    after = psnr_vs_teacher(distiller.student, distiller.teachers[0], test_set)
-    print(f"seed {seed} vem_weight {vem_weight}: PSNR vs teacher {before:.2f} -> {after:.2f} dB",
-          flush=True)
-    return before, after
+    after, target = student_psnr(distiller.student, distiller.teachers[0], test_set, info.paired)
+    print(f"seed {seed} vem_weight {vem_weight}: PSNR vs teacher {before:.2f} -> {after:.2f} dB"
+          + ("" if target is None else f", vs ground truth {target:.2f} dB"), flush=True)
+    return before, after, target
 
 
 def main(argv):
@@ -55,7 +60,8 @@ def main(argv):
     results = {}
     for vem_weight in map(float, FLAGS.vem_weights):
         runs = [one_run(int(seed), vem_weight, test_set) for seed in FLAGS.seeds]
-        results[str(vem_weight)] = {"before": [r[0] for r in runs], "after": [r[1] for r in runs]}
+        results[str(vem_weight)] = {"before": [r[0] for r in runs], "after": [r[1] for r in runs],
+                                    "after_vs_target": [r[2] for r in runs]}
     print(f"\n{'vem_weight':>10} {'PSNR before':>16} {'PSNR after':>16}  (vs teacher, dB, "
           f"mean ± std over seeds {','.join(FLAGS.seeds)})")
     for weight, r in results.items():
