@@ -30,7 +30,7 @@ import re
 
 import tensorflow as tf
 
-from itgc_tf.models.residual import ResidualOutput
+from itgc_tf.models.layers import ResidualOutput
 
 _SUFFIX = re.compile(r"_\d+$")
 _CALLS = ("PartitionedCall", "StatefulPartitionedCall")

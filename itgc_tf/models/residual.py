@@ -8,21 +8,10 @@ every layer (and so every feature-tap name) of the plain one and ends in a
 ``ResidualOutput`` layer called ``residual_output``.
 """
 import keras
-import tensorflow as tf
+
+from itgc_tf.models.layers import ResidualOutput
 
 RESIDUAL_LAYER = "residual_output"
-
-
-@keras.saving.register_keras_serializable(package="itgc_tf")
-class ResidualOutput(keras.layers.Layer):
-    """[x, delta] -> clip(x + delta, -1, 1); both [B, H, W, C] in [-1, 1]."""
-
-    def call(self, inputs):
-        image, delta = inputs
-        return tf.clip_by_value(image + tf.cast(delta, image.dtype), -1.0, 1.0)
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[1]
 
 
 def channel_mismatch(name, input_nc, output_nc):
