@@ -22,13 +22,13 @@ FLAGS = flags.FLAGS
 # 64x64 crops at the photos' native resolution (--preprocess=crop keeps the degradation).
 DATA = dict(dataset="demo:enhance", load_size=72, crop_size=64, preprocess="crop",
             batch_size=4)
-TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=12, epochs_decay=6,
+TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=18, epochs_decay=9,
                lr=2e-3, lambda_l1=100.0, gan_mode="vanilla")
 STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=12, epochs_decay=6,
                lr=2e-3, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.1, critic_blocks=4,
                langevin_step_size=50.0)
 SPEED_SIZE = 256  # MACs and latency (batch 1, median after warm-up) at 256x256
-SHARED = dict(norm="batch", netD="n_layers", ndf=16, n_layers_D=2, residual=True, verbose=2)
+SHARED = dict(norm="none", netD="n_layers", ndf=16, n_layers_D=2, residual=True, verbose=2)
 
 
 def _set(values):
