@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 DATA = dict(dataset="demo:enhance", load_size=72, crop_size=64, preprocess="crop",
             batch_size=4)
 TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=18, epochs_decay=9,
-               lr=2e-3, lambda_l1=100.0, gan_mode="vanilla")
+               lr=2e-3, lambda_l1=1000.0, gan_mode="vanilla")
 STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=12, epochs_decay=6,
                lr=2e-3, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.1, critic_blocks=4,
                langevin_step_size=50.0)
