@@ -9,6 +9,8 @@ def _critic():
     critic((tf.zeros([1, 16, 16, 3]), tf.zeros([1, 16, 16, 3])))
     for v in critic.trainable_variables:  # leave the near-zero init: make every path matter
         v.assign(tf.random.normal(v.shape, stddev=0.3))
+    for _ in range(5):  # spectral-norm estimates follow the new kernels
+        critic((tf.zeros([1, 16, 16, 3]), tf.zeros([1, 16, 16, 3])), training=True)
     return critic
 
 
@@ -38,7 +40,7 @@ def test_mi_loss_gradient_is_energy_gradient_difference_in_s_only():
         e_pos = tf.reduce_sum(critic((t, s)))
         e_neg = tf.reduce_sum(critic((t_neg, s)))
     expected = (tape2.gradient(e_pos, s) - tape2.gradient(e_neg, s)) / 3.0
-    np.testing.assert_allclose(grad_s, expected, atol=1e-6)
+    np.testing.assert_allclose(grad_s, expected, atol=1e-5 * float(tf.reduce_max(tf.abs(expected))))
     np.testing.assert_allclose(
         loss, tf.reduce_mean(critic((t, s)) - critic((t_neg, s))), rtol=1e-5, atol=1e-6)
     assert float(tf.reduce_max(tf.abs(grad_s))) > 0

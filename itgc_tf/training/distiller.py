@@ -29,6 +29,7 @@ import tensorflow as tf
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.taps import feature_taps
 from itgc_tf.recipes.base import StepContext, global_average
+from itgc_tf.training.adam import TorchAdam
 from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite, global_from_share,
                                           update_if_finite)
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
@@ -183,7 +184,8 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     def compile(self, student_optimizer, discriminator_optimizer=None, critic_optimizer=None,
                 **kwargs):
-        """One optimizer per trained network; the critic defaults to Adam(critic_lr, 0, 0.999).
+        """One optimizer per trained network; the critic defaults to the reference's
+        Adam(critic_lr, betas (0, 0.999), eps 1e-8) with PyTorch's epsilon (``TorchAdam``).
 
         The student optimizer doubles as Keras' ``optimizer`` (its ``iterations``
         count steps for callbacks). Online teachers come compiled with their own.
@@ -199,8 +201,8 @@ class Distiller(MultiWorkerFit, keras.Model):
             discriminator_optimizer.build(self.discriminator.trainable_variables)
         self.critic_optimizer = None
         if self.vem.enabled:
-            self.critic_optimizer = critic_optimizer or keras.optimizers.Adam(
-                self.vem.critic_lr, beta_1=0.0, beta_2=0.999)
+            self.critic_optimizer = critic_optimizer or TorchAdam(
+                self.vem.critic_lr, beta_1=0.0, beta_2=0.999, epsilon=1e-8)
             self.critic_optimizer.build(self.critic.trainable_variables)
 
     @property
