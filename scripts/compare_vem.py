@@ -3,7 +3,11 @@ ground truth) before and after distillation, kd vs kd + VEM, over several seeds,
 distillation flagfile's data.
 
     python scripts/compare_vem.py --flagfile=flags/demo_student.cfg \
+        --critic_blocks=4 --langevin_step_size=50 --epochs=12 --epochs_decay=6 \
         --teacher=runs/demo/teacher --seeds=0,1,2 --vem_weights=0,0.1 --out=runs/compare
+
+(the critic options the demo would use at 64x64 with VEM on, and the 18 epochs the
+demo's kd-vs-VEM measurement used).
 
 Prints a table (mean ± std over seeds) and writes OUT/compare_vem.json.
 """
