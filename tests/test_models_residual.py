@@ -9,7 +9,8 @@ from itgc_tf.eval.profile import profile
 from itgc_tf.export import export_saved_model, export_tflite
 from itgc_tf.export.runners import SavedModelRunner
 from itgc_tf.models.registry import build_generator
-from itgc_tf.models.residual import RESIDUAL_LAYER, is_residual
+from itgc_tf.models.layers import ResidualOutput
+from itgc_tf.models.residual import RESIDUAL_LAYER
 from export_helpers import smooth_images
 
 # Each family at toy size, with the name of its last (head) layer.
@@ -72,8 +73,8 @@ def test_keras_file_round_trip_keeps_the_residual_output(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path, compile=False)
     images = smooth_images(2, SIZE, seed=2)
-    assert is_residual(loaded) and loaded.layers[-1].name == RESIDUAL_LAYER
-    assert not is_residual(build_generator("unet_16", 3, 3, 4))
+    assert isinstance(loaded.layers[-1], ResidualOutput)
+    assert loaded.layers[-1].name == RESIDUAL_LAYER
     np.testing.assert_allclose(loaded(images, training=False).numpy(),
                                model(images, training=False).numpy(), atol=1e-6)
 

@@ -35,7 +35,3 @@ def make_residual(model):
     outputs = ResidualOutput(name=RESIDUAL_LAYER)([image, delta])
     return keras.Model(model.inputs, outputs, name=model.name)
 
-
-def is_residual(model):
-    """Whether ``model`` ends in a ``ResidualOutput`` layer."""
-    return any(isinstance(layer, ResidualOutput) for layer in model.layers)
