@@ -1,8 +1,9 @@
 """Residual image-to-image generators: output = clip(x + G(x), -1, 1).
 
 The standard design of restoration networks: the generator G predicts a
-correction to its input instead of the whole image, so an untrained (or zeroed)
-head is already the identity and training starts from "do nothing". Any
+correction to its input instead of the whole image: a zeroed head is the
+identity, a freshly initialised one (N(0, 0.02) weights) close to it, so training
+starts from "do nothing". Any
 registry generator becomes residual with ``make_residual``; the new model keeps
 every layer (and so every feature-tap name) of the plain one and ends in a
 ``ResidualOutput`` layer called ``residual_output``.
