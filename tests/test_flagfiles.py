@@ -19,26 +19,29 @@ FLAGFILES = sorted((ROOT / "flags").glob("*.cfg"))
 COMMAND = re.compile(r"^#.*python -m (itgc_tf\.\w+)")
 TODO_FLAG = re.compile(r"^# TODO flag: (\w+)")
 
-# Runs in a fresh interpreter: define one command's flags, parse each flagfile, validate the
-# data options (DataConfig) and the tap pairs, print the values the test checks further.
+# The configuration each command parses its flags into (`itgc_tf.options`).
+CONFIGS = {"itgc_tf.train_teacher": "itgc_tf.training.config:TrainTeacherConfig",
+           "itgc_tf.distill": "itgc_tf.training.config:DistillConfig"}
+
+# Runs in a fresh interpreter: define one command's flags, parse each flagfile into the
+# command's configuration (which validates every option), print the values the test checks.
 _PARSE = """
 import importlib, json, sys
 from absl import flags
-from itgc_tf.cli import flags as cli_flags
-from itgc_tf.data import flags as data_flags
-command = importlib.import_module(sys.argv[1])
-command.define_flags()
+from itgc_tf import options
+module, name = sys.argv[1].split(":")
+config_class = getattr(importlib.import_module(module), name)
+options.define_flags(config_class)
 FLAGS = flags.FLAGS
 parsed = {}
 for path in sys.argv[2:]:
     FLAGS(["prog", "--flagfile=" + path])
-    data_flags.config_from_flags(FLAGS)
-    values = {"netG": FLAGS.netG if "netG" in FLAGS else None}
-    if "recipe" in FLAGS and "distill_pairs" in FLAGS:
-        values.update(recipe=FLAGS.recipe, student_netG=FLAGS.student_netG,
-                      teacher_netG=list(FLAGS.teacher_netG),
-                      pairs=[list(p) for p in cli_flags.parse_pairs(FLAGS.distill_pairs,
-                                                                     "distill_pairs")])
+    config = options.from_flags(config_class)
+    values = {"netG": config.generator.netG if hasattr(config, "generator") else None}
+    if hasattr(config, "student"):
+        values.update(recipe=config.student.recipe, student_netG=config.student.student_netG,
+                      teacher_netG=list(config.student.teacher_netG),
+                      pairs=[list(p) for p in config.recipe_options.distill_pairs])
     parsed[path] = values
     FLAGS.unparse_flags()
 print(json.dumps(parsed))
@@ -60,8 +63,9 @@ def _parse_all():
     parsed = {}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     for command, paths in by_command.items():
-        result = subprocess.run([sys.executable, "-c", _PARSE, command, *paths], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=600)
+        assert command in CONFIGS, f"{paths} name {command}, which has no entry in CONFIGS"
+        result = subprocess.run([sys.executable, "-c", _PARSE, CONFIGS[command], *paths],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{command} rejects {paths}:\n{result.stderr[-4000:]}"
         parsed.update(json.loads(result.stdout.strip().splitlines()[-1]))
     return parsed
@@ -88,7 +92,8 @@ def test_a_flagfile_with_an_unknown_flag_is_rejected(tmp_path):
     bad.write_text("# python -m itgc_tf.train_teacher\n--dataset=demo:enhance\n"
                    "--student_ngf=16\n")  # a distill flag: unknown to train_teacher
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-c", _PARSE, "itgc_tf.train_teacher", str(bad)],
+    result = subprocess.run([sys.executable, "-c", _PARSE, CONFIGS["itgc_tf.train_teacher"],
+                             str(bad)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0 and "student_ngf" in result.stderr
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from itgc_tf.eval.profile import profile
 from itgc_tf.export import export_saved_model, export_tflite
-from itgc_tf.export.runners import SavedModelRunner
+from itgc_tf.artifacts.runners import SavedModelRunner
 from itgc_tf.models.registry import build_generator
 from itgc_tf.models.layers import ResidualOutput
 from itgc_tf.models.residual import RESIDUAL_LAYER

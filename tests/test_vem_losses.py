@@ -1,7 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, global_mean, mi_loss
+from itgc_tf.losses.reduce import global_average
+from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, mi_loss
 
 
 def _critic():
@@ -50,6 +51,6 @@ def test_global_mean_divides_by_the_global_batch(two_replica_strategy):
     values = tf.constant([1.0, 2.0, 3.0, 6.0])
     dataset = tf.data.Dataset.from_tensor_slices(values).batch(4)
     dist = two_replica_strategy.experimental_distribute_dataset(dataset)
-    per_replica = two_replica_strategy.run(global_mean, args=(next(iter(dist)),))
+    per_replica = two_replica_strategy.run(global_average, args=(next(iter(dist)),))
     total = two_replica_strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
     np.testing.assert_allclose(total, 3.0)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from itgc_tf.eval.image_metrics import psnr, ssim
-from itgc_tf.export.atomic import atomic_output
+from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.models.layers import SizeCheck
 
 COLUMNS = ("degraded input", "teacher", "student", "ground truth")
