@@ -133,7 +133,7 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     assert report  # keys are checked by tests/test_eval_report.py
     assert report["comparison_png"] == str(tmp_path / "comparison.png")
     assert (tmp_path / "comparison.png").stat().st_size > 0
-    assert "--residual" in (student_dir / "flags.cfg").read_text()
+    assert "--residual=true" in (student_dir / "flags.cfg").read_text()
 
 
 @pytest.mark.parametrize("args,message", [
