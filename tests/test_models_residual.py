@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from itgc_tf import options
 from itgc_tf.eval.profile import profile
 from itgc_tf.export import export_saved_model, export_tflite
 from itgc_tf.artifacts.runners import SavedModelRunner
 from itgc_tf.models.registry import build_generator
 from itgc_tf.models.layers import ResidualOutput
 from itgc_tf.models.residual import RESIDUAL_LAYER
+from itgc_tf.training.builders import generator
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 from export_helpers import smooth_images
 
 # Each family at toy size, with the name of its last (head) layer.
@@ -97,3 +100,14 @@ def test_saved_model_and_tflite_keep_parity(tmp_path):
     result = export_tflite(export_dir, str(tmp_path / "g.tflite"), input_size=(32, 32),
                            parity_images=images, quantization="fp32")
     assert result.parity_psnr > 100
+
+
+@pytest.mark.parametrize("command", [TrainTeacherConfig, DistillConfig])
+@pytest.mark.parametrize("residual", [False, True])
+def test_the_residual_option_reaches_the_generators_of_every_command(command, residual):
+    values = {"dataset": "demo:enhance", "model_dir": "unused", "residual": residual}
+    if command is DistillConfig:
+        values["teacher"] = "unused"
+    config = options.from_values(command, values)
+    model = generator(config.layers, "unet_16", 4, 3, 3)
+    assert any(isinstance(layer, ResidualOutput) for layer in model.layers) == residual
