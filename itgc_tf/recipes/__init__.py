@@ -1,5 +1,6 @@
 """Base compression methods VEM plugs into. Adding one = a module + a line in RECIPES."""
 from itgc_tf.recipes.base import Recipe, StepContext
+from itgc_tf.recipes.cat import CAT, CATConfig
 from itgc_tf.recipes.gan_compression import GANCompression
 from itgc_tf.recipes.kd import KD
 from itgc_tf.recipes.omgd import OMGD
@@ -8,6 +9,7 @@ RECIPES = {
     "kd": KD,
     "gan_compression": GANCompression,
     "omgd": OMGD,
+    "cat": CAT,
 }
 
 
@@ -18,4 +20,4 @@ def build_recipe(name, **options):
     return RECIPES[name](name=name, **options)
 
 
-__all__ = ["RECIPES", "Recipe", "StepContext", "build_recipe"]
+__all__ = ["CATConfig", "RECIPES", "Recipe", "StepContext", "build_recipe"]
