@@ -197,9 +197,12 @@ def widths_of(generator, kernel_sizes=CAT_KERNEL_SIZES):
     with these branch kernel sizes (e.g. one loaded from a ``.keras`` file), read
     from its layers."""
     names = {layer.name for layer in generator.layers}
-    if not {"stem_conv", "down_1_conv", "up_1_conv"} <= names:
-        raise ValueError(f"{generator.name} is not an inception generator (no stem_conv/"
-                         "down_1_conv/up_1_conv layers). Fix: pass a generator built as "
+    n_blocks = sum(1 for n in names if _BLOCK.match(n))
+    inception_blocks = all(f"block_{i}_norm" in names or isinstance(
+        generator.get_layer(f"block_{i}"), keras.layers.Identity) for i in range(n_blocks))
+    if not ({"stem_conv", "down_1_conv", "up_1_conv"} <= names and inception_blocks):
+        raise ValueError(f"{generator.name} is not an inception generator (its layers are not "
+                         "those of inception_generator). Fix: pass a generator built as "
                          "inception_resnet_<n>blocks.")
     found = {(int(m[1]), m[2], int(m[3])): generator.get_layer(m[0]).kernel.shape[-1]
              for m in map(_BRANCH_HEAD.match, names) if m}
@@ -207,7 +210,6 @@ def widths_of(generator, kernel_sizes=CAT_KERNEL_SIZES):
     if unknown:
         raise ValueError(f"{generator.name} has branches of kernel sizes {unknown}, not in "
                          f"{tuple(kernel_sizes)}. Fix: pass its kernel_sizes.")
-    n_blocks = sum(1 for n in names if _BLOCK.match(n))
     blocks = [tuple([found.get((i, kind, k), 0) for k in kernel_sizes] for kind in ("res", "dw"))
               for i in range(n_blocks)]
     out = lambda name: generator.get_layer(name).kernel.shape[-1]  # noqa: E731
