@@ -35,7 +35,8 @@ def pruned_pair():
 
 def cat_distiller(vem_weight):
     teacher, student = pruned_pair()
-    return Distiller(student, [teacher], build_recipe("cat", pairs=PAIRS, lambda_recon=10.0),
+    return Distiller(student, [teacher], build_recipe("cat", pairs=PAIRS, lambda_recon=10.0,
+                                                          gan_mode="lsgan"),
                      (SIZE, SIZE, 3), discriminator=build_discriminator("n_layers", 6, ndf=4,
                                                                         n_layers=2),
                      paired=True, vem=VEMConfig(weight=vem_weight, **TOY_VEM))
@@ -56,7 +57,7 @@ def test_terms_equal_cats_formula():
                       student_features={"a": arr(2, 4, 4, 2), "b": arr(2, 2, 2, 3)}, paired=True)
     logits = arr(2, 3, 3, 1)
     recipe = build_recipe("cat", pairs=[("a", "a"), ("b", "b")], lambda_recon=5.0,
-                          lambda_distill=0.5, lambda_gan=2.0)
+                          lambda_distill=0.5, lambda_gan=2.0, gan_mode="lsgan")
     s, y, t = ctx.student_output.numpy(), ctx.y.numpy(), ctx.teacher_outputs[0].numpy()
     terms = recipe.student_losses(ctx, lambda x, image: logits)
     np.testing.assert_allclose(terms["recon"], 5.0 * np.abs(s - y).mean(), rtol=1e-5)
@@ -73,6 +74,7 @@ def test_terms_equal_cats_formula():
 def test_config_defaults_and_errors():
     config = CATConfig()
     assert (config.lambda_gan, config.lambda_recon, config.lambda_distill) == (1.0, 100.0, 1.0)
+    assert (config.gan_mode, config.centered) == ("hinge", False)
     assert config.pairs == (("down_1", "down_1"), ("block_2", "block_2"),
                             ("block_5", "block_5"), ("block_8", "block_8"))
     with pytest.raises(ValueError, match="lambda_recon must be >= 0"):

@@ -37,14 +37,15 @@ class CATConfig:
     pairs: (teacher_tap, student_tap) feature pairs aligned by KA; any shapes with
       the same batch size.
     centered: centre the Gram matrices (CKA) instead of CAT's uncentred KA.
-    gan_mode: lsgan | vanilla | hinge (CAT's horse2zebra script: lsgan).
+    gan_mode: lsgan | vanilla | hinge (CAT's default hinge; its horse2zebra script:
+      lsgan). The Distiller's discriminator must use the same (``--gan_mode``).
     """
     lambda_gan: float = 1.0
     lambda_recon: float = 100.0
     lambda_distill: float = 1.0
     pairs: tuple = CAT_PAIRS
     centered: bool = False
-    gan_mode: str = "lsgan"
+    gan_mode: str = "hinge"
 
     def __post_init__(self):
         for name in ("lambda_gan", "lambda_recon", "lambda_distill"):
