@@ -151,7 +151,8 @@ def test_command_line_writes_student_and_widths(teacher, tmp_path):
     teacher.save(tmp_path / "teacher.keras")
     budget = 0.5 * full_macs(teacher)
     out = subprocess.run([sys.executable, "-m", "itgc_tf.prune",
-                          f"--teacher={tmp_path / 'teacher.keras'}", f"--macs_budget={budget / 1e6}M",
+                          f"--teacher={tmp_path / 'teacher.keras'}",
+                          f"--macs_budget={budget / 1e6}M",
                           f"--input_size={SIZE}", "--min_channels=4",
                           f"--output={tmp_path / 'student'}"],
                          capture_output=True, text=True, timeout=300)
