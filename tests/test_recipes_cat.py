@@ -13,9 +13,11 @@ from itgc_tf.models.discriminators import n_layer_discriminator
 from itgc_tf.models.inception import cat_widths, inception_generator, inception_macs, widths_of
 from itgc_tf.models.pruning import prune_to_budget
 from itgc_tf.models.registry import build_discriminator
-from itgc_tf.recipes import CATConfig, StepContext, build_recipe
-from itgc_tf.training.distiller import Distiller, VEMConfig
+from itgc_tf.recipes import StepContext, build_recipe, recipe_from_options
+from itgc_tf.recipes.cat import CAT_PAIRS, CATOptions
+from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import Pix2PixTeacher
+from itgc_tf.vem.config import VEMConfig
 
 PAIRS = (("down_1", "down_1"), ("block_1", "block_1"))
 
@@ -35,11 +37,11 @@ def pruned_pair():
 
 def cat_distiller(vem_weight):
     teacher, student = pruned_pair()
-    return Distiller(student, [teacher], build_recipe("cat", pairs=PAIRS, lambda_recon=10.0,
+    return Distiller(student, [teacher], build_recipe("cat", distill_pairs=PAIRS, lambda_recon=10.0,
                                                           gan_mode="lsgan"),
                      (SIZE, SIZE, 3), discriminator=build_discriminator("n_layers", 6, ndf=4,
                                                                         n_layers=2),
-                     paired=True, vem=VEMConfig(weight=vem_weight, **TOY_VEM))
+                     paired=True, vem=VEMConfig(vem_weight=vem_weight, **TOY_VEM))
 
 
 def compile_adam(distiller):
@@ -56,7 +58,7 @@ def test_terms_equal_cats_formula():
                       student_output=arr(2, 8, 8, 3),
                       student_features={"a": arr(2, 4, 4, 2), "b": arr(2, 2, 2, 3)}, paired=True)
     logits = arr(2, 3, 3, 1)
-    recipe = build_recipe("cat", pairs=[("a", "a"), ("b", "b")], lambda_recon=5.0,
+    recipe = build_recipe("cat", distill_pairs=[("a", "a"), ("b", "b")], lambda_recon=5.0,
                           lambda_distill=0.5, lambda_gan=2.0, gan_mode="lsgan")
     s, y, t = ctx.student_output.numpy(), ctx.y.numpy(), ctx.teacher_outputs[0].numpy()
     terms = recipe.student_losses(ctx, lambda x, image: logits)
@@ -71,17 +73,28 @@ def test_terms_equal_cats_formula():
     np.testing.assert_allclose(unpaired["recon"], 5.0 * np.abs(s - t).mean(), rtol=1e-5)
 
 
-def test_config_defaults_and_errors():
-    config = CATConfig()
-    assert (config.lambda_gan, config.lambda_recon, config.lambda_distill) == (1.0, 100.0, 1.0)
-    assert (config.gan_mode, config.centered) == ("hinge", False)
-    assert config.pairs == (("down_1", "down_1"), ("block_2", "block_2"),
-                            ("block_5", "block_5"), ("block_8", "block_8"))
+def test_library_defaults_are_cats_and_bad_options_are_refused():
+    recipe = build_recipe("cat")
+    o = recipe.options
+    assert (o.lambda_gan, o.lambda_recon, o.lambda_distill) == (1.0, 100.0, 1.0)
+    assert (recipe.gan_mode, o.centered) == ("hinge", False)
+    assert o.distill_pairs == CAT_PAIRS == (("down_1", "down_1"), ("block_2", "block_2"),
+                                            ("block_5", "block_5"), ("block_8", "block_8"))
     with pytest.raises(ValueError, match="lambda_recon must be >= 0"):
         build_recipe("cat", lambda_recon=-1.0)
-    with pytest.raises(ValueError, match="needs .* pairs"):
-        build_recipe("cat", pairs=())
+    with pytest.raises(ValueError, match="needs .* pairs.*Fix: CAT's layers"):
+        build_recipe("cat", distill_pairs=())
+    with pytest.raises(ValueError, match="gan_mode must be one of"):
+        build_recipe("cat", gan_mode="wgan")
     assert build_recipe("cat").trainable_weights == []  # no adapters
+
+
+def test_from_options_passes_every_option_and_the_runs_gan_mode():
+    options = CATOptions(lambda_recon=5.0, lambda_distill=0.5, lambda_gan=2.0, centered=True,
+                         distill_pairs=(("block_1", "block_1"),))
+    recipe = recipe_from_options("cat", options, gan_mode="lsgan")
+    assert (recipe.options, recipe.gan_mode, recipe.name) == (options, "lsgan", "cat")
+    assert recipe.feature_pairs() == (("block_1", "block_1"),)
 
 
 @pytest.mark.parametrize("vem_weight", [0.0, 0.5])

@@ -30,7 +30,7 @@ import os
 import keras
 import numpy as np
 
-from itgc_tf.export.atomic import atomic_output
+from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.models.inception import (CAT_KERNEL_SIZES, N_DOWNSAMPLING, InceptionWidths,
                                       inception_generator, inception_macs, widths_of)
 from itgc_tf.models.layers import InstanceNorm
@@ -238,8 +238,10 @@ def load_pruned_student(path):
     spec_path, model_path = (os.path.join(folder, n) for n in ("widths.json", "generator.keras"))
     for needed in (spec_path, model_path):
         if not os.path.isfile(needed):
-            raise FileNotFoundError(f"No {os.path.basename(needed)} in {folder}. Fix: pass the "
-                                    "--output folder of an itgc-prune run.")
+            raise FileNotFoundError(f"{path} is not an itgc-prune output: no "
+                                    f"{os.path.basename(needed)} in {folder}. Fix: pass the "
+                                    "--output folder of an itgc-prune run (it holds "
+                                    "generator.keras and widths.json).")
     with open(spec_path) as f:
         spec = json.load(f)
     widths = InceptionWidths.from_json(spec["widths"])
