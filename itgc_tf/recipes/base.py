@@ -47,8 +47,9 @@ class FeaturePairsOptions(RecipeOptions):
     """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
     distill_pairs: tuple[tuple[str, str], ...] = option(
         (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression), "
-        "kernel alignment (cat) or channel distillation (omgd), e.g. block_2:block_2,block_5:block_5. Taps: stem, "
-        "down_<i>, block_<i>, up_<i>.", kind="pairs")
+        "kernel alignment (cat) or channel distillation (omgd), e.g. "
+        "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>.",
+        kind="pairs")
 
 
 @dataclasses.dataclass(frozen=True)
