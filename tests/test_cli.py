@@ -12,6 +12,7 @@ from itgc_tf import options
 from itgc_tf.demo import DemoConfig
 from itgc_tf.eval.config import EvalConfig
 from itgc_tf.export.config import ExportConfig
+from itgc_tf.prune import PruneConfig
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -74,12 +75,15 @@ NON_DEFAULT = {
                         vem_weight=0.25, langevin_noise="auto", vem_tap=("block_4", "block_4"),
                         teacher_netG=("unet_64", "resnet_6blocks"), teacher_ngf=(16, 8),
                         teacher="runs/t", init_discriminator_from_teacher=True, lambda_gt=1.5,
-                        vgg_weights="/w.h5", n_dis=2, critic_lr=3e-5),
+                        vgg_weights="/w.h5", n_dis=2, critic_lr=3e-5, student="runs/p",
+                        lambda_gan=0.5, centered=True),
     EvalConfig: dict(dataset="demo:enhance", student="s", teacher="t", fid_stats="f.npz",
                      latency_runs=5, split="val"),
     ExportConfig: dict(dataset="demo:enhance", generator="g", tflite=("fp16", "int8"),
                        min_parity_psnr=30.5, overwrite=True, num_calibration=4),
     DemoConfig: dict(model_dir="runs/x", demo_epochs=1, steps_per_epoch=4),
+    PruneConfig: dict(teacher="runs/t", macs_budget="2.6G", input_size=128, min_channels=8,
+                      output="runs/p", overwrite=True),
 }
 
 
@@ -116,8 +120,8 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     student_dir = tmp_path / "student"
     args = [f"--model_dir={student_dir}", f"--teacher={teacher_dir}", "--recipe=kd",
             "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks",
-            "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
-            "--epochs=1", "--epochs_decay=0", *DATA]
+            "--student_ngf=4", "--residual", "--vem_weight=0.1", "--critic_width=8",
+            "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA]
     _run("itgc_tf.distill", *args)
     assert (student_dir / "generator.keras").is_file()
     # Its flags.cfg holds only itgc-distill's flags and reproduces the run's config.
@@ -128,9 +132,12 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     assert (student_dir / "export" / "saved_model" / "saved_model.pb").is_file()
     assert (student_dir / "export" / "model_fp32.tflite").is_file()
     _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={teacher_dir}",
-         "--latency_runs=3", *DATA[:4])
+         "--latency_runs=3", f"--comparison_png={tmp_path / 'comparison.png'}", *DATA[:4])
     report = json.loads((student_dir / "report.json").read_text())
     assert report  # keys are checked by tests/test_eval_report.py
+    assert report["comparison_png"] == str(tmp_path / "comparison.png")
+    assert (tmp_path / "comparison.png").stat().st_size > 0
+    assert "--residual=true" in (student_dir / "flags.cfg").read_text()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -43,6 +43,23 @@ class RecipeOptions:
                     f"{getattr(self, name)}. Fix: pass --{name} >= 0.")
 
 
+@dataclasses.dataclass(frozen=True)
+class FeaturePairsOptions(RecipeOptions):
+    """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
+    distill_pairs: tuple[tuple[str, str], ...] = option(
+        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression), "
+        "kernel alignment (cat) or channel distillation (omgd), e.g. "
+        "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>, and on "
+        "U-Nets leaky_down_<i>, up_relu_<i>.", kind="pairs")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDistillOptions(FeaturePairsOptions):
+    """The feature pairs and the weight of their distillation term."""
+    lambda_distill: float = option(1.0, "gan_compression/cat: feature-distillation weight (cat: "
+                                   "of the summed negative kernel alignments).")
+
+
 class Recipe(keras.layers.Layer):
     """Base class. Subclasses set the class attributes, ``from_options`` and
     ``student_losses``.
@@ -104,14 +121,9 @@ ADAPTERS = {"conv": conv_adapter, "conv_bn_relu": conv_bn_relu_adapter}
 
 
 @dataclasses.dataclass(frozen=True)
-class FeaturePairsOptions(RecipeOptions):
-    """The (teacher_tap, student_tap) pairs of recipes that match intermediate
-    features, and the adapter kind mapping each student tap to its teacher's channels."""
-    distill_pairs: tuple[tuple[str, str], ...] = option(
-        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression) or "
-        "channel distillation (omgd), e.g. block_2:block_2,block_5:block_5. Taps: stem, "
-        "down_<i>, block_<i>, up_<i>, and on U-Nets leaky_down_<i>, up_relu_<i>.",
-        kind="pairs")
+class FeatureAdapterOptions(RecipeOptions):
+    """The adapter kind of recipes that map student taps to their teacher taps'
+    channels (`FeatureAdapters`)."""
     cd_adapter: str = option(
         "conv", "gan_compression/omgd: the adapter mapping each student tap to its teacher "
         "tap's channels: conv (1x1 conv with bias; GAN Compression) or conv_bn_relu (1x1 conv "

@@ -11,11 +11,12 @@ from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillatio
                                        omgd_student_losses)
 from itgc_tf.losses.reduce import global_average
 from itgc_tf.options import option, require
-from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions, Recipe
+from itgc_tf.recipes.base import (AdaptsFeatures, FeatureAdapterOptions, FeatureAdapters,
+                                  FeaturePairsOptions, Recipe)
 
 
 @dataclasses.dataclass(frozen=True)
-class OMGDOptions(FeaturePairsOptions):
+class OMGDOptions(FeaturePairsOptions, FeatureAdapterOptions):
     """Options of `OMGD`: its term weights (reference values) and the VGG16 weights."""
     lambda_cd: float = option(5e2, "omgd: channel-distillation weight.")
     lambda_ssim: float = option(1e1, "omgd: 1 - SSIM weight.")

@@ -5,6 +5,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.pruning import load_pruned_student
 from itgc_tf.models.registry import build_generator
 from itgc_tf.models.weight_transfer import transfer_weights
 from itgc_tf.recipes import recipe_from_options
@@ -17,7 +18,8 @@ from itgc_tf.training.teachers import (CycleGANTeacher, Pix2PixTeacher,
 def generator(layers, net, ngf, input_nc, output_nc, name_prefix=""):
     """Generator ``net`` of width ``ngf`` with the `LayersConfig` ``layers``."""
     return build_generator(net, input_nc, output_nc, ngf, norm=layers.norm,
-                           dropout=layers.dropout, name_prefix=name_prefix)
+                           dropout=layers.dropout, residual=layers.residual,
+                           name_prefix=name_prefix)
 
 
 def teacher_model(config, net, ngf, paired, steps_per_epoch, name_prefix=""):
@@ -144,8 +146,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
     student_config, data, disc_config = config.student, config.data, config.discriminator
     recipe = recipe_from_options(student_config.recipe, config.recipe_config,
                                  gan_mode=disc_config.gan_mode, **resources)
-    student = generator(config.layers, student_config.student_netG, student_config.student_ngf,
-                        data.input_nc, data.output_nc, name_prefix="student_")
+    if student_config.student:
+        student = load_pruned_student(student_config.student)
+    else:
+        student = generator(config.layers, student_config.student_netG,
+                            student_config.student_ngf, data.input_nc, data.output_nc,
+                            name_prefix="student_")
     online = []
     if recipe.online_teachers:
         online, teachers = online_teachers(config, data_info, steps_per_epoch)
