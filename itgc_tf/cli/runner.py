@@ -193,7 +193,7 @@ def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, h
                                save_every_n_steps=FLAGS.checkpoint_every_steps, strategy=strategy)
     history = keras.callbacks.History()
     try:
-        epoch = checkpoint.restore_latest()
+        epoch = checkpoint.restore_latest(FLAGS.restore_from)
         steps_done = checkpoint.step
         if steps_done:
             logging.info("Resuming from %s at epoch %d, step %d.", dirs["checkpoints"], epoch + 1,
