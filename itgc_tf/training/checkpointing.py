@@ -322,17 +322,20 @@ class RunCheckpoint:
         """Removes this worker's temporary write directory (non-chief workers only)."""
         cleanup_write_dir(self.write_directory, self.directory)
 
-    def callback(self):
+    def callback(self, hold=()):
         """A Keras callback saving at every epoch end (and every
         ``save_every_n_steps`` steps); it never saves when the logs hold a
-        non-finite value, so a NaN step cannot overwrite the last good state."""
-        return _SaveCheckpoint(self)
+        non-finite value, so a NaN step cannot overwrite the last good state,
+        nor while one of ``hold`` (objects with a ``hold_reason()`` method, e.g.
+        an `ExplosionGuard` placed before this callback) returns a reason."""
+        return _SaveCheckpoint(self, hold)
 
 
 class _SaveCheckpoint(keras.callbacks.Callback):
-    def __init__(self, run_checkpoint):
+    def __init__(self, run_checkpoint, hold=()):
         super().__init__()
         self._run = run_checkpoint
+        self._hold = tuple(hold)
         self._epoch = 0
         self._steps_before_epoch = 0
         self._step = 0
@@ -363,5 +366,9 @@ class _SaveCheckpoint(keras.callbacks.Callback):
         if bad:
             logging.warning("Not saving a checkpoint at step %d: non-finite %s.", self._step,
                             ", ".join(bad))
+            return
+        reasons = [reason for reason in (guard.hold_reason() for guard in self._hold) if reason]
+        if reasons:
+            logging.warning("Not saving a checkpoint at step %d: %s.", self._step, "; ".join(reasons))
             return
         self._run.save(epoch, self._step)
