@@ -1,7 +1,8 @@
 """Export a trained generator: ``python -m itgc_tf.export --generator=DIR_OR_FILE ...``.
 
 Writes a SavedModel for TF Serving (signatures serving_default, uint8, encoded) and
-TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedModel.
+TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedModel,
+all or nothing: a failure leaves the export folder as it was.
 """
 import pathlib
 
@@ -11,7 +12,7 @@ from itgc_tf.cli import runner
 from itgc_tf.cli.tasks import load_generator
 from itgc_tf.data import build_dataset
 from itgc_tf.data import flags as data_flags
-from itgc_tf.export import export_saved_model, export_tflite
+from itgc_tf.export import export_generator
 
 FLAGS = flags.FLAGS
 
@@ -34,28 +35,29 @@ def define_flags():
 
 
 def export(argv=()):
-    """Export per the parsed flags; returns {name: path}."""
+    """Export per the parsed flags, all or nothing; returns {name: path}.
+
+    Every input (the generator, the calibration/parity images, existing
+    targets) is checked before anything is written (`export_generator`)."""
     del argv
     source = pathlib.Path(FLAGS.generator)
     generator = load_generator(source, "generator")
     out = pathlib.Path(FLAGS.export_dir or (source if source.is_dir() else source.parent) /
                        "export")
-    paths = {"saved_model": export_saved_model(generator, out / "saved_model",
-                                               input_nc=FLAGS.input_nc, output_nc=FLAGS.output_nc,
-                                               overwrite=FLAGS.overwrite)}
+    images, input_size = None, None
     if FLAGS.tflite:
         config = data_flags.config_from_flags()
+        input_size = (config.crop_size, config.crop_size)
         images = next(iter(build_dataset(config, "train", training=False).unbatch()
                            .batch(FLAGS.num_calibration)))["A"].numpy()
-        for quantization in FLAGS.tflite:
-            result = export_tflite(paths["saved_model"], out / f"model_{quantization}.tflite",
-                                   input_size=(config.crop_size, config.crop_size),
-                                   quantization=quantization, representative_images=images,
-                                   parity_images=images, min_parity_psnr=FLAGS.min_parity_psnr,
-                                   overwrite=FLAGS.overwrite)
-            paths[f"tflite_{quantization}"] = result.path
-            print(f"TFLite {quantization}: {result.path} ({result.size_bytes} bytes, parity "
-                  f"{result.parity_psnr:.1f} dB)")
+    paths, results = export_generator(generator, out, input_nc=FLAGS.input_nc,
+                                      output_nc=FLAGS.output_nc, tflite=FLAGS.tflite,
+                                      images=images, input_size=input_size,
+                                      min_parity_psnr=FLAGS.min_parity_psnr,
+                                      overwrite=FLAGS.overwrite)
+    for quantization, result in results.items():
+        print(f"TFLite {quantization}: {result.path} ({result.size_bytes} bytes, parity "
+              f"{result.parity_psnr:.1f} dB)")
     return paths
 
 
