@@ -10,6 +10,7 @@ from itgc_tf.cli.flags import parse_pairs
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.data.flags import config_from_flags
 from itgc_tf.models.registry import build_discriminator, build_generator
+from itgc_tf.models.saving import load_keras_model
 from itgc_tf.recipes import build_recipe
 from itgc_tf.training.distiller import Distiller, VEMConfig
 from itgc_tf.training.teachers import CycleGANTeacher, Pix2PixTeacher
@@ -105,7 +106,7 @@ def load_generator(path, what):
         raise FileNotFoundError(
             f"No {what} generator at {path}. Pass --{what}=MODEL_DIR of an itgc-train-teacher "
             "run (it holds generator.keras) or the path of a .keras generator file.")
-    return keras.models.load_model(path, compile=False)
+    return load_keras_model(path)
 
 
 def vem_config():
