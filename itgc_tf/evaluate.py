@@ -26,7 +26,8 @@ def define_flags():
     flags.DEFINE_string("report", None, "JSON report path; default STUDENT_DIR/report.json.")
     flags.DEFINE_string("inception_weights", None, "FID/KID network: the standard FID "
                         "Inception SavedModel or Keras InceptionV3 notop weights (.h5); default "
-                        "the Keras cache. Without weights FID/KID are skipped with a note.")
+                        "the Keras cache. A SavedModel is code (its graph runs): use one only "
+                        "from a trusted source. Without weights FID/KID are skipped with a note.")
     flags.DEFINE_string("fid_stats", None, "Cache file (.npz) of the real images' Inception "
                         "statistics; computed once, reused after.")
     flags.DEFINE_integer("latency_runs", 30, "Timed runs (after warm-up) for the latency median.")
