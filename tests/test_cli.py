@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -77,3 +78,25 @@ def test_pix2pix_teacher_on_unpaired_data_is_rejected(tmp_path):
     result = _run("itgc_tf.train_teacher", f"--model_dir={tmp_path}", "--dataset=demo:unpaired",
                   "--teacher_model=pix2pix", "--ngf=4", *DATA[1:], expect_ok=False)
     assert result.returncode != 0 and "needs paired data" in result.stderr
+
+
+def test_a_corrupt_checkpoint_is_refused_and_restore_from_goes_on_from_an_earlier_one(
+        teacher_dir, tmp_path):
+    run_dir = tmp_path / "teacher"
+    shutil.copytree(teacher_dir, run_dir)
+    again = [f"--flagfile={run_dir / 'flags.cfg'}", f"--model_dir={run_dir}"]
+    _run("itgc_tf.train_teacher", *again, "--epochs=2")  # (a no-op if already at epoch 2)
+    checkpoints = run_dir / "checkpoints"
+    assert (checkpoints / "ckpt-2.index").is_file()
+    data = next(checkpoints.glob("ckpt-2.data-*"))
+    data.write_bytes(b"\xff" * data.stat().st_size)
+    corrupt = data.read_bytes()
+    failed = _run("itgc_tf.train_teacher", *again, "--epochs=3", expect_ok=False)
+    assert failed.returncode != 0
+    assert "ckpt-2" in failed.stderr and "corrupt" in failed.stderr
+    assert "--restore_from=PATH" in failed.stderr and "Traceback" not in failed.stderr
+    resumed = _run("itgc_tf.train_teacher", *again, "--epochs=3", "--restore_from=ckpt-1",
+                   "--verbose=2")
+    assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
+    assert data.read_bytes() == corrupt  # later saves are numbered above it: ckpt-3, ckpt-4
+    assert (checkpoints / "ckpt-4.index").is_file()
