@@ -100,3 +100,4 @@ def test_a_corrupt_checkpoint_is_refused_and_restore_from_goes_on_from_an_earlie
     assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
     assert data.read_bytes() == corrupt  # later saves are numbered above it: ckpt-3, ckpt-4
     assert (checkpoints / "ckpt-4.index").is_file()
+    assert "--restore_from" not in (run_dir / "flags.cfg").read_text()  # a one-off, not recorded

@@ -40,7 +40,8 @@ def define_run_flags():
     _define("integer", "keep_checkpoints", 3, "Checkpoints kept in model_dir/checkpoints.")
     _define("string", "restore_from", None, "Resume from this checkpoint of model_dir/checkpoints "
             "(a name such as ckpt-3, or a path without extension) instead of the newest one, "
-            "e.g. when the newest is corrupt; later saves are numbered above every checkpoint.")
+            "e.g. when the newest is corrupt; later saves are numbered above every checkpoint. "
+            "Not recorded in flags.cfg (a one-off).")
     _define("integer", "checkpoint_every_steps", None, "Also save every N steps (besides "
             "every epoch end), so a killed run loses at most N steps.")
     _define("integer", "image_summary_every", 1, "Epochs between TensorBoard image grids "

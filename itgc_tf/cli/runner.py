@@ -135,7 +135,7 @@ def _program_flags(module_name):
     for module, module_flags in FLAGS.flags_by_module_dict().items():
         if module.startswith("itgc_tf") or module == module_name or module.endswith("__main__"):
             for flag in module_flags:
-                if flag.name not in seen and flag.name not in ("flagfile", "helpfull"):
+                if flag.name not in seen and flag.name not in ("flagfile", "helpfull", "restore_from"):
                     seen.add(flag.name)
                     result.append(flag)
     return result
