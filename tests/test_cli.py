@@ -80,6 +80,7 @@ def test_pix2pix_teacher_on_unpaired_data_is_rejected(tmp_path):
     assert result.returncode != 0 and "needs paired data" in result.stderr
 
 
+@pytest.mark.slow  # three toy training processes: ~2 min on 2 shared cores
 def test_a_corrupt_checkpoint_is_refused_and_restore_from_goes_on_from_an_earlier_one(
         teacher_dir, tmp_path):
     run_dir = tmp_path / "teacher"

@@ -158,7 +158,8 @@ def _build_optimizers(model, optimizers):
 
 def _first_line(error):
     """The first line of an exception's message, with its type (TF errors run long)."""
-    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 class RunCheckpoint:
@@ -215,10 +216,6 @@ class RunCheckpoint:
     def step(self):
         """Training steps done, counted over the whole run (restored on resume)."""
         return int(self._step.numpy())
-
-    def _available(self):
-        state = tf.train.get_checkpoint_state(self.directory)
-        return list(state.all_model_checkpoint_paths) if state else []
 
     def restore_latest(self, restore_from=None):
         """Restores the newest checkpoint of ``directory`` (or ``restore_from``, a
