@@ -6,7 +6,8 @@ import tensorflow as tf
 from itgc_tf.data.config import DataConfig
 from itgc_tf.data.images import decode
 from itgc_tf.data.preprocess import transform
-from itgc_tf.data.sources import Source, Stream, resolve_source
+from itgc_tf.data.resolve import resolve_source
+from itgc_tf.data.sources import Source, Stream
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -13,7 +13,8 @@ import time
 # Flags that only change how a run is watched or saved, not what it computes.
 RESUME_SAFE_FLAGS = frozenset({
     "verbose", "image_summary_every", "keep_checkpoints", "checkpoint_every_steps",
-    "restore_from", "tpu", "flagfile",
+    "restore_from", "allow_changed_flags", "explosion_factor", "explosion_patience", "tpu",
+    "flagfile",
 })
 
 

@@ -1,0 +1,322 @@
+"""What every training command does, from its configuration (never flags): strategy,
+precision, model_dir layout, the fit loop. ``train(config, build_model, ...)``.
+
+Distribution (``strategy``): models are built in the strategy's scope and
+``model.fit`` runs each step on every replica; ``batch_size`` is the GLOBAL
+batch (split evenly across replicas; each loss is averaged over the global
+batch, so results do not depend on the replica count). Under
+``multi_worker`` (``MultiWorkerMirroredStrategy``, cluster from ``TF_CONFIG``)
+every worker runs the same command; ``fit`` shards the dataset by data (each
+worker keeps its replicas' part of every global batch, the pipeline's
+auto-shard policy) and only the chief writes into ``--model_dir`` (the others
+write to temporary folders they delete: `run_dirs`). ``--model_dir`` must be
+on a filesystem every worker sees (all of them restore from it).
+
+Fault tolerance: one mechanism, ``RunCheckpoint`` (a
+``tf.train.CheckpointManager``; saves at epoch ends and every
+``--checkpoint_every_steps`` steps, atomically). A killed run restarted with
+the same command resumes from the newest checkpoint; the interrupted epoch is
+run again from its first batch (with the weights of the last step-level save).
+``NaNGuard`` stops at the first NaN/Inf with a message naming the term and the
+step, keeping the last good checkpoint (the command exits non-zero);
+``--skip_nonfinite_steps`` instead skips such updates and counts them.
+
+model_dir/
+  .lock            held by the running process (`RunLock`; chief only)
+  flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run;
+                   written once the run is validated, compared on resume
+  flags_history.txt  flag changes applied with --allow_changed_flags
+  checkpoints/     tf.train.CheckpointManager (resume: re-run the same command)
+  tensorboard/     scalars of every tracker, image grids, hparams
+  export/          SavedModel / TFLite of the trained generator
+  *.keras          the trained generator(s), Keras format (teachers for distillation)
+"""
+import contextlib
+import os
+import pathlib
+import shutil
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from itgc_tf import options
+from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.training import run_flags
+from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, NaNGuard,
+                                        tensorboard_callbacks)
+from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
+from itgc_tf.training.run_lock import RunLock
+from itgc_tf.training.schedules import LinearDecay
+
+
+def make_strategy(name, tpu=None):
+    """The tf.distribute strategy ``name`` (see ``DistributionConfig.strategy``). Call
+    it before any other TensorFlow work: ``multi_worker`` must start its collectives
+    first.
+
+    ``tpu`` (untested here: no TPU) resolves a TPU name or grpc:// address (empty
+    on a Cloud TPU VM) with ``TPUClusterResolver``, connects and initialises the TPU
+    system, and returns a ``TPUStrategy``."""
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
+                             "environment variable, which is not set. Set it on every worker "
+                             "(see the README's 'Multi-host training' section), or use "
+                             "--strategy=mirrored on one machine.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown --strategy={name!r}; use one of auto, default, one_device, "
+                     "mirrored, multi_worker, tpu.")
+
+
+def configure_run(distribution, seed):
+    """Seeds (``seed``: weights, Langevin chains, data), ``deterministic_ops`` and the
+    Keras dtype policy (``mixed_precision``) of a `DistributionConfig`. Call after
+    `make_strategy`, before building any model."""
+    keras.utils.set_random_seed(seed)
+    if distribution.deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(
+        "float32" if distribution.mixed_precision == "none" else distribution.mixed_precision)
+
+
+def check_global_batch(batch_size, strategy):
+    """Raises ValueError unless the global ``batch_size`` splits evenly over the
+    strategy's replicas (global-batch averaging assumes equal shares)."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        suggestion = replicas * max(batch_size // replicas, 1)
+        raise ValueError(f"--batch_size={batch_size} is the GLOBAL batch and must split evenly "
+                         f"over the {replicas} replicas of --strategy; use a multiple of "
+                         f"{replicas} (e.g. --batch_size={suggestion}).")
+
+
+def _require_model_dir(model_dir):
+    if not model_dir:
+        raise ValueError("--model_dir is required: the folder for checkpoints, TensorBoard logs "
+                         "and exports of this run. Fix: pass --model_dir=DIR.")
+
+
+@contextlib.contextmanager
+def run_dirs(model_dir, strategy):
+    """Paths of the run, as a context manager: {"root", "tensorboard", "export"}
+    are where THIS process writes (chief: under model_dir; other workers: a
+    temporary folder, removed on exit); "checkpoints" is always
+    model_dir/checkpoints, which every worker restores from (`RunCheckpoint`
+    redirects a non-chief's saves)."""
+    _require_model_dir(model_dir)
+    root = pathlib.Path(write_dir(model_dir, strategy))
+    dirs = {name: root / name for name in ("tensorboard", "export")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    dirs["root"] = root
+    dirs["checkpoints"] = pathlib.Path(model_dir) / "checkpoints"
+    try:
+        yield dirs
+    finally:
+        cleanup_write_dir(str(root), model_dir)
+
+
+@contextlib.contextmanager
+def claimed_run_folder(model_dir, strategy):
+    """The run folder, held for this run: created if missing, locked (`RunLock`) on the
+    chief, and removed again when this run created it and fails before writing any
+    file into it (no empty run folder is left behind)."""
+    _require_model_dir(model_dir)
+    created = not os.path.exists(model_dir)
+    try:
+        if is_chief(strategy):
+            with RunLock(model_dir):
+                yield
+        else:
+            yield
+    except BaseException:
+        if created and os.path.isdir(model_dir) and not any(
+                files for _, _, files in os.walk(model_dir)):
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
+
+
+def write_flagfile(path, config):
+    """Save ``config`` as the flag lines that reproduce it (``--flagfile=path``), atomically
+    (mode 0644); one-off options are left out."""
+    with atomic_output(path, overwrite=True) as tmp:
+        pathlib.Path(tmp).write_text("\n".join(options.flag_lines(config)) + "\n")
+
+
+def resume_flag_changes(model_dir, config):
+    """The `FlagChange` s of ``config`` against ``model_dir/flags.cfg`` (none for a new run).
+
+    Raises ValueError listing each change that alters the run (`run_flags`) unless
+    ``config.run.allow_changed_flags``."""
+    path = pathlib.Path(model_dir) / "flags.cfg"
+    if not path.is_file():
+        return []
+    changes = run_flags.flag_changes(
+        run_flags.parse_flagfile(path.read_text()),
+        run_flags.parse_flagfile("\n".join(options.flag_lines(config))))
+    refused = run_flags.refused_changes(changes)
+    if refused and not config.run.allow_changed_flags:
+        raise ValueError(run_flags.changes_message(refused, path, "allow_changed_flags"))
+    return changes
+
+
+def record_flags(root, config, changes):
+    """Write ``root/flags.cfg``; append ``changes`` (if any) to ``root/flags_history.txt``."""
+    if changes:
+        history = pathlib.Path(root) / "flags_history.txt"
+        old = history.read_text() if history.is_file() else ""
+        with atomic_output(history, overwrite=True) as tmp:
+            pathlib.Path(tmp).write_text(old + run_flags.history_entry(changes))
+    write_flagfile(pathlib.Path(root) / "flags.cfg", config)
+
+
+def build_optimizer(schedule, steps_per_epoch):
+    """Adam(``lr`` constant for ``epochs``, then linear decay to 0 over ``epochs_decay``;
+    ``beta1``) of a `ScheduleConfig`, in a LossScaleOptimizer under mixed_float16."""
+    optimizer = keras.optimizers.Adam(
+        LinearDecay(schedule.lr, schedule.epochs, schedule.epochs_decay, steps_per_epoch),
+        beta_1=schedule.beta1, beta_2=0.999)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def save_keras_atomically(model, path):
+    """model.save to a temp file beside ``path`` then rename: never half-written."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def training_data(data, schedule):
+    """(dataset_fn, info, steps_per_epoch) of a `DataConfig` and `ScheduleConfig`.
+
+    ``dataset_fn()`` builds the repeated training stream anew: every new dataset
+    object replays the same sequence for a seed (an object iterated twice
+    reshuffles), which exact resumption relies on (`fit`)."""
+    info = dataset_info(data, "train")
+    steps = schedule.steps_per_epoch or max(info.num_examples // data.batch_size, 1)
+    return lambda: build_dataset(data, "train").repeat(), info, steps
+
+
+def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
+        hparams=None, validated=None):
+    """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
+    guard.
+
+    ``dataset_fn()`` builds the run's infinite batch stream (a new dataset object
+    each call: iterating one object twice would reshuffle). ``fit`` reads it with
+    one iterator across epochs, so a run resumed after ``n`` saved steps
+    continues with ``dataset_fn().skip(n)`` (tf.data computes the skipped
+    batches: seconds to minutes for long runs), and a step-level checkpoint
+    inside an epoch resumes that epoch at its next step. With deterministic data
+    and deterministic_ops the resumed run then equals an uninterrupted one.
+
+    The checkpoint restored is ``run.restore_from`` when given, else the newest.
+    ``validated()`` (optional) is called once the restored state is checked against
+    the run, before training. With ``run.explosion_factor`` an `ExplosionGuard`
+    stops a run whose losses blow up (checkpoint saves held during a streak).
+
+    Returns the Keras History of the last ``fit`` call (empty when the run had
+    already finished). Raises `NonFiniteLossError` when a loss or energy turns
+    NaN/Inf (without skip_nonfinite_steps; with it, prints how many steps were
+    skipped) and `LossExplosionError` from the explosion guard (both
+    `TrainingDivergedError`).
+    """
+    total_epochs = run.schedule.total_epochs
+    checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
+                               max_to_keep=run.keep_checkpoints,
+                               save_every_n_steps=run.checkpoint_every_steps, strategy=strategy)
+    history = keras.callbacks.History()
+    try:
+        epoch = checkpoint.restore_latest(run.restore_from)
+        steps_done = checkpoint.step
+        if steps_done:
+            logging.info("Resuming from %s at epoch %d, step %d.", dirs["checkpoints"], epoch + 1,
+                         steps_done)
+        into_epoch = steps_done - epoch * steps_per_epoch
+        if not 0 <= into_epoch < steps_per_epoch:
+            raise ValueError(
+                f"The checkpoint in {dirs['checkpoints']} holds {epoch} epochs and {steps_done} "
+                f"steps, which does not fit --steps_per_epoch={steps_per_epoch}. Resume with the "
+                "flags of that run (--flagfile=MODEL_DIR/flags.cfg), or use a new --model_dir.")
+        if validated is not None:
+            validated()
+        guards = [ExplosionGuard(run.explosion_factor, run.explosion_patience, checkpoint)
+                  ] if run.explosion_factor else []
+        callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
+                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
+        if images_fn is not None and run.image_summary_every > 0:
+            callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
+                                               every_n_epochs=run.image_summary_every))
+
+        def fit_epochs(steps, extra_callbacks=()):
+            return model.fit(dataset_fn().skip(steps_done),
+                             epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                             callbacks=callbacks + list(extra_callbacks), verbose=run.verbose,
+                             shuffle=False)
+
+        if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
+            stop = keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda *_: setattr(model, "stop_training", True))
+            history = fit_epochs(steps_per_epoch - into_epoch, [stop])
+            epoch, steps_done = epoch + 1, steps_done + steps_per_epoch - into_epoch
+        if epoch < total_epochs:
+            history = fit_epochs(steps_per_epoch)
+        else:
+            logging.info("Training finished (%d epochs).", total_epochs)
+    finally:
+        checkpoint.cleanup()
+    if run.schedule.skip_nonfinite_steps:
+        print(f"Skipped steps with non-finite values: {int(model.skipped_steps.numpy())} "
+              "(over the whole run).")
+    return history
+
+
+def train(config, build_model, image_grid, outputs):
+    """What every training command does with its configuration (``config.data``: a
+    `DataConfig`, ``config.run``: a `RunConfig`): strategy, the run folder claimed
+    (`claimed_run_folder`), the flags compared with a resumed run's
+    (`resume_flag_changes`), data, the model built in the strategy scope, fit with
+    resume, flags.cfg written once the run is validated, atomic saves.
+
+    build_model(info, steps_per_epoch) -> compiled model (called in scope);
+    image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
+    outputs(model) -> {file name: Keras model} saved into the run folder.
+    Returns the path of the last saved output (under a temporary folder, deleted
+    on return, on a non-chief worker).
+    """
+    run, distribution = config.run, config.run.distribution
+    strategy = make_strategy(distribution.strategy, distribution.tpu)
+    configure_run(distribution, config.data.seed)
+    with claimed_run_folder(run.model_dir, strategy), run_dirs(run.model_dir, strategy) as dirs:
+        changes = resume_flag_changes(run.model_dir, config)
+        dataset_fn, info, steps = training_data(config.data, run.schedule)
+        check_global_batch(config.data.batch_size, strategy)
+        with strategy.scope():
+            model = build_model(info, steps)
+        sample = next(iter(dataset_fn().take(1)))
+        fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
+            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample),
+            validated=lambda: record_flags(dirs["root"], config, changes))
+        for name, network in outputs(model).items():
+            path = save_keras_atomically(network, dirs["root"] / name)
+        return path
