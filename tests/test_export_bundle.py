@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from export_helpers import smooth_images, tiny_generator
+from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.export import ParityError, export_generator
-from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from itgc_tf.cli.tasks import load_generator
+from itgc_tf.training.builders import load_generator
 from itgc_tf.models.registry import build_generator
 from itgc_tf.models.saving import load_keras_model
 

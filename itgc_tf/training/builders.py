@@ -136,7 +136,7 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
             raise ValueError(
                 f"--recipe={student_config.recipe} distils a trained teacher. Fix: pass "
                 "--teacher=MODEL_DIR (of an itgc-train-teacher run) or a .keras generator file.")
-        teachers = [load_generator(student_config.teacher, "teacher", config.data)]
+        teachers = [load_generator(student_config.teacher, "teacher", data)]
     disc = None
     if recipe.uses_discriminator:
         disc = disc_config.build(data.input_nc + data.output_nc if data_info.paired
