@@ -134,16 +134,16 @@ def run_dirs(model_dir, strategy):
 
 @contextlib.contextmanager
 def claimed_run_folder(model_dir, strategy):
-    """The run folder, held for this run: created if missing, locked (`RunLock`) on the
-    chief, and removed again when this run created it and fails before writing any
-    file into it (no empty run folder is left behind)."""
+    """The run folder, held for this run by the chief (other workers: nothing to do):
+    created if missing, locked (`RunLock`), and removed again when this run created it
+    and fails before writing any file into it (no empty run folder is left behind)."""
     _require_model_dir(model_dir)
+    if not is_chief(strategy):  # the chief claims the folder for every worker
+        yield
+        return
     created = not os.path.exists(model_dir)
     try:
-        if is_chief(strategy):
-            with RunLock(model_dir):
-                yield
-        else:
+        with RunLock(model_dir):
             yield
     except BaseException:
         if created and os.path.isdir(model_dir) and not any(
