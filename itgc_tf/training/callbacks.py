@@ -285,7 +285,8 @@ class NaNGuard(keras.callbacks.Callback):
         return (f"Non-finite training values at epoch {self._epoch + 1}, step {batch + 1}: {terms}. "
                 f"Training stopped. {_kept(self._checkpoint)} Try a lower learning rate, or, with "
                 "VEM, a lower Langevin step size (the critic's energies e_pos/e_neg show whether "
-                "it diverged).")
+                "it diverged): resume with the new value and --allow_changed_flags, or use a "
+                "new --model_dir; or resume with --skip_nonfinite_steps.")
 
 
 class ExplosionGuard(keras.callbacks.Callback):
@@ -379,5 +380,6 @@ class ExplosionGuard(keras.callbacks.Callback):
     def _message(self, batch):
         return (f"Loss explosion at epoch {self._epoch + 1}, step {batch + 1}: {self.hold_reason()} "
                 f"for {self.patience} consecutive steps. Training stopped. "
-                f"{_kept(self._checkpoint)} Fix: lower the learning rate (--lr) and restart; raise "
-                "the guard's factor or patience if such excursions are expected.")
+                f"{_kept(self._checkpoint)} Fix: lower the learning rate (--lr) and resume with "
+                "--allow_changed_flags (or use a new --model_dir); raise the guard's factor or "
+                "patience if such excursions are expected.")
