@@ -25,6 +25,10 @@ class EvalOptions:
     fid_stats: str | None = option(None, "Cache file (.npz) of the real images' Inception "
                                    "statistics; computed once, reused after.", kind="str")
     latency_runs: int = option(30, "Timed runs (after warm-up) for the latency median.")
+    comparison_png: str | None = option(
+        None, "Also write a comparison picture here: the split's first 3 pairs at their "
+        "stored resolution, degraded input | teacher | student | ground truth, each with "
+        "PSNR/SSIM and a zoomed inset (paired data only).", kind="str")
 
     def __post_init__(self):
         for name in ("student", "teacher"):

@@ -6,7 +6,8 @@ or ``DISCRIMINATORS``. Generator builders take
 discriminator builders take
 ``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
 ``unet_<N>`` for any power of two N >= 4 (num_downs = log2 N) is accepted
-besides the listed U-Nets.
+besides the listed U-Nets. Every generator has a residual form
+(``residual=True``, `itgc_tf.models.residual`).
 """
 import math
 import re
@@ -14,6 +15,7 @@ import re
 from itgc_tf.models.discriminators import (multi_scale_discriminator,
                                            n_layer_discriminator,
                                            pixel_discriminator)
+from itgc_tf.models.residual import channel_mismatch, make_residual
 from itgc_tf.models.resnet import resnet_generator
 from itgc_tf.models.unet import unet_generator
 
@@ -80,16 +82,22 @@ def _generator_builder(name):
 
 
 def build_generator(name, input_nc, output_nc, ngf, norm="instance",
-                    dropout=False, input_size=None, name_prefix=""):
+                    dropout=False, input_size=None, name_prefix="",
+                    residual=False):
     """Generator ``name`` (see ``GENERATORS``): a functional ``keras.Model``
     [B, H, W, input_nc] in [-1, 1] -> [B, H, W, output_nc] in [-1, 1].
 
     ``input_size`` (int or (H, W)) fixes the spatial size, None leaves it free.
     The model is called ``name_prefix + name`` (layer names are never prefixed,
-    so feature-tap names stay the same for every model).
+    so feature-tap names stay the same for every model). ``residual``: output
+    clip(x + G(x), -1, 1), which needs ``input_nc == output_nc``.
     """
-    return _generator_builder(name)(input_nc, output_nc, ngf, norm, dropout,
-                                    input_size, f"{name_prefix}{name}")
+    builder = _generator_builder(name)
+    if residual and input_nc != output_nc:
+        raise channel_mismatch(f"{name_prefix}{name}", input_nc, output_nc)
+    model = builder(input_nc, output_nc, ngf, norm, dropout, input_size,
+                    f"{name_prefix}{name}")
+    return make_residual(model) if residual else model
 
 
 def build_discriminator(name, input_nc, ndf, n_layers=3, norm="instance",
