@@ -11,7 +11,7 @@ from itgc_tf.models.registry import (DISCRIMINATORS, GENERATORS,
 # Smallest valid size per generator (U-Nets need 2**num_downs).
 GENERATOR_SIZES = {"resnet_6blocks": 16, "resnet_9blocks": 16,
                    "mobile_resnet_6blocks": 16, "mobile_resnet_9blocks": 16,
-                   "unet_128": 128, "unet_256": 256}
+                   "unet_128": 128, "unet_256": 256, "inception_resnet_9blocks": 16}
 
 
 def savedmodel_roundtrip(model, x, tmp_path):
@@ -42,6 +42,7 @@ def test_generator_shapes_range_and_params(name):
     ("resnet_6blocks", "instance", False),
     ("mobile_resnet_6blocks", "batch", True),
     ("unet_128", "instance", True),
+    ("inception_resnet_9blocks", "instance", True),
 ])
 def test_generator_savedmodel_roundtrip(name, norm, dropout, tmp_path):
     size = GENERATOR_SIZES[name]

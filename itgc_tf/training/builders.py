@@ -4,6 +4,7 @@ import pathlib
 
 import tensorflow as tf
 
+from itgc_tf.models.pruning import load_pruned_student
 from itgc_tf.models.registry import build_generator
 from itgc_tf.models.saving import load_keras_model
 from itgc_tf.recipes import recipe_from_options
@@ -121,8 +122,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
     student_config, data, disc_config = config.student, config.data, config.discriminator
     recipe = recipe_from_options(student_config.recipe, config.recipe_config,
                                  gan_mode=disc_config.gan_mode, **resources)
-    student = generator(config.layers, student_config.student_netG, student_config.student_ngf,
-                        data.input_nc, data.output_nc, name_prefix="student_")
+    if student_config.student:
+        student = load_pruned_student(student_config.student)
+    else:
+        student = generator(config.layers, student_config.student_netG,
+                            student_config.student_ngf, data.input_nc, data.output_nc,
+                            name_prefix="student_")
     online = []
     if recipe.online_teachers:
         online = [teacher_model(config, net, ngf, data_info.paired, steps_per_epoch,
