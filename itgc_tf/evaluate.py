@@ -30,8 +30,8 @@ def evaluate_run(config):
 
     data, options = config.data, config.evaluation
     info = dataset_info(data, options.split)
-    student = load_generator(options.student, "student")
-    teacher = load_generator(options.teacher, "teacher")
+    student = load_generator(options.student, "student", data)
+    teacher = load_generator(options.teacher, "teacher", data)
     inception = inception_or_none(options.inception_weights)
     report = evaluate(student, teacher, build_dataset(data, options.split, training=False),
                       paired=info.paired, image_size=(data.crop_size, data.crop_size),
@@ -46,8 +46,8 @@ def evaluate_run(config):
         comparison = write_comparison(options.comparison_png, teacher, student,
                                       native_pairs(data, options.split, count=3))
         report["comparison_png"] = comparison.path
+    print(format_table(report))  # first: the metrics reach the user even if writing fails
     write_report(path, report)
-    print(format_table(report))
     if options.comparison_png:
         print(f"Comparison picture written to {report['comparison_png']}")
     return report, path

@@ -24,15 +24,18 @@ from absl import flags
 _PREFIX = "itgc_tf options: "
 
 
-def option(default=dataclasses.MISSING, help="", *, kind=None, choices=None):  # noqa: A002
+def option(default=dataclasses.MISSING, help="", *, kind=None, choices=None,  # noqa: A002
+           one_off=False):
     """A leaf field. ``kind``: a key of `KINDS` (default: from the default's type);
-    ``choices``: allowed values (an enum flag)."""
+    ``choices``: allowed values (an enum flag); ``one_off``: an option of this
+    invocation only, left out of `flag_lines` (e.g. a checkpoint to restore once)."""
     if kind is None:
         kind = "enum" if choices else type(default).__name__
     if kind not in KINDS:
         raise TypeError(f"option kind {kind!r} is not one of {sorted(KINDS)}.")
     return dataclasses.field(default=default,
-                             metadata={"help": help, "kind": kind, "choices": choices})
+                             metadata={"help": help, "kind": kind, "choices": choices,
+                                       "one_off": one_off})
 
 
 def _pair(text, name):
@@ -158,12 +161,13 @@ def flat(config):
 
 
 def flag_lines(config):
-    """``--name=value`` lines (sorted, None values left out) that parse back into
-    ``config`` through `define_flags` + `from_flags`."""
+    """``--name=value`` lines (sorted; None values and one-off options left out) that
+    parse back into ``config`` (one-off options at their defaults) through
+    `define_flags` + `from_flags`."""
     lines, values = [], flat(config)
     for field, _ in leaves(type(config)):
         value = values[field.name]
-        if value is not None:
+        if value is not None and not field.metadata.get("one_off"):
             lines.append(f"--{field.name}={KINDS[field.metadata['kind']].text(value)}")
     return sorted(lines)
 
@@ -188,7 +192,8 @@ def union(name, config_classes, flag_group):
             merged[field.name] = (field.name, typing.get_type_hints(config_class)[field.name],
                                   option(field.default, field.metadata["help"],
                                          kind=field.metadata["kind"],
-                                         choices=field.metadata["choices"]))
+                                         choices=field.metadata["choices"],
+                                         one_off=field.metadata.get("one_off", False)))
     return dataclasses.make_dataclass(name, list(merged.values()), frozen=True,
                                       namespace={"flag_group": flag_group})
 

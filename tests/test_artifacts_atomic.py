@@ -49,3 +49,16 @@ def test_a_failure_leaves_the_old_target_and_no_temporary(tmp_path, directory):
             raise RuntimeError("crash")
     assert os.listdir(tmp_path) == ["out"]
     assert os.listdir(target) == [] if directory else target.read_text() == "old"
+
+
+@pytest.mark.parametrize("directory", [False, True])
+def test_the_target_gets_the_usual_mode_not_the_private_temporary_one(tmp_path, directory):
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "out", directory=directory) as tmp:
+            if not directory:
+                with open(tmp, "w") as f:
+                    f.write("x")
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "out").st_mode & 0o777 == (0o755 if directory else 0o644)

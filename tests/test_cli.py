@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -109,10 +110,24 @@ def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
     assert "--ngf=4" in flagfile and "--dataset=demo:enhance" in flagfile
     checkpoints = sorted(p.name for p in (teacher_dir / "checkpoints").glob("*.index"))
     assert checkpoints, "no checkpoint written"
-    # Re-running with more epochs resumes at epoch 1 (the epoch count continues).
+    assert (teacher_dir / "flags.cfg").stat().st_mode & 0o777 == 0o644
+    # A resume that changes the schedule is refused, each change listed, flags.cfg kept.
+    refused = _run("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
+                   "--epochs=2", "--lr=0.001", expect_ok=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "--epochs: '1' (recorded) -> '2' (now)" in refused.stderr
+    assert "--lr: '0.0002' (recorded) -> '0.001' (now)" in refused.stderr
+    assert "--allow_changed_flags" in refused.stderr
+    assert (teacher_dir / "flags.cfg").read_text() == flagfile
+    # With the override, more epochs resume at epoch 2 (the epoch count continues) and
+    # the change is kept in flags_history.txt.
     result = _run("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
-                  "--epochs=2", "--verbose=2")
+                  "--epochs=2", "--verbose=2", "--allow_changed_flags")
     assert "Epoch 2/2" in result.stdout and "Epoch 1/2" not in result.stdout
+    assert "--epochs=2" in (teacher_dir / "flags.cfg").read_text()
+    assert "--allow_changed_flags" not in (teacher_dir / "flags.cfg").read_text()
+    assert "--epochs: '1' (recorded) -> '2' (now)" in (
+        teacher_dir / "flags_history.txt").read_text()
 
 
 def test_distill_export_evaluate(teacher_dir, tmp_path):
@@ -144,7 +159,8 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     (["--vem_weight=-1"], "vem_weight must be >= 0"),
     (["--crop_size=64", "--load_size=32"], "crop"),
     (["--recipe=kd"], "--teacher"),
-    (["--teacher=/nonexistent", "--init_discriminator_from_teacher"], "No teacher generator"),
+    (["--teacher=/nonexistent", "--init_discriminator_from_teacher"],
+     "No generator for --teacher"),
 ])
 def test_bad_flags_are_rejected_with_a_message(tmp_path, args, message):
     result = _run("itgc_tf.distill", f"--model_dir={tmp_path}", "--dataset=demo:enhance",
@@ -153,10 +169,13 @@ def test_bad_flags_are_rejected_with_a_message(tmp_path, args, message):
     assert message in result.stderr + result.stdout
 
 
-def test_pix2pix_teacher_on_unpaired_data_is_rejected(tmp_path):
-    result = _run("itgc_tf.train_teacher", f"--model_dir={tmp_path}", "--dataset=demo:unpaired",
+def test_pix2pix_teacher_on_unpaired_data_is_rejected_leaving_no_run_folder(tmp_path):
+    model_dir = tmp_path / "run"
+    result = _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", "--dataset=demo:unpaired",
                   "--teacher_model=pix2pix", "--ngf=4", *DATA[1:], expect_ok=False)
-    assert result.returncode != 0 and "needs paired data" in result.stderr
+    assert result.returncode == 1 and "needs paired data" in result.stderr
+    assert "Traceback" not in result.stderr and "--helpfull" not in result.stderr
+    assert not model_dir.exists()
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +244,54 @@ def test_authors_options_are_rejected_where_they_do_not_apply(tmp_path, args, me
     result = _run("itgc_tf.distill", f"--model_dir={tmp_path}", *args, *DATA, expect_ok=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_a_locked_run_folder_is_refused_naming_the_holder(tmp_path):
+    from itgc_tf.training.run_lock import RunLock
+    with RunLock(tmp_path):
+        result = _run("itgc_tf.train_teacher", f"--model_dir={tmp_path}", *TEACHER_ARGS,
+                      expect_ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert str(os.getpid()) in result.stderr
+    assert not (tmp_path / "flags.cfg").exists()
+
+
+def test_generator_channels_differing_from_the_data_are_named(teacher_dir):
+    result = _run("itgc_tf.export", f"--generator={teacher_dir}", "--tflite=",
+                  "--dataset=demo:enhance", "--input_nc=1", "--export_dir=/nonexistent/x",
+                  expect_ok=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "has 3 input channels but the data has --input_nc=1" in result.stderr
+    assert "\x1b[" not in result.stderr and "--helpfull" not in result.stderr
+
+
+def test_a_bad_number_names_its_flag_without_a_help_dump(tmp_path):
+    result = _run("itgc_tf.distill", f"--model_dir={tmp_path / 'run'}", "--dataset=demo:enhance",
+                  "--langevin_noise=abc", expect_ok=False)
+    assert result.returncode == 1 and "--langevin_noise" in result.stderr
+    assert "Traceback" not in result.stderr and "--helpfull" not in result.stderr
+
+
+@pytest.mark.slow  # three toy training processes: ~2 min on 2 shared cores
+def test_a_corrupt_checkpoint_is_refused_and_restore_from_goes_on_from_an_earlier_one(
+        teacher_dir, tmp_path):
+    run_dir = tmp_path / "teacher"
+    shutil.copytree(teacher_dir, run_dir)
+    again = [f"--flagfile={run_dir / 'flags.cfg'}", f"--model_dir={run_dir}"]
+    again.append("--allow_changed_flags")
+    _run("itgc_tf.train_teacher", *again, "--epochs=2")  # (a no-op if already at epoch 2)
+    checkpoints = run_dir / "checkpoints"
+    assert (checkpoints / "ckpt-2.index").is_file()
+    data = next(checkpoints.glob("ckpt-2.data-*"))
+    data.write_bytes(b"\xff" * data.stat().st_size)
+    corrupt = data.read_bytes()
+    failed = _run("itgc_tf.train_teacher", *again, "--epochs=3", expect_ok=False)
+    assert failed.returncode != 0
+    assert "ckpt-2" in failed.stderr and "corrupt" in failed.stderr
+    assert "--restore_from=PATH" in failed.stderr and "Traceback" not in failed.stderr
+    resumed = _run("itgc_tf.train_teacher", *again, "--epochs=3", "--restore_from=ckpt-1",
+                   "--verbose=2")
+    assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
+    assert data.read_bytes() == corrupt  # later saves are numbered above it: ckpt-3, ckpt-4
+    assert (checkpoints / "ckpt-4.index").is_file()
+    assert "--restore_from" not in (run_dir / "flags.cfg").read_text()  # a one-off, not recorded

@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 from itgc_tf.eval import fid
-from itgc_tf.eval.inception import KERAS_CACHE_FILE, InceptionFeatures, keras_cache_path
+from itgc_tf.eval import inception
+from itgc_tf.eval.inception import (KERAS_CACHE_FILE, InceptionFeatures, keras_cache_path,
+                                    saved_model_fingerprint, weights_fingerprint)
 from export_helpers import smooth_images
 
 
@@ -145,7 +147,7 @@ def test_fid_savedmodel_gets_images_in_its_range_and_an_id_from_its_content(tmp_
     w = _save_fake(str(tmp_path / "fid_a"), seed=0)
     _save_fake(str(tmp_path / "fid_b"), seed=1)
     network = InceptionFeatures(str(tmp_path / "fid_a"), saved_model_input_range=(0.0, 255.0))
-    assert network.is_standard_fid_network
+    assert not network.is_standard_fid_network  # a 2048-wide output alone proves nothing
     assert network.network_id.startswith("fid_inception_savedmodel:") and network.network_id.endswith("in[0,255]")
     assert InceptionFeatures(str(tmp_path / "fid_b")).network_id != network.network_id
     pixel = np.array([-1.0, 0.0, 0.5], np.float32)  # constant image: resizing keeps it
@@ -161,3 +163,55 @@ def test_fid_savedmodel_without_2048_d_pool_features_is_rejected(tmp_path):
     _save_fake(str(tmp_path / "unnamed"), seed=0, pool_name="features")
     with pytest.raises(ValueError, match="cannot tell which is the pool3 feature"):
         InceptionFeatures(str(tmp_path / "unnamed"))
+
+
+def test_a_savedmodel_is_standard_only_when_its_weights_fingerprint_is_the_published_one(
+        tmp_path, monkeypatch):
+    w = _save_fake(str(tmp_path / "fid_a"), seed=0)
+    _save_fake(str(tmp_path / "fid_b"), seed=1)
+    fake = InceptionFeatures(str(tmp_path / "fid_a"))
+    assert not fake.is_standard_fid_network
+    assert "is not that of the standard FID Inception network" in fake.standard_network_reason
+    assert saved_model_fingerprint(str(tmp_path / "fid_a")) == weights_fingerprint([w])
+    monkeypatch.setitem(inception.STANDARD_FID_FINGERPRINTS, weights_fingerprint([w]), "the test net")
+    verified = InceptionFeatures(str(tmp_path / "fid_a"))
+    assert verified.is_standard_fid_network and "the test net" in verified.standard_network_reason
+    assert not InceptionFeatures(str(tmp_path / "fid_b")).is_standard_fid_network
+
+
+def test_weights_fingerprint_ignores_names_and_order_but_not_values_shapes_or_dtypes():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(5,)).astype(np.float32)
+    reference = weights_fingerprint([a, b])
+    assert weights_fingerprint([b, a]) == reference
+    assert weights_fingerprint([a.astype(">f4"), b]) == reference  # byte order normalised
+    changed = a.copy()
+    changed[1, 2] = np.nextafter(changed[1, 2], np.float32(np.inf))
+    assert weights_fingerprint([changed, b]) != reference
+    assert weights_fingerprint([a.reshape(4, 3), b]) != reference
+    assert weights_fingerprint([a.astype(np.float64), b]) != reference
+    assert weights_fingerprint([a]) != reference
+
+
+class _FileWritingNetwork(tf.Module):
+    """A crafted 'FID network' whose graph writes a file when it runs."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.w = tf.Variable(np.ones((3, 2048), np.float32))
+        self.marker = marker
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
+    def serve(self, images):
+        tf.io.write_file(self.marker, "ran")
+        return {"pool_3": images[:, 0, 0, :] @ self.w}
+
+
+def test_the_fingerprint_is_read_without_running_the_savedmodels_graph(tmp_path):
+    marker = str(tmp_path / "marker.txt")
+    network = _FileWritingNetwork(marker)
+    tf.saved_model.save(network, str(tmp_path / "crafted"), signatures={"serving_default": network.serve})
+    assert saved_model_fingerprint(str(tmp_path / "crafted")) == weights_fingerprint([network.w.numpy()])
+    assert not os.path.exists(marker)
+    features = InceptionFeatures(str(tmp_path / "crafted"))  # loading it does run it: code
+    assert os.path.exists(marker) and not features.is_standard_fid_network

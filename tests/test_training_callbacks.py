@@ -11,7 +11,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.training.callbacks import (ImageGridCallback, NaNGuard, NonFiniteLossError,
+from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, LossExplosionError,
+                                       NaNGuard, NonFiniteLossError, TrainingDivergedError,
                                         PeriodicEvaluation, image_grid, learning_rates,
                                         nonfinite_terms, tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint
@@ -38,12 +39,14 @@ def _scalars(directory):
 
 class Regressor(keras.Model):
     """y = Dense(x) trained on MSE; from optimizer step `nan_at` (0-based) on,
-    its loss is NaN (and so are its gradients and weights)."""
+    its loss is NaN (and so are its gradients and weights); from step
+    `blow_up_at` on, it is scaled by 1000 (so is the SGD step: training
+    diverges, finite for a while)."""
 
-    def __init__(self, nan_at=None):
+    def __init__(self, nan_at=None, blow_up_at=None):
         super().__init__()
         self.dense = keras.layers.Dense(1)
-        self.nan_at = nan_at
+        self.nan_at, self.blow_up_at = nan_at, blow_up_at
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def call(self, x):
@@ -59,6 +62,8 @@ class Regressor(keras.Model):
             loss = tf.reduce_mean(tf.square(self(x) - y))
             if self.nan_at is not None:
                 loss *= tf.where(self.optimizer.iterations >= self.nan_at, np.nan, 1.0)
+            if self.blow_up_at is not None:
+                loss *= tf.where(self.optimizer.iterations >= self.blow_up_at, 1000.0, 1.0)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.loss_tracker.update_state(loss)
@@ -70,8 +75,8 @@ def _regression_data(n=16, batch=4):
     return tf.data.Dataset.from_tensor_slices((x, x.sum(1, keepdims=True))).batch(batch)
 
 
-def _regressor(nan_at=None):
-    model = Regressor(nan_at)
+def _regressor(nan_at=None, blow_up_at=None):
+    model = Regressor(nan_at, blow_up_at)
     model(np.zeros((1, 3), "float32"))
     model.compile(keras.optimizers.SGD(1e-2))
     return model
@@ -106,6 +111,51 @@ def test_nan_guard_without_checkpoint_says_nothing_is_saved():
     model = _regressor(nan_at=0)
     with pytest.raises(NonFiniteLossError, match="epoch 1, step 1: loss=nan.*No checkpoint was configured"):
         model.fit(_regression_data(), epochs=1, verbose=0, callbacks=[NaNGuard()])
+
+
+def test_explosion_guard_stops_a_finite_blow_up_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = _regressor(blow_up_at=10)  # 4 steps per epoch: steps 11, 12, 13 are far too high
+    run = RunCheckpoint(str(tmp_path), model, save_every_n_steps=1, max_to_keep=20)
+    guard = ExplosionGuard(factor=100, patience=3, checkpoint=run, min_history=4)
+    with pytest.raises(LossExplosionError) as error:
+        model.fit(_regression_data(), epochs=10, verbose=0,
+                  callbacks=[NaNGuard(run), guard, run.callback(hold=[guard])])
+    message = str(error.value)
+    assert "epoch 4, step 1: loss=" in message and "3 consecutive steps" in message
+    assert f"last good checkpoint, {run.latest_path}," in message and "Fix: lower" in message
+    assert isinstance(error.value, TrainingDivergedError)
+    # Steps 1-10 saved (one checkpoint each); 11 and 12 held back; 13 stopped the run.
+    assert os.path.basename(run.latest_path) == "ckpt-10"
+    restored = RunCheckpoint(str(tmp_path), _regressor())
+    assert (restored.restore_latest(), restored.step) == (2, 10)
+
+
+def _feed(guard, step_values, name="loss"):
+    """Calls the guard as fit would over one epoch whose steps have these values:
+    the logs hold the running mean, as Keras' Mean trackers report it."""
+    guard.on_epoch_begin(0)
+    for batch, mean in enumerate(np.cumsum(step_values) / np.arange(1, len(step_values) + 1)):
+        guard.on_train_batch_end(batch, {name: mean, "lr": 1e-3})
+
+
+def test_explosion_guard_judges_step_values_not_running_means():
+    guard = ExplosionGuard(factor=10, patience=2, min_history=5)
+    _feed(guard, [1.0, 2.0, 1.0, 2.0, 1.0, 1.5, 30.0])
+    assert guard.hold_reason() == "loss=30 > 10 x median 1.25"  # the step's value, not the mean
+    _feed(guard, [1.0, 1.0, 40.0, 1.0] * 5)  # single spikes never last 2 steps
+    assert guard.hold_reason() is None
+    with pytest.raises(LossExplosionError, match="loss=50 > 10 x median 1 for 2"):
+        _feed(guard, [1.0, 1.0, 50.0, 50.0])
+
+
+def test_explosion_guard_skips_signed_terms_and_short_histories():
+    guard = ExplosionGuard(factor=10, patience=1, min_history=5)
+    _feed(guard, [-1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 500.0], name="critic_loss")
+    _feed(ExplosionGuard(factor=10, patience=1, min_history=5), [1.0, 1.0, 1.0, 1.0, 500.0])
+    with pytest.raises(ValueError, match="factor must be > 1"):
+        ExplosionGuard(factor=1)
+    with pytest.raises(ValueError, match="patience must be an int >= 1"):
+        ExplosionGuard(factor=10, patience=0)
 
 
 def test_nan_guard_lets_finite_training_finish():

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from distill_helpers import compile_default, toy_distiller, toy_pairs
 from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
+from itgc_tf.training.checkpointing import (RunCheckpoint, cleanup_write_dir, is_chief,
+                                            remove_stale_temp, write_dir)
 from itgc_tf.training.teachers import CycleGANTeacher
 
 
@@ -179,11 +180,97 @@ def test_a_corrupt_latest_checkpoint_names_the_file_and_the_way_out(tmp_path):
         f.write(b"\xff" * size)
     with pytest.raises(ValueError, match="corrupt") as error:
         RunCheckpoint(str(tmp_path), _regressor()).restore_latest()
-    assert latest in str(error.value) and "--restore_from" in str(error.value)
-    assert earlier in str(error.value)
+    assert latest in str(error.value) and "--restore_from=PATH" in str(error.value)
+    assert earlier in str(error.value) and "Fix:" in str(error.value)
     fresh = _regressor()
     assert RunCheckpoint(str(tmp_path), fresh).restore_latest(restore_from=earlier) == 1
     _assert_same(_values(fresh.variables), good)
+    # The other advice works too: without the corrupt files the newest intact one is restored.
+    for name in os.listdir(tmp_path):
+        if name.startswith("ckpt-2."):
+            os.remove(tmp_path / name)
+    fresh = _regressor()
+    assert RunCheckpoint(str(tmp_path), fresh).restore_latest() == 1
+    _assert_same(_values(fresh.variables), good)
+
+
+def _file_bytes(directory, prefix):
+    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))
+            if name.startswith(prefix + ".")}
+
+
+def _three_checkpoints(tmp_path):
+    """ckpt-1..3 after 1, 2, 3 epochs; returns the model's values after each."""
+    model = _regressor()
+    run = RunCheckpoint(str(tmp_path), model, max_to_keep=5)
+    values = []
+    for epoch in (1, 2, 3):
+        model.fit(_regression_data(), epochs=1, verbose=0)
+        run.save(epoch)
+        values.append(_values(model.variables))
+    return values
+
+
+def test_restore_from_a_named_checkpoint_goes_on_without_overwriting_newer_ones(tmp_path):
+    values = _three_checkpoints(tmp_path)
+    newer = _file_bytes(tmp_path, "ckpt-3")
+    model = _regressor()
+    run = RunCheckpoint(str(tmp_path), model, max_to_keep=5)
+    assert run.restore_latest(restore_from="ckpt-1") == 1  # a name in the directory works too
+    _assert_same(_values(model.variables), values[0])
+    assert os.path.basename(run.save(2)) == "ckpt-4"
+    assert _file_bytes(tmp_path, "ckpt-3") == newer
+
+
+def test_a_deleted_state_file_restores_the_newest_intact_checkpoint_and_overwrites_nothing(
+        tmp_path, caplog):
+    values = _three_checkpoints(tmp_path)
+    os.remove(tmp_path / "checkpoint")
+    with open(tmp_path / "ckpt-3.data-00000-of-00001", "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        f.write(b"\xff" * size)
+    corrupt = _file_bytes(tmp_path, "ckpt-3")
+    model = _regressor()
+    run = RunCheckpoint(str(tmp_path), model, max_to_keep=5)
+    with caplog.at_level("WARNING"):
+        assert run.restore_latest() == 2
+    assert "state file" in caplog.text and "ckpt-2" in caplog.text and "ckpt-3" in caplog.text
+    _assert_same(_values(model.variables), values[1])
+    assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(str(tmp_path))
+            .all_model_checkpoint_paths] == ["ckpt-1", "ckpt-2"]  # the state file is rewritten
+    assert os.path.basename(run.save(3)) == "ckpt-4"
+    assert _file_bytes(tmp_path, "ckpt-3") == corrupt
+    fresh = _regressor()
+    assert RunCheckpoint(str(tmp_path), fresh).restore_latest() == 3  # the normal path again
+
+
+def test_a_deleted_state_file_without_an_intact_checkpoint_is_refused(tmp_path):
+    _three_checkpoints(tmp_path)
+    os.remove(tmp_path / "checkpoint")
+    for number in (1, 2, 3):
+        with open(tmp_path / f"ckpt-{number}.index", "wb") as f:
+            f.write(b"not an index")
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    with pytest.raises(ValueError, match="no `checkpoint`.*none of them can be read") as error:
+        RunCheckpoint(str(tmp_path), _regressor()).restore_latest()
+    assert "ckpt-3" in str(error.value) and "Fix:" in str(error.value)
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before
+
+
+def test_stale_temp_folders_of_killed_saves_are_removed_at_start_with_a_note(tmp_path, caplog):
+    _three_checkpoints(tmp_path)
+    stale = tmp_path / "ckpt-4_temp"
+    stale.mkdir()
+    (stale / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    (tmp_path / "ckpt-keep_temp").mkdir()  # not a checkpoint temp: left alone
+    with caplog.at_level("WARNING"):
+        RunCheckpoint(str(tmp_path), _regressor())
+    assert not stale.exists() and (tmp_path / "ckpt-keep_temp").exists()
+    assert str(stale) in caplog.text
+    assert os.path.exists(tmp_path / "ckpt-3.index")
+    assert remove_stale_temp(str(tmp_path)) == []
+    assert remove_stale_temp(str(tmp_path / "missing")) == []
 
 
 def test_restore_errors(tmp_path):

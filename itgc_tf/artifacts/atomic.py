@@ -11,7 +11,8 @@ import tempfile
 def atomic_output(target, *, overwrite=False, directory=False):
     """Context manager yielding a temporary path to write instead of `target`.
 
-    On normal exit the temporary is renamed to `target` (replacing it when
+    On normal exit the temporary is given the mode a new file/folder gets
+    (0644/0755 under umask 022) and renamed to `target` (replacing it when
     `overwrite`); on an exception it is deleted and `target` is left untouched.
 
     Args:
@@ -36,6 +37,9 @@ def atomic_output(target, *, overwrite=False, directory=False):
         os.close(fd)
     try:
         yield tmp
+        umask = os.umask(0)  # mkstemp/mkdtemp create 0600/0700: give the usual modes
+        os.umask(umask)
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~umask)
         if directory and os.path.lexists(target):
             # A directory cannot be renamed over a non-empty one: move the old one aside first.
             old = tempfile.mkdtemp(dir=parent, prefix=f".{name}.old-")

@@ -66,6 +66,12 @@ def missing_folder(path: str, what: str = "Dataset folder") -> FileNotFoundError
                              f"--dataset (and the split name).")
 
 
+def not_a_folder(path: str, what: str, kind: str) -> NotADirectoryError:
+    return NotADirectoryError(f"{what} {path} is {kind}, not a folder. Fix: point --dataset at "
+                              f"the folder that holds the images (extract an archive first; "
+                              f"repair or remove a broken link).")
+
+
 def empty_folder(path: str) -> ValueError:
     return ValueError(f"Folder {path} is empty. Fix: put the images ({SUPPORTED}) in it or "
                       f"point --dataset at the folder that holds them.")
@@ -79,7 +85,8 @@ def no_supported_images(path: str, found: dict[str, int]) -> ValueError:
 
 def unreadable_image(path: str, reason: str) -> ValueError:
     return ValueError(f"Cannot read image {path}: {reason}. Fix: re-export the file as "
-                      f"PNG/JPEG or delete it.")
+                      f"PNG/JPEG, or skip it by moving it out of the dataset (with its "
+                      f"same-name partner in the other folder for paired folders).")
 
 
 def unsupported_bmp(path: str, mode: str) -> ValueError:

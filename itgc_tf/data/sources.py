@@ -7,14 +7,16 @@ A `Source` is paired (one `Stream` whose elements hold A and B, or one side-by-s
 order, and can be split into disjoint shards with exact example counts.
 """
 import abc
+import collections
 import dataclasses
+import logging
 import posixpath
 
 import tensorflow as tf
 
 from itgc_tf.data import errors
 from itgc_tf.data.config import DataConfig
-from itgc_tf.data.images import list_images, read_header, stem
+from itgc_tf.data.images import read_header, require_folder, scan_folder, stem
 from itgc_tf.data.preprocess import check_size
 
 
@@ -109,23 +111,31 @@ def _match_by_name(files_a: list[str], files_b: list[str]) -> tuple[tuple[str, .
 
 def folder_source(root: str, split: str, config: DataConfig) -> Source:
     """Images under ``root`` in the aligned, folders or unpaired layout; every file is
-    header-checked (readable, even width if aligned, large enough for the crop)."""
+    checked (fully decodable, even width if aligned, large enough for the crop).
+
+    The description ends with the pre-check summary: images checked and files of
+    unsupported types ignored (also logged, as a warning when there are any).
+    """
     root = root.rstrip("/") or "/"
-    if not tf.io.gfile.isdir(root):
-        raise errors.missing_folder(root)
+    require_folder(root)
     layout = _detect_layout(root, split) if config.layout == "auto" else config.layout
-    description = f"{root} ({layout}, split {split})"
+    ignored = collections.Counter()
+
+    def images_in(*parts):
+        scan = scan_folder(posixpath.join(root, *parts))
+        ignored.update(scan.ignored)
+        return scan.images
+
     if layout == "aligned":
-        files = list_images(posixpath.join(root, split))
+        files = images_in(split)
         for path in files:
             header = read_header(path)
             if header.width % 2:
                 raise errors.odd_aligned_width(path, header.width)
             check_size(header.height, header.width // 2, path, config)
-        return Source(True, layout, description, (FileStream(("AB",), (tuple(files),)),))
-    if layout == "folders":
-        files_a, files_b = _match_by_name(list_images(posixpath.join(root, split, "A")),
-                                          list_images(posixpath.join(root, split, "B")))
+        paired, streams = True, (FileStream(("AB",), (tuple(files),)),)
+    elif layout == "folders":
+        files_a, files_b = _match_by_name(images_in(split, "A"), images_in(split, "B"))
         for path_a, path_b in zip(files_a, files_b):
             a, b = read_header(path_a), read_header(path_b)
             size_a = check_size(a.height, a.width, path_a, config)
@@ -133,12 +143,26 @@ def folder_source(root: str, split: str, config: DataConfig) -> Source:
             if size_a != size_b:
                 raise errors.pair_size_mismatch(path_a, path_b, (a.height, a.width),
                                                 (b.height, b.width), config.preprocess)
-        return Source(True, layout, description, (FileStream(("A", "B"), (files_a, files_b)),))
-    streams = []
-    for domain in "AB":
-        files = list_images(posixpath.join(root, split + domain))
-        for path in files:
-            header = read_header(path)
-            check_size(header.height, header.width, path, config)
-        streams.append(FileStream(("image",), (tuple(files),)))
-    return Source(False, layout, description, tuple(streams))
+        paired, streams = True, (FileStream(("A", "B"), (files_a, files_b)),)
+    else:
+        streams = []
+        for domain in "AB":
+            files = images_in(split + domain)
+            for path in files:
+                header = read_header(path)
+                check_size(header.height, header.width, path, config)
+            streams.append(FileStream(("image",), (tuple(files),)))
+        paired, streams = False, tuple(streams)
+    summary = _summary(sum(len(c) for s in streams for c in s.columns), ignored)
+    (logging.warning if ignored else logging.info)("Pre-check of %s (split %s): %s.", root,
+                                                     split, summary)
+    return Source(paired, layout, f"{root} ({layout}, split {split}; {summary})", streams)
+
+
+def _summary(checked: int, ignored: collections.Counter) -> str:
+    """"N images checked" and, when any, "ignored: .tiff x2, sub-folders x1"."""
+    text = f"{checked} images checked"
+    if ignored:
+        text += ("; ignored (unsupported types): "
+                 + ", ".join(f"{kind} x{n}" for kind, n in sorted(ignored.items())))
+    return text

@@ -19,8 +19,9 @@ class EvalOptions:
                                 kind="str")
     inception_weights: str | None = option(
         None, "FID/KID network: the standard FID Inception SavedModel or Keras InceptionV3 "
-        "notop weights (.h5); default the Keras cache. Without weights FID/KID are skipped "
-        "with a note.", kind="str")
+        "notop weights (.h5); default the Keras cache. A SavedModel is code (its graph runs): "
+        "use one only from a trusted source. Without weights FID/KID are skipped with a note.",
+        kind="str")
     fid_stats: str | None = option(None, "Cache file (.npz) of the real images' Inception "
                                    "statistics; computed once, reused after.", kind="str")
     latency_runs: int = option(30, "Timed runs (after warm-up) for the latency median.")

@@ -10,8 +10,13 @@ Weight sources, first match wins:
      [N, 2048] (or [N, 1, 1, 2048]; with several outputs, the one whose name
      contains "pool"). Its expected pixel range is `saved_model_input_range`,
      default (0, 255) as in TTUR's graph; use (0, 1) for pytorch-fid style
-     networks, (-1, 1) for TF-GAN's. Only this source gives FIDs comparable to
-     published numbers.
+     networks, (-1, 1) for TF-GAN's. Only this source can give FIDs comparable
+     to published numbers, and it is marked standard only when verified: the
+     `weights_fingerprint` of its variables (read from its checkpoint, before
+     any of its graph runs) must be one of `STANDARD_FID_FINGERPRINTS`.
+     A SavedModel is code: loading and calling it runs its graph, which can
+     read and write files. Use only SavedModels from a trusted source; prefer
+     the weight-only `.h5` formats below.
    - a Keras `.weights.h5` / `.h5` weights file of
      `keras.applications.InceptionV3(include_top=False, pooling="avg")`.
 2. The Keras cache file
@@ -32,6 +37,14 @@ import tensorflow as tf
 from itgc_tf.keras_cache import keras_cache_file, weights_file
 
 FEATURE_DIM = 2048
+# `weights_fingerprint` of the standard FID Inception network -> what it is. The
+# standard network is TTUR's `inception-2015-12-05` graph (classify_image_graph_def.pb;
+# pytorch-fid's pt_inception-2015-12-05-6726825d.pth holds the same values): its
+# fingerprint is that of a SavedModel whose float variables are exactly those
+# constants in TensorFlow layout (kernels HWIO). It cannot be computed offline
+# here; until a verified value is added (`saved_model_fingerprint` of such a
+# port), no SavedModel is marked standard.
+STANDARD_FID_FINGERPRINTS: dict[str, str] = {}
 INPUT_SIZE = 299
 KERAS_CACHE_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
@@ -63,6 +76,43 @@ def _content_hash(paths):
     return digest.hexdigest()[:16]
 
 
+def weights_fingerprint(arrays):
+    """sha256 (hex) of a network's weights, independent of variable names and
+    order: the sorted per-array digests of (dtype, shape, C-order little-endian
+    bytes), hashed together. Equal for two ports with bit-identical weights in
+    the same layout; different when any value, shape or dtype differs."""
+    digests = []
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+        digests.append(digest.digest())
+    return hashlib.sha256(b"".join(sorted(digests))).hexdigest()
+
+
+def saved_model_fingerprint(directory):
+    """`weights_fingerprint` of the floating-point variables of the SavedModel in
+    ``directory``, read from ``variables/`` without loading or running its graph."""
+    prefix = os.path.join(directory, "variables", "variables")
+    if not tf.io.gfile.exists(prefix + ".index"):
+        return weights_fingerprint([])
+    reader = tf.train.load_checkpoint(prefix)
+    dtypes = reader.get_variable_to_dtype_map()
+    return weights_fingerprint(reader.get_tensor(name) for name in sorted(dtypes)
+                               if dtypes[name].is_floating)
+
+
+def _standard_verdict(directory):
+    """(is_standard, reason) of the SavedModel in ``directory``."""
+    fingerprint = saved_model_fingerprint(directory)
+    if fingerprint in STANDARD_FID_FINGERPRINTS:
+        return True, f"weights fingerprint {fingerprint[:16]} is {STANDARD_FID_FINGERPRINTS[fingerprint]}"
+    return False, (f"weights fingerprint {fingerprint[:16]} is not that of the standard FID "
+                   "Inception network (itgc_tf.eval.inception.STANDARD_FID_FINGERPRINTS), so its "
+                   "FIDs are comparable within this toolkit only")
+
+
 def _saved_model_files(directory):
     files = [os.path.join(root, name) for root, _, names in os.walk(directory) for name in names
              if name == "saved_model.pb" or os.path.basename(root) == "variables"]
@@ -83,7 +133,9 @@ class InceptionFeatures:
       network_id: which network computed the features: `fid_inception_savedmodel:<hash>:in[lo,hi]`
         (standard FID network; FIDs comparable to papers), `keras_inception_v3_imagenet:<hash>`
         (Keras ImageNet weights; comparable only within this toolkit) or `random-testing:...`.
-      is_standard_fid_network: True for the SavedModel source only.
+      is_standard_fid_network: True only for a SavedModel whose weights are
+        verified to be the standard FID network's (`STANDARD_FID_FINGERPRINTS`).
+      standard_network_reason: why it is or is not standard, in words.
     """
 
     def __init__(self, weights_path=None, saved_model_input_range=(0.0, 255.0)):
@@ -104,13 +156,15 @@ class InceptionFeatures:
             raise ValueError(f"--inception_weights={weights_path!r} is neither a SavedModel directory "
                              "nor a Keras .weights.h5/.h5 file.\n" + _missing_weights_message())
 
-    def _setup(self, model, input_range, input_size, network_id, is_standard_fid_network):
+    def _setup(self, model, input_range, input_size, network_id, is_standard_fid_network,
+               reason="not the FID Inception network (Keras ImageNet or random weights)"):
         """model maps [N, input_size, input_size, 3] in input_range to pool features."""
         self._model = model
         self._in_range = tuple(float(v) for v in input_range)
         self.input_size = input_size
         self.network_id = network_id
         self.is_standard_fid_network = is_standard_fid_network
+        self.standard_network_reason = reason
         self._embed = tf.function(self._embed_fn, input_signature=[
             tf.TensorSpec([None, None, None, 3], tf.float32)])
 
@@ -130,6 +184,11 @@ class InceptionFeatures:
         if not os.path.isfile(os.path.join(directory, "saved_model.pb")):
             raise ValueError(f"--inception_weights={directory!r} is a directory without "
                              "saved_model.pb; point it at the FID Inception SavedModel directory.")
+        standard, reason = _standard_verdict(directory)  # before any of its graph runs
+        logging.warning("--inception_weights=%s is a SavedModel: its graph runs as code, so it must "
+                        "come from a trusted source. %s.", directory,
+                        "Verified as the standard FID network" if standard else
+                        f"Not marked standard: {reason}")
         loaded = tf.saved_model.load(directory)
         names = list(loaded.signatures.keys())
         name = "serving_default" if "serving_default" in names else (names[0] if len(names) == 1 else None)
@@ -160,7 +219,7 @@ class InceptionFeatures:
         lo, hi = input_range
         self._setup(model, input_range, INPUT_SIZE,
                     f"fid_inception_savedmodel:{_content_hash(_saved_model_files(directory))}"
-                    f":in[{lo:g},{hi:g}]", True)
+                    f":in[{lo:g},{hi:g}]", standard, reason)
 
     @classmethod
     def random_for_testing(cls, seed=0, input_size=75):

@@ -23,8 +23,9 @@ that order; a value that was not measured is None (null in JSON):
 - with an Inception network: ``student.fid``, ``student.kid``,
   ``student.kid_std`` and the same for ``teacher``, against the real B images
   (``fid.real_images`` of them); ``fid.inception_network`` (its id),
-  ``fid.standard_network`` and ``fid.note`` (the numbers are comparable to
-  published ones only with the standard FID network).
+  ``fid.standard_network`` (true only for verified weights),
+  ``fid.standard_network_reason`` and ``fid.note`` (the numbers are comparable
+  to published ones only with the standard FID network).
 - ``exports``: {name: absolute path} of the given exports.
 
 `write_report` writes JSON atomically; non-finite floats are written as the
@@ -57,14 +58,17 @@ REPORT_KEYS = (
     *[f"{m}.{c}" for m in _MODELS for c in _COST],
     "macs_ratio", "speedup", "latency.runs", "latency.device",
     *[f"{m}.{f}" for m in _MODELS for f in _FID],
-    "fid.inception_network", "fid.standard_network", "fid.note", "fid.real_images",
+    "fid.inception_network", "fid.standard_network", "fid.standard_network_reason", "fid.note",
+    "fid.real_images",
     "exports",
 )
 _COUNT_KEYS = ("num_images", "latency.runs", "fid.real_images")
 _TEXT_KEYS = ("student.latency_source", "teacher.latency_source", "latency.device",
-              "fid.inception_network", "fid.note")
+              "fid.inception_network", "fid.standard_network_reason", "fid.note")
 FID_NOTE = ("FID/KID are comparable to published numbers only with the standard FID Inception "
-            "network (fid.standard_network true); otherwise compare them within this toolkit only.")
+            "network (fid.standard_network true: its weights' fingerprint was verified); otherwise "
+            "compare them within this toolkit only. An --inception_weights SavedModel is code (its "
+            "graph runs) and must come from a trusted source.")
 _LATENCY_WARMUP = 10
 
 
@@ -179,6 +183,7 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
                            f"{name}.kid_std": result.kid_std})
         report.update({"fid.inception_network": inception.network_id,
                        "fid.standard_network": bool(getattr(inception, "is_standard_fid_network", False)),
+                       "fid.standard_network_reason": getattr(inception, "standard_network_reason", None),
                        "fid.note": FID_NOTE, "fid.real_images": real.count})
     report["exports"] = exports
     return report

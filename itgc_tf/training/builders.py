@@ -2,11 +2,11 @@
 itgc-distill, scripts/benchmark.py and the tests). Call inside the strategy scope."""
 import pathlib
 
-import keras
 import tensorflow as tf
 
 from itgc_tf.models.pruning import load_pruned_student
 from itgc_tf.models.registry import build_generator
+from itgc_tf.models.saving import load_keras_model
 from itgc_tf.models.weight_transfer import transfer_weights
 from itgc_tf.recipes import recipe_from_options
 from itgc_tf.training.distiller import Distiller
@@ -113,7 +113,7 @@ def init_from_teacher_discriminator(disc, teacher_path):
             f"--init_discriminator_from_teacher needs the teacher run's discriminator at {path}; "
             "itgc-train-teacher writes it next to generator.keras. Fix: train the teacher with "
             "this version, or drop the flag.")
-    source = keras.models.load_model(path, compile=False)
+    source = load_keras_model(path)
     shapes = [tuple(w.shape) for w in source.weights]
     if shapes != [tuple(w.shape) for w in disc.weights]:
         raise ValueError(
@@ -123,16 +123,33 @@ def init_from_teacher_discriminator(disc, teacher_path):
     disc.set_weights(source.get_weights())
 
 
-def load_generator(path, what):
-    """A Keras generator saved by train_teacher/distill (``*.keras``), or a model_dir."""
+def load_generator(path, what, data=None):
+    """A Keras generator saved by train_teacher/distill (``*.keras``), or a model_dir;
+    given a `DataConfig` ``data``, its channel counts are checked against the data's
+    (`check_channels`)."""
     path = pathlib.Path(path)
     if path.is_dir():
         path = path / "generator.keras"
     if not path.is_file():
         raise FileNotFoundError(
-            f"No {what} generator at {path}. Fix: pass --{what}=MODEL_DIR of an itgc-train-"
+            f"No generator for --{what} at {path}. Fix: pass --{what}=MODEL_DIR of an itgc-train-"
             "teacher run (it holds generator.keras) or the path of a .keras generator file.")
-    return keras.models.load_model(path, compile=False)
+    generator = load_keras_model(path)
+    if data is not None:
+        check_channels(generator, data, what, path)
+    return generator
+
+
+def check_channels(generator, data, what, path):
+    """Raises ValueError naming both counts and --input_nc/--output_nc when the
+    generator's input/output channels differ from the data's."""
+    for side, have, want in (("input", generator.input_shape[-1], data.input_nc),
+                             ("output", generator.output_shape[-1], data.output_nc)):
+        if have != want:
+            raise ValueError(
+                f"The --{what} generator ({path}) has {have} {side} channels but the data has "
+                f"--{side}_nc={want}. Fix: pass --{side}_nc={have} if the data has {have} "
+                f"channels, or a generator trained on this data.")
 
 
 def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resources):
@@ -162,7 +179,7 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
             raise ValueError(
                 f"--recipe={student_config.recipe} distils a trained teacher. Fix: pass "
                 "--teacher=MODEL_DIR (of an itgc-train-teacher run) or a .keras generator file.")
-        teachers = [load_generator(student_config.teacher, "teacher")]
+        teachers = [load_generator(student_config.teacher, "teacher", data)]
     if student_config.init_student_from_teacher:
         transfer_weights(teachers[0], student)
     disc = None

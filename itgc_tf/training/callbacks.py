@@ -1,10 +1,11 @@
 """Keras callbacks of the training CLIs: TensorBoard (trackers, learning rates,
-hparams), image grids, the NaN guard and periodic evaluation.
+hparams), image grids, the NaN and explosion guards and periodic evaluation.
 
 Summary steps are epochs counted from 0, as Keras' TensorBoard callback writes
 its ``epoch_*`` scalars. Under a multi-worker strategy give non-chief workers a
 temporary ``log_dir`` (``itgc_tf.training.checkpointing.write_dir``).
 """
+import collections
 import contextlib
 import numbers
 
@@ -231,8 +232,26 @@ class PeriodicEvaluation(_EveryNEpochsSummary):
             logs.update({EVAL_PREFIX + name: float(value) for name, value in results.items()})
 
 
-class NonFiniteLossError(RuntimeError):
+class TrainingDivergedError(RuntimeError):
+    """Training was stopped because it diverged; the last good checkpoint is kept."""
+
+
+class NonFiniteLossError(TrainingDivergedError):
     """A loss or tracked quantity became NaN/Inf during training."""
+
+
+class LossExplosionError(TrainingDivergedError):
+    """A loss stayed far above its running median (`ExplosionGuard`)."""
+
+
+def _kept(checkpoint):
+    """What a stopped run keeps, for the guards' messages."""
+    if checkpoint is None:
+        return "No checkpoint was configured, so nothing of this run is saved."
+    if checkpoint.latest_path is None:
+        return "No checkpoint had been saved yet."
+    return (f"The last good checkpoint, {checkpoint.latest_path}, is kept (this state "
+            "was not saved); a restart resumes from it.")
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -263,13 +282,104 @@ class NaNGuard(keras.callbacks.Callback):
 
     def _message(self, bad, logs, batch):
         terms = ", ".join(f"{name}={logs[name]}" for name in bad)
-        if self._checkpoint is None:
-            kept = "No checkpoint was configured, so nothing of this run is saved."
-        elif self._checkpoint.latest_path is None:
-            kept = "No checkpoint had been saved yet."
-        else:
-            kept = (f"The last good checkpoint, {self._checkpoint.latest_path}, is kept (this state "
-                    "was not saved); a restart resumes from it.")
         return (f"Non-finite training values at epoch {self._epoch + 1}, step {batch + 1}: {terms}. "
-                f"Training stopped. {kept} Try a lower learning rate, or, with VEM, a lower "
-                "Langevin step size (the critic's energies e_pos/e_neg show whether it diverged).")
+                f"Training stopped. {_kept(self._checkpoint)} Try a lower learning rate, or, with "
+                "VEM, a lower Langevin step size (the critic's energies e_pos/e_neg show whether "
+                "it diverged): resume with the new value and --allow_changed_flags, or use a "
+                "new --model_dir; or resume with --skip_nonfinite_steps.")
+
+
+class ExplosionGuard(keras.callbacks.Callback):
+    """Opt-in divergence guard: stops training when a loss stays above ``factor``
+    times its running median for ``patience`` consecutive steps, by raising
+    `LossExplosionError` (a finite blow-up, e.g. a learning rate of 1e6 driving
+    losses to 1e13, which `NaNGuard` does not see).
+
+    Each step's value of a term is recovered from Keras' logs, which hold the
+    mean since the epoch began (``keras.metrics.Mean`` trackers: the step value
+    after j logged steps and at step k is (k·mean_k − j·mean_j)/(k − j); with
+    ``steps_per_execution`` > 1, the mean over the block). The running median
+    is taken over the last ``window`` steps that were not above the threshold;
+    a term is judged once it has ``min_history`` of them, and only while all of
+    them are positive (a factor of the median means nothing for signed terms
+    such as a critic's energy loss). While a streak lasts, the run's
+    `RunCheckpoint` callback given this guard in ``hold`` does not save, so the
+    last good checkpoint is the one a restart resumes from.
+
+    Args:
+      factor: threshold as a multiple of the running median (> 1).
+      patience: consecutive steps above it that stop the run (>= 1).
+      checkpoint: the run's `RunCheckpoint` (named in the message), or None.
+      monitor: log names watched; None: every name containing "loss".
+      window: steps in the running median (>= min_history).
+      min_history: steps a term needs before it is judged (>= 1).
+    """
+
+    def __init__(self, factor, patience=10, checkpoint=None, monitor=None, window=200,
+                 min_history=20):
+        super().__init__()
+        if not factor > 1:
+            raise ValueError(f"ExplosionGuard factor must be > 1 (a multiple of the running "
+                             f"median), got {factor!r}. Fix: pass e.g. 100.")
+        if not (isinstance(patience, int) and patience >= 1):
+            raise ValueError(f"ExplosionGuard patience must be an int >= 1 (steps), got "
+                             f"{patience!r}. Fix: pass e.g. 10.")
+        if not (isinstance(min_history, int) and 1 <= min_history <= window):
+            raise ValueError(f"ExplosionGuard needs 1 <= min_history <= window, got "
+                             f"min_history={min_history!r}, window={window!r}.")
+        self.factor, self.patience, self._checkpoint = float(factor), patience, checkpoint
+        self._monitor, self._window, self._min_history = monitor, window, min_history
+        self._history = collections.defaultdict(lambda: collections.deque(maxlen=window))
+        self._streak, self._over, self._epoch = 0, {}, 0
+        self._means, self._logged = {}, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._means, self._logged = epoch, {}, 0
+
+    def _step_values(self, batch, logs):
+        """{name: value of the steps since the previous call} of the watched terms."""
+        names = self._monitor or [name for name in logs if "loss" in name]
+        values, steps = {}, batch + 1
+        for name in names:
+            if name not in logs:
+                continue
+            mean = float(np.asarray(logs[name], np.float64))
+            previous = self._means.get(name)
+            values[name] = (mean if previous is None or steps == self._logged
+                            else (steps * mean - self._logged * previous) / (steps - self._logged))
+            self._means[name] = mean
+        self._logged = steps
+        return values
+
+    def on_train_batch_end(self, batch, logs=None):
+        over = {}
+        values = self._step_values(batch, logs or {})
+        for name, value in values.items():
+            history = self._history[name]
+            if not np.isfinite(value) or len(history) < self._min_history or min(history) <= 0:
+                continue
+            median = float(np.median(history))
+            if value > self.factor * median:
+                over[name] = (value, median)
+        self._streak = self._streak + 1 if over else 0
+        self._over = over
+        if not over:
+            for name, value in values.items():
+                if np.isfinite(value):
+                    self._history[name].append(value)
+        if self._streak >= self.patience:
+            raise LossExplosionError(self._message(batch))
+
+    def hold_reason(self):
+        """Why the current state must not be saved (a streak is on), else None."""
+        if not self._streak:
+            return None
+        return ", ".join(f"{name}={value:.3g} > {self.factor:g} x median {median:.3g}"
+                         for name, (value, median) in self._over.items())
+
+    def _message(self, batch):
+        return (f"Loss explosion at epoch {self._epoch + 1}, step {batch + 1}: {self.hold_reason()} "
+                f"for {self.patience} consecutive steps. Training stopped. "
+                f"{_kept(self._checkpoint)} Fix: lower the learning rate (--lr) and resume with "
+                "--allow_changed_flags (or use a new --model_dir); raise the guard's factor or "
+                "patience if such excursions are expected.")

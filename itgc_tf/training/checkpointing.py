@@ -21,10 +21,20 @@ stores e, and ``step`` the steps done over the whole run; the CLI runner
 (``itgc_tf.training.runner.fit``) uses both to finish the interrupted epoch with the
 batches it had not yet seen, so a resumed run is exact.
 
-Atomicity: TensorFlow writes a checkpoint's data files first and only then the
-``checkpoint`` state file (itself written to a temp file and renamed), which
-is what `restore_latest` reads; a crash during a save leaves the previous
-checkpoint the latest one.
+Atomicity: TensorFlow writes a checkpoint's data files first (under a
+``ckpt-N_temp`` folder, renamed into place) and only then the ``checkpoint``
+state file (itself written to a temp file and renamed), which is what
+`restore_latest` reads; a crash during a save leaves the previous checkpoint
+the latest one. A kill or a full disk may leave a ``ckpt-N_temp`` folder
+behind: `remove_stale_temp` (called when a `RunCheckpoint` is made on the
+chief) deletes it with a note.
+
+Damage: a missing or stale ``checkpoint`` state file with ``ckpt-N`` files
+present restores the newest intact ``ckpt-N`` (with a note; the state file is
+rewritten) or refuses when none is intact; a corrupt newest checkpoint is
+refused with a message naming its files and ``--restore_from``. New saves are
+always numbered above every ``ckpt-N`` on disk, so no checkpoint file is ever
+overwritten.
 
 Multi-worker (``MultiWorkerMirroredStrategy``): every worker must save (saving
 may run collective ops), but only the chief writes to the run directory;
@@ -35,6 +45,7 @@ see.
 """
 import logging
 import os
+import re
 import shutil
 import tempfile
 
@@ -82,6 +93,43 @@ def cleanup_write_dir(path, model_dir):
         shutil.rmtree(path, ignore_errors=True)
 
 
+CHECKPOINT_NAME = "ckpt"  # tf.train.CheckpointManager's default file prefix
+_NUMBERED = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.index$")
+_TEMP = re.compile(rf"^{CHECKPOINT_NAME}-\d+_temp$")
+
+
+def numbered_checkpoints(directory):
+    """[(N, prefix)] of every ``ckpt-N`` in ``directory`` (one per ``.index`` file),
+    sorted by N; [] when the directory does not exist."""
+    if not tf.io.gfile.isdir(directory):
+        return []
+    found = []
+    for name in tf.io.gfile.listdir(directory):
+        match = _NUMBERED.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name[:-len(".index")])))
+    return sorted(found)
+
+
+def remove_stale_temp(directory):
+    """Deletes the ``ckpt-N_temp`` folders a killed or failed save left in
+    ``directory`` (a finished save renames its own away), logging a note for
+    each. Call it only where no other process saves into ``directory``.
+
+    Returns:
+      The removed paths, sorted.
+    """
+    if not tf.io.gfile.isdir(directory):
+        return []
+    removed = sorted(os.path.join(directory, name) for name in tf.io.gfile.listdir(directory)
+                     if _TEMP.match(name.rstrip("/")))
+    for path in removed:
+        tf.io.gfile.rmtree(path)
+        logging.warning("Removed %s: the unfinished files of a checkpoint save that was killed "
+                        "or ran out of disk space (the checkpoints before it are intact).", path)
+    return removed
+
+
 def _read_error(path):
     """The error reading any tensor of checkpoint ``path`` raises (damaged files), else None."""
     try:
@@ -106,6 +154,12 @@ def _build_optimizers(model, optimizers):
             raise ValueError(f"The optimizer {name} of {model.name} is not built, so its state "
                              "cannot be checkpointed; build it (the model's compile() should) before "
                              "making a RunCheckpoint.")
+
+
+def _first_line(error):
+    """The first line of an exception's message, with its type (TF errors run long)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 class RunCheckpoint:
@@ -144,8 +198,15 @@ class RunCheckpoint:
         self._checkpoint = tf.train.Checkpoint(
             model=model, epoch=self._epoch, step=self._step,
             model_variables=list(model.variables), optimizers=list(self._optimizers.values()))
-        self._manager = tf.train.CheckpointManager(self._checkpoint, self.write_directory,
-                                                   max_to_keep=max_to_keep)
+        self._max_to_keep = max_to_keep
+        if self.write_directory == directory:
+            remove_stale_temp(directory)
+        self._manager = self._new_manager()
+
+    def _new_manager(self):
+        """A CheckpointManager reading the current ``checkpoint`` state file."""
+        return tf.train.CheckpointManager(self._checkpoint, self.write_directory,
+                                          max_to_keep=self._max_to_keep)
 
     @property
     def latest_path(self):
@@ -156,13 +217,15 @@ class RunCheckpoint:
         """Training steps done, counted over the whole run (restored on resume)."""
         return int(self._step.numpy())
 
-    def _available(self):
-        state = tf.train.get_checkpoint_state(self.directory)
-        return list(state.all_model_checkpoint_paths) if state else []
-
     def restore_latest(self, restore_from=None):
         """Restores the newest checkpoint of ``directory`` (or ``restore_from``, a
-        checkpoint prefix such as ``.../ckpt-3``) into the model.
+        checkpoint prefix such as ``.../ckpt-3`` or its name ``ckpt-3`` in
+        ``directory``) into the model.
+
+        When the ``checkpoint`` state file is missing (or names a checkpoint that
+        is gone) but ``ckpt-N`` files are present, the newest intact one is
+        restored with a note and, on the chief, the state file is rewritten to
+        list the intact ones.
 
         Returns:
           The number of completed epochs it holds (0 when there is none): pass it
@@ -170,37 +233,81 @@ class RunCheckpoint:
 
         Raises:
           FileNotFoundError: ``restore_from`` is not a checkpoint.
-          ValueError: the checkpoint cannot be read (corrupt) or does not match
+          ValueError: the checkpoint cannot be read (corrupt), no ``ckpt-N``
+            without a state file is intact, or the checkpoint does not match
             the model; the message says which files and what to do.
         """
-        path = restore_from or self.latest_path
+        path = self._resolve(restore_from) if restore_from else self.latest_path
         if path is None:
-            return 0
-        if not tf.io.gfile.exists(path + ".index"):
-            raise FileNotFoundError(
-                f"--restore_from={path!r} is not a checkpoint (no {path}.index). Pass a checkpoint "
-                f"prefix without its extension; available: {self._available() or 'none'}.")
+            path = self._recover_without_state()
+            if path is None:
+                return 0
         try:
             self._checkpoint.restore(path).assert_existing_objects_matched()
         except Exception as error:  # noqa: BLE001 -- damaged files raise TF, protobuf or index errors
             damage = _read_error(path)
             if damage is not None:
-                earlier = [p for p in self._available() if p != path]
+                earlier = [p for _, p in numbered_checkpoints(self.directory) if p != path]
                 raise ValueError(
                     f"Checkpoint {path} (files {path}.index and {path}.data-*) cannot be read; it is "
-                    f"probably corrupt (a full disk or an interrupted copy): {damage!r}\n"
-                    f"Restore an earlier one with --restore_from=PATH (available: "
-                    f"{earlier or 'none'}), or delete {self.directory} to start the run over.") from error
+                    f"probably corrupt (a full disk or an interrupted copy): {_first_line(damage)}\n"
+                    f"Fix: re-run with --restore_from=PATH naming an earlier checkpoint (on disk: "
+                    f"{earlier or 'none'}) to continue from it, or delete the files of {path} (the "
+                    f"newest intact checkpoint is then restored), or delete {self.directory} to "
+                    "start the run over.") from error
             raise ValueError(
-                f"Checkpoint {path} does not match this model ({error}). It was written by a run "
-                "with another architecture or configuration: use the same flags as that run, or "
-                "a new --model_dir.") from error
+                f"Checkpoint {path} does not match this model ({error}). It was written "
+                "by a run with another architecture or configuration. Fix: use the same flags as "
+                "that run, or a new --model_dir.") from error
         logging.info("Restored %s (epoch %d, step %d).", path, self._epoch.numpy(), self.step)
         return int(self._epoch.numpy())
+
+    def _resolve(self, restore_from):
+        """The checkpoint prefix ``restore_from`` names (a path, or a name in ``directory``)."""
+        for path in (restore_from, os.path.join(self.directory, restore_from)):
+            if tf.io.gfile.exists(path + ".index"):
+                return path
+        available = [p for _, p in numbered_checkpoints(self.directory)]
+        raise FileNotFoundError(
+            f"--restore_from={restore_from!r} is not a checkpoint (no {restore_from}.index). Fix: "
+            f"pass a checkpoint prefix without its extension; on disk: {available or 'none'}.")
+
+    def _recover_without_state(self):
+        """The newest intact ``ckpt-N`` when the state file names none (None: no
+        ``ckpt-N`` at all); rewrites the state file on the chief."""
+        found = numbered_checkpoints(self.directory)
+        if not found:
+            return None
+        intact = [path for _, path in found if _read_error(path) is None]
+        if not intact:
+            raise ValueError(
+                f"{self.directory} holds checkpoints {[p for _, p in found]} but no `checkpoint` "
+                "state file naming the latest one, and none of them can be read (corrupt). They "
+                "are left untouched. Fix: restore them from a backup, or delete "
+                f"{self.directory} to start the run over.")
+        skipped = [path for _, path in found if path not in intact]
+        logging.warning(
+            "The `checkpoint` state file of %s is missing or names a checkpoint that is gone; "
+            "restoring the newest intact checkpoint on disk, %s%s.", self.directory, intact[-1],
+            f" (unreadable, left on disk: {skipped})" if skipped else "")
+        if self.write_directory == self.directory:
+            tf.compat.v1.train.update_checkpoint_state(self.directory, intact[-1],
+                                                       all_model_checkpoint_paths=intact)
+            self._manager = self._new_manager()
+        return intact[-1]
+
+    def _number_above_existing(self):
+        """Makes the next save's number exceed every ``ckpt-N`` on disk (after a
+        restore of an older checkpoint, or beside files the state file does not
+        list), so a save never overwrites a checkpoint."""
+        numbers = [n for n, _ in numbered_checkpoints(self.write_directory)]
+        if numbers and self._checkpoint.save_counter.numpy() < numbers[-1]:
+            self._checkpoint.save_counter.assign(numbers[-1])
 
     def save(self, epoch, step=None):
         """Writes a checkpoint holding ``epoch`` (completed epochs) and ``step``
         (None: unchanged); returns its path. Old ones beyond ``max_to_keep`` are deleted."""
+        self._number_above_existing()
         self._epoch.assign(epoch)
         if step is not None:
             self._step.assign(step)
@@ -212,17 +319,20 @@ class RunCheckpoint:
         """Removes this worker's temporary write directory (non-chief workers only)."""
         cleanup_write_dir(self.write_directory, self.directory)
 
-    def callback(self):
+    def callback(self, hold=()):
         """A Keras callback saving at every epoch end (and every
         ``save_every_n_steps`` steps); it never saves when the logs hold a
-        non-finite value, so a NaN step cannot overwrite the last good state."""
-        return _SaveCheckpoint(self)
+        non-finite value, so a NaN step cannot overwrite the last good state,
+        nor while one of ``hold`` (objects with a ``hold_reason()`` method, e.g.
+        an `ExplosionGuard` placed before this callback) returns a reason."""
+        return _SaveCheckpoint(self, hold)
 
 
 class _SaveCheckpoint(keras.callbacks.Callback):
-    def __init__(self, run_checkpoint):
+    def __init__(self, run_checkpoint, hold=()):
         super().__init__()
         self._run = run_checkpoint
+        self._hold = tuple(hold)
         self._epoch = 0
         self._steps_before_epoch = 0
         self._step = 0
@@ -253,5 +363,9 @@ class _SaveCheckpoint(keras.callbacks.Callback):
         if bad:
             logging.warning("Not saving a checkpoint at step %d: non-finite %s.", self._step,
                             ", ".join(bad))
+            return
+        reasons = [reason for reason in (guard.hold_reason() for guard in self._hold) if reason]
+        if reasons:
+            logging.warning("Not saving a checkpoint at step %d: %s.", self._step, "; ".join(reasons))
             return
         self._run.save(epoch, self._step)

@@ -105,11 +105,29 @@ class RunConfig:
         "N steps.", kind="int")
     image_summary_every: int = option(1, "Epochs between TensorBoard image grids (0: never).")
     verbose: int = option(1, "Keras progress output: 0 silent, 1 bar, 2 line/epoch.")
+    restore_from: str | None = option(
+        None, "Resume from this checkpoint of model_dir/checkpoints (a name such as ckpt-3, or "
+        "a path without extension) instead of the newest one, e.g. when the newest is corrupt; "
+        "later saves are numbered above every checkpoint. Not recorded in flags.cfg (a "
+        "one-off).", kind="str", one_off=True)
+    allow_changed_flags: bool = option(
+        False, "Resume even when flags that change the run (architecture, data, schedule, "
+        "optimiser) differ from the ones in model_dir/flags.cfg; the changes are appended to "
+        "model_dir/flags_history.txt. Not recorded in flags.cfg (a one-off).", one_off=True)
+    explosion_factor: float = option(
+        0.0, "Explosion guard: stop (keeping the last good checkpoint) when a loss stays above "
+        "this multiple of its running median for --explosion_patience steps; checkpoints are "
+        "held while it is above. 0 turns the guard off; otherwise > 1 (e.g. 100).")
+    explosion_patience: int = option(10, "Explosion guard: consecutive steps above "
+                                     "--explosion_factor x the running median that stop the run.")
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     distribution: DistributionConfig = dataclasses.field(default_factory=DistributionConfig)
 
     def __post_init__(self):
-        _at_least(self, 1, "keep_checkpoints", "checkpoint_every_steps")
+        _at_least(self, 1, "keep_checkpoints", "checkpoint_every_steps", "explosion_patience")
+        require(self.explosion_factor == 0 or self.explosion_factor > 1, "--explosion_factor "
+                f"must be 0 (off) or > 1 (a multiple of the running median), got "
+                f"{self.explosion_factor}. Fix: pass e.g. --explosion_factor=100, or 0.")
         _at_least(self, 0, "image_summary_every")
         require(self.verbose in (0, 1, 2), "--verbose must be 0 (silent), 1 (progress bar) or "
                 f"2 (one line per epoch), got {self.verbose}. Fix: pick one of them.")

@@ -22,7 +22,10 @@ step, keeping the last good checkpoint (the command exits non-zero);
 ``--skip_nonfinite_steps`` instead skips such updates and counts them.
 
 model_dir/
-  flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run
+  .lock            held by the running process (`RunLock`; chief only)
+  flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run;
+                   written once the run is validated, compared on resume
+  flags_history.txt  flag changes applied with --allow_changed_flags
   checkpoints/     tf.train.CheckpointManager (resume: re-run the same command)
   tensorboard/     scalars of every tracker, image grids, hparams
   export/          SavedModel / TFLite of the trained generator
@@ -31,6 +34,7 @@ model_dir/
 import contextlib
 import os
 import pathlib
+import shutil
 
 import keras
 import tensorflow as tf
@@ -39,8 +43,11 @@ from absl import logging
 from itgc_tf import options
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
-from itgc_tf.training.callbacks import ImageGridCallback, NaNGuard, tensorboard_callbacks
-from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, write_dir
+from itgc_tf.training import run_flags
+from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, NaNGuard,
+                                        tensorboard_callbacks)
+from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
+from itgc_tf.training.run_lock import RunLock
 from itgc_tf.training.schedules import LinearDecay
 
 
@@ -99,6 +106,12 @@ def check_global_batch(batch_size, strategy):
                          f"{replicas} (e.g. --batch_size={suggestion}).")
 
 
+def _require_model_dir(model_dir):
+    if not model_dir:
+        raise ValueError("--model_dir is required: the folder for checkpoints, TensorBoard logs "
+                         "and exports of this run. Fix: pass --model_dir=DIR.")
+
+
 @contextlib.contextmanager
 def run_dirs(model_dir, strategy):
     """Paths of the run, as a context manager: {"root", "tensorboard", "export"}
@@ -106,9 +119,7 @@ def run_dirs(model_dir, strategy):
     temporary folder, removed on exit); "checkpoints" is always
     model_dir/checkpoints, which every worker restores from (`RunCheckpoint`
     redirects a non-chief's saves)."""
-    if not model_dir:
-        raise ValueError("--model_dir is required: the folder for checkpoints, TensorBoard logs "
-                         "and exports of this run. Fix: pass --model_dir=DIR.")
+    _require_model_dir(model_dir)
     root = pathlib.Path(write_dir(model_dir, strategy))
     dirs = {name: root / name for name in ("tensorboard", "export")}
     for path in dirs.values():
@@ -121,10 +132,58 @@ def run_dirs(model_dir, strategy):
         cleanup_write_dir(str(root), model_dir)
 
 
+@contextlib.contextmanager
+def claimed_run_folder(model_dir, strategy):
+    """The run folder, held for this run by the chief (other workers: nothing to do):
+    created if missing, locked (`RunLock`), and removed again when this run created it
+    and fails before writing any file into it (no empty run folder is left behind)."""
+    _require_model_dir(model_dir)
+    if not is_chief(strategy):  # the chief claims the folder for every worker
+        yield
+        return
+    created = not os.path.exists(model_dir)
+    try:
+        with RunLock(model_dir):
+            yield
+    except BaseException:
+        if created and os.path.isdir(model_dir) and not any(
+                files for _, _, files in os.walk(model_dir)):
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
+
+
 def write_flagfile(path, config):
-    """Save ``config`` as the flag lines that reproduce it (``--flagfile=path``), atomically."""
+    """Save ``config`` as the flag lines that reproduce it (``--flagfile=path``), atomically
+    (mode 0644); one-off options are left out."""
     with atomic_output(path, overwrite=True) as tmp:
         pathlib.Path(tmp).write_text("\n".join(options.flag_lines(config)) + "\n")
+
+
+def resume_flag_changes(model_dir, config):
+    """The `FlagChange` s of ``config`` against ``model_dir/flags.cfg`` (none for a new run).
+
+    Raises ValueError listing each change that alters the run (`run_flags`) unless
+    ``config.run.allow_changed_flags``."""
+    path = pathlib.Path(model_dir) / "flags.cfg"
+    if not path.is_file():
+        return []
+    changes = run_flags.flag_changes(
+        run_flags.parse_flagfile(path.read_text()),
+        run_flags.parse_flagfile("\n".join(options.flag_lines(config))))
+    refused = run_flags.refused_changes(changes)
+    if refused and not config.run.allow_changed_flags:
+        raise ValueError(run_flags.changes_message(refused, path, "allow_changed_flags"))
+    return changes
+
+
+def record_flags(root, config, changes):
+    """Write ``root/flags.cfg``; append ``changes`` (if any) to ``root/flags_history.txt``."""
+    if changes:
+        history = pathlib.Path(root) / "flags_history.txt"
+        old = history.read_text() if history.is_file() else ""
+        with atomic_output(history, overwrite=True) as tmp:
+            pathlib.Path(tmp).write_text(old + run_flags.history_entry(changes))
+    write_flagfile(pathlib.Path(root) / "flags.cfg", config)
 
 
 def build_optimizer(schedule, steps_per_epoch):
@@ -159,7 +218,7 @@ def training_data(data, schedule):
 
 
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
-        hparams=None):
+        hparams=None, validated=None):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
     guard.
 
@@ -171,10 +230,16 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
     inside an epoch resumes that epoch at its next step. With deterministic data
     and deterministic_ops the resumed run then equals an uninterrupted one.
 
+    The checkpoint restored is ``run.restore_from`` when given, else the newest.
+    ``validated()`` (optional) is called once the restored state is checked against
+    the run, before training. With ``run.explosion_factor`` an `ExplosionGuard`
+    stops a run whose losses blow up (checkpoint saves held during a streak).
+
     Returns the Keras History of the last ``fit`` call (empty when the run had
     already finished). Raises `NonFiniteLossError` when a loss or energy turns
-    NaN/Inf (without skip_nonfinite_steps); with it, prints how many steps
-    were skipped.
+    NaN/Inf (without skip_nonfinite_steps; with it, prints how many steps were
+    skipped) and `LossExplosionError` from the explosion guard (both
+    `TrainingDivergedError`).
     """
     total_epochs = run.schedule.total_epochs
     checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
@@ -182,7 +247,7 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
                                save_every_n_steps=run.checkpoint_every_steps, strategy=strategy)
     history = keras.callbacks.History()
     try:
-        epoch = checkpoint.restore_latest()
+        epoch = checkpoint.restore_latest(run.restore_from)
         steps_done = checkpoint.step
         if steps_done:
             logging.info("Resuming from %s at epoch %d, step %d.", dirs["checkpoints"], epoch + 1,
@@ -193,7 +258,11 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
                 f"The checkpoint in {dirs['checkpoints']} holds {epoch} epochs and {steps_done} "
                 f"steps, which does not fit --steps_per_epoch={steps_per_epoch}. Resume with the "
                 "flags of that run (--flagfile=MODEL_DIR/flags.cfg), or use a new --model_dir.")
-        callbacks = [NaNGuard(checkpoint), checkpoint.callback(),
+        if validated is not None:
+            validated()
+        guards = [ExplosionGuard(run.explosion_factor, run.explosion_patience, checkpoint)
+                  ] if run.explosion_factor else []
+        callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
                      *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
         if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
@@ -224,8 +293,10 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
 
 def train(config, build_model, image_grid, outputs):
     """What every training command does with its configuration (``config.data``: a
-    `DataConfig`, ``config.run``: a `RunConfig`): strategy, run folder, flags.cfg,
-    data, the model built in the strategy scope, fit with resume, atomic saves.
+    `DataConfig`, ``config.run``: a `RunConfig`): strategy, the run folder claimed
+    (`claimed_run_folder`), the flags compared with a resumed run's
+    (`resume_flag_changes`), data, the model built in the strategy scope, fit with
+    resume, flags.cfg written once the run is validated, atomic saves.
 
     build_model(info, steps_per_epoch) -> compiled model (called in scope);
     image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
@@ -236,15 +307,16 @@ def train(config, build_model, image_grid, outputs):
     run, distribution = config.run, config.run.distribution
     strategy = make_strategy(distribution.strategy, distribution.tpu)
     configure_run(distribution, config.data.seed)
-    with run_dirs(run.model_dir, strategy) as dirs:
-        write_flagfile(dirs["root"] / "flags.cfg", config)
+    with claimed_run_folder(run.model_dir, strategy), run_dirs(run.model_dir, strategy) as dirs:
+        changes = resume_flag_changes(run.model_dir, config)
         dataset_fn, info, steps = training_data(config.data, run.schedule)
         check_global_batch(config.data.batch_size, strategy)
         with strategy.scope():
             model = build_model(info, steps)
         sample = next(iter(dataset_fn().take(1)))
         fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample))
+            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample),
+            validated=lambda: record_flags(dirs["root"], config, changes))
         for name, network in outputs(model).items():
             path = save_keras_atomically(network, dirs["root"] / name)
         return path
