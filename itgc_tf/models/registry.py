@@ -6,7 +6,10 @@ or ``DISCRIMINATORS``. Generator builders take
 discriminator builders take
 ``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
 ``unet_<N>`` for any power of two N >= 4 (num_downs = log2 N) is accepted
-besides the listed U-Nets.
+besides the listed U-Nets. ``spade`` is GauGAN's generator (input: a semantic map,
+``input_nc`` = semantic_nc; ``norm`` is SPADE's parameter-free norm, ``batch`` = sync
+batch norm as GauGAN on Cityscapes, or ``instance``); ``spade_compressed`` is GAN
+Compression's compressed GauGAN (widths 32_32_48_32_32_32_32_24 scaled by ngf / 64).
 """
 import math
 import re
@@ -15,6 +18,7 @@ from itgc_tf.models.discriminators import (multi_scale_discriminator,
                                            n_layer_discriminator,
                                            pixel_discriminator)
 from itgc_tf.models.resnet import resnet_generator
+from itgc_tf.models.spade import compressed_widths, spade_generator
 from itgc_tf.models.unet import unet_generator
 
 
@@ -32,6 +36,20 @@ def _unet(size):
     return build
 
 
+def _spade(compressed):
+    def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        if dropout:
+            raise ValueError("SPADE generators have no dropout. Fix: drop --dropout "
+                             "(dropout=False) for spade generators.")
+        if compressed:
+            return spade_generator(input_nc, output_nc, ngf, compressed_widths(ngf), norm,
+                                   mobile=True, spectral=False, input_size=input_size,
+                                   name=name)
+        return spade_generator(input_nc, output_nc, ngf, norm=norm, input_size=input_size,
+                               name=name)
+    return build
+
+
 GENERATORS = {
     "resnet_6blocks": _resnet(6, mobile=False),
     "resnet_9blocks": _resnet(9, mobile=False),
@@ -39,6 +57,8 @@ GENERATORS = {
     "mobile_resnet_9blocks": _resnet(9, mobile=True),
     "unet_128": _unet(128),
     "unet_256": _unet(256),
+    "spade": _spade(compressed=False),
+    "spade_compressed": _spade(compressed=True),
 }
 
 
