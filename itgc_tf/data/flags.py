@@ -17,9 +17,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(DataConfig)}
 _HELP = {
     "dataset": "Training images: a folder, tfds:NAME[/CONFIG] (e.g. tfds:cycle_gan/horse2zebra), "
                "tfrecord:DIR_OR_GLOB (written by scripts/make_tfrecords.py) or "
-               "demo:enhance|edges2photo|unpaired (built-in, made from scikit-image photos).",
+               "demo:enhance|edges2photo|unpaired|labels2photo (built-in, made from scikit-image "
+               "photos).",
     "layout": "Folder layout: aligned (SPLIT/*.png with A|B side by side), folders (SPLIT/A/ and "
-              "SPLIT/B/ with matching names), unpaired (SPLITA/ and SPLITB/) or auto (detect).",
+              "SPLIT/B/ with matching names), unpaired (SPLITA/ and SPLITB/), labels "
+              "(SPLIT/labels/ class-id PNGs, SPLIT/images/ photos, optional SPLIT/instances/) "
+              "or auto (detect).",
     "direction": "AtoB: translate A into B; BtoA: the reverse (swaps A and B).",
     "load_size": "Images are resized to this size (scale_width_and_crop: this width) before "
                  "cropping.",
@@ -46,6 +49,14 @@ _HELP = {
     "tfds_keys": "Image features of a TFDS dataset as A_KEY,B_KEY: two different names for "
                  "paired data, one name twice for unpaired data over splits SPLITA/SPLITB. "
                  "Needed when the dataset has more than one image feature.",
+    "aspect_ratio": "Width / height of the crops: crops are crop_size/aspect_ratio x crop_size "
+                    "(HxW), e.g. 2 for Cityscapes at 256x512.",
+    "label_nc": "Number of classes of a label-map dataset (--layout=labels; ids 0..label_nc-1; "
+                "35 for Cityscapes labelIds). 0: not a label-map dataset.",
+    "contain_dontcare_label": "Label maps use id 255 for unlabelled pixels: it gets its own "
+                              "input channel (label-map datasets).",
+    "no_instance": "Ignore instance maps: no instance-edge input channel (label-map "
+                   "datasets).",
 }
 
 _ENUMS = {"layout": LAYOUTS, "direction": DIRECTIONS, "preprocess": PREPROCESS_MODES}
@@ -68,6 +79,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
             flags.DEFINE_bool(name, default, **kwargs)
         elif isinstance(default, int):
             flags.DEFINE_integer(name, default, **kwargs)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, default, **kwargs)
         else:
             flags.DEFINE_string(name, default, **kwargs)
 
