@@ -8,10 +8,10 @@ from itgc_tf.eval.profile import profile
 from itgc_tf.models.registry import (DISCRIMINATORS, GENERATORS,
                                      build_discriminator, build_generator)
 
-# Smallest valid size per generator (U-Nets need 2**num_downs, SPADE 2**5).
+# Smallest valid size per generator (U-Nets need 2**num_downs, SPADE 2**6).
 GENERATOR_SIZES = {"resnet_6blocks": 16, "resnet_9blocks": 16,
                    "mobile_resnet_6blocks": 16, "mobile_resnet_9blocks": 16,
-                   "unet_128": 128, "unet_256": 256, "spade": 32, "spade_compressed": 32}
+                   "unet_128": 128, "unet_256": 256, "spade": 64, "spade_compressed": 64}
 
 
 def savedmodel_roundtrip(model, x, tmp_path):

@@ -11,13 +11,13 @@ from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
 from itgc_tf.training.distiller import Distiller, VEMConfig
 
-SIZE, LABELS = 32, 5
+SIZE, LABELS = 64, 5
 PALETTE = np.random.default_rng(7).uniform(-1, 1, (LABELS, 3)).astype("float32")
 TOY_VEM = dict(critic_width=8, critic_blocks=3)
 
 
 def label_pairs(n=8, seed=0):
-    """One-hot 8x8-block label maps [n, 32, 32, 5] and their palette photos."""
+    """One-hot 8x8-block label maps [n, 64, 64, 5] and their palette photos."""
     ids = np.random.default_rng(seed).integers(0, LABELS, (n, SIZE // 8, SIZE // 8))
     ids = ids.repeat(8, 1).repeat(8, 2)
     return {"A": np.eye(LABELS, dtype="float32")[ids], "B": PALETTE[ids]}

@@ -62,7 +62,7 @@ def test_ttur_learning_rates_and_channel_check():
 
 @pytest.mark.slow
 def test_teacher_losses_decrease_on_demo_labels2photo(demo_cache):
-    config = DataConfig(dataset="demo:labels2photo", label_nc=6, load_size=36, crop_size=32,
+    config = DataConfig(dataset="demo:labels2photo", label_nc=6, load_size=72, crop_size=64,
                         batch_size=4)
     ds = build_dataset(config).repeat()
     fixed = next(iter(build_dataset(config, "test", training=False)))

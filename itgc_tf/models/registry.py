@@ -6,10 +6,11 @@ or ``DISCRIMINATORS``. Generator builders take
 discriminator builders take
 ``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
 ``unet_<N>`` for any power of two N >= 4 (num_downs = log2 N) is accepted
-besides the listed U-Nets. ``spade`` is GauGAN's generator (input: a semantic map,
-``input_nc`` = semantic_nc; ``norm`` is SPADE's parameter-free norm, ``batch`` = sync
-batch norm as GauGAN on Cityscapes, or ``instance``); ``spade_compressed`` is GAN
-Compression's compressed GauGAN (widths 32_32_48_32_32_32_32_24 scaled by ngf / 64).
+besides the listed U-Nets. ``spade`` is GauGAN's generator as GAN Compression builds it
+(input: a semantic map, ``input_nc`` = semantic_nc; H, W multiples of 64; ``norm`` is
+SPADE's parameter-free norm, ``batch`` = sync batch norm as GauGAN on Cityscapes, or
+``instance``); ``spade_compressed`` is GAN Compression's compressed GauGAN (widths
+32_32_48_32_32_32_32_24 scaled by ngf / 64).
 """
 import math
 import re

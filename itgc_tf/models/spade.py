@@ -4,19 +4,25 @@ channel-reduced GauGAN student.
 The input is a semantic map: one-hot labels (+ one instance-edge channel),
 [B, H, W, semantic_nc] with values in {0, 1}; the output an image
 [B, H, W, output_nc] in [-1, 1] (tanh). No encoder: the trunk starts from the
-label map resized (nearest) to H/2^u x W/2^u, u = 5 (``normal``) or 6
-(``more``) upsamplings, so H and W must be multiples of 2^u; any aspect ratio
-(Cityscapes: 256 x 512).
+label map resized (nearest) to H/2^u x W/2^u, u = 6 (``more``: GAN Compression's
+GauGAN, the default) or 5 (``normal``: SPADE's option default) upsamplings, so H
+and W must be multiples of 2^u; any aspect ratio (Cityscapes: 256 x 512).
 
-Layout and stable layer names (usable as feature taps), at ``normal``:
+Layout and stable layer names (usable as feature taps), at ``more``
+(``normal``: block_0 and block_1 at twice the size, block_1 at block_2's):
 
-  ``stem``        3x3 conv of the resized label map, [B, H/32, W/32, 16 w0]
-  ``block_0``     SPADE residual block (``head_0``), H/32
-  ``block_1``     ``G_middle_0`` after a 2x upsampling, H/16
-  ``block_2``     ``G_middle_1`` (``more``: after a further 2x upsampling)
+  ``stem``        3x3 conv of the resized label map, [B, H/64, W/64, 16 w0]
+  ``block_0``     SPADE residual block (``head_0``), H/64
+  ``block_1``     ``G_middle_0`` after a 2x upsampling, H/32
+  ``block_2``     ``G_middle_1`` after a 2x upsampling (``normal``: none), H/16
   ``up_0``..``up_3``  2x upsampling + SPADE residual block with a learned
                   shortcut, 8 w4, 4 w5, 2 w6, w7 channels, H/8 .. H
   ``output``      LeakyReLU 0.2, 3x3 conv, tanh
+
+At 256 x 512 with semantic_nc 36 (Cityscapes' 35 labels + edges) `itgc_tf.eval.
+profile` gives 93.05M trainable parameters / 281.3G MACs (GAN Compression's README:
+93.0M / 281G); the compressed widths give 20.43M / 31.6G ("paper", README 20.4M /
+31.7G) and 21.00M / 31.1G ("retrained", README 21.0M / 31.2G).
 
 ``widths`` = (w0, ..., w7) is GAN Compression's ``config_str``: the teacher is
 (ngf,) * 8; its compressed GauGAN uses e.g. 32_32_48_32_32_32_32_24 (paper).
@@ -151,7 +157,7 @@ def spade_block(x, segmap, middle, out, hidden, learned_shortcut, norm="batch",
 
 
 def spade_generator(semantic_nc, output_nc=3, ngf=64, widths=None, norm="batch",
-                    mobile=False, spectral=True, upsampling="normal", input_size=None,
+                    mobile=False, spectral=True, upsampling="more", input_size=None,
                     name="spade_generator"):
     """Functional GauGAN generator (see the module docstring).
 
@@ -164,7 +170,7 @@ def spade_generator(semantic_nc, output_nc=3, ngf=64, widths=None, norm="batch",
       norm: SPADE's parameter-free norm, ``batch`` (sync) or ``instance``.
       mobile: separable gamma/beta convs (GAN Compression's mobile SPADE).
       spectral: spectral norm on the residual blocks' convs.
-      upsampling: ``normal`` (5 upsamplings) or ``more`` (6).
+      upsampling: ``more`` (6 upsamplings, GAN Compression's GauGAN) or ``normal`` (5).
       input_size: None (any H, W divisible by 2^upsamplings), int or (H, W).
 
     Returns a ``keras.Model``: [B, H, W, semantic_nc] -> [B, H, W, output_nc] in [-1, 1].
