@@ -131,3 +131,10 @@ def test_saved_model_round_trip_gives_same_output(tmp_path):
     model.save(path)
     restored = tf.keras.models.load_model(path)
     np.testing.assert_allclose(restored(seg).numpy(), model(seg).numpy(), atol=1e-6)
+
+
+def test_kernels_follow_xavier_normal_with_gain_0_02():
+    model = spade_generator(8, 3, widths=(8,) * 8, upsampling="normal")
+    kernel = model.get_layer("up_0_conv_0_sn").layer.kernel.numpy()  # 3x3, 128 -> 64
+    fan_in, fan_out = 9 * kernel.shape[2], 9 * kernel.shape[3]
+    assert kernel.std() == pytest.approx(0.02 * np.sqrt(2 / (fan_in + fan_out)), rel=0.05)

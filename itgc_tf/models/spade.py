@@ -38,6 +38,8 @@ pointwise 1x1, GAN Compression's ``SubMobileSPADE``). The teacher's block
 convs are spectrally normalised (``spectral``, ``keras.layers.
 SpectralNormalization``); the student's are not (GAN Compression removes it
 before distilling). Convs use zero "same" padding, as PyTorch's ``padding=1``.
+Initialisation as GauGAN's ``init_type=xavier``, ``init_gain=0.02``: kernels
+N(0, (0.02 * sqrt(2 / (fan_in + fan_out)))^2), biases 0.
 """
 import keras
 import tensorflow as tf
@@ -50,6 +52,11 @@ PARAM_FREE_NORMS = ("batch", "instance")
 # test_legacy.sh: 20.4M / 31.7G in its README; test_compressed.sh: 21.0M / 31.2G).
 COMPRESSED_WIDTHS = {"paper": (32, 32, 48, 32, 32, 32, 32, 24),
                      "retrained": (32, 40, 40, 32, 40, 24, 32, 24)}
+def xavier_init():
+    """PyTorch's ``xavier_normal_(gain=0.02)``: N(0, 0.02^2 * 2 / (fan_in + fan_out))."""
+    return keras.initializers.VarianceScaling(0.02 ** 2, "fan_avg", "untruncated_normal")
+
+
 _BLOCKS = ("block_0", "block_1", "block_2", "up_0", "up_1", "up_2", "up_3")
 _BLOCK_MULT = (16, 16, 16, 8, 4, 2, 1)
 
@@ -112,10 +119,13 @@ def _param_free_norm(kind, name):
 
 def _modulation_conv(h, channels, mobile, name):
     if not mobile:
-        return keras.layers.Conv2D(channels, 3, padding="same", name=name)(h)
-    h = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}_depthwise")(h)
+        return keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer=xavier_init(),
+                                   name=name)(h)
+    h = keras.layers.DepthwiseConv2D(3, padding="same", depthwise_initializer=xavier_init(),
+                                     name=f"{name}_depthwise")(h)
     h = InstanceNorm(name=f"{name}_norm")(h)
-    return keras.layers.Conv2D(channels, 1, name=f"{name}_pointwise")(h)
+    return keras.layers.Conv2D(channels, 1, kernel_initializer=xavier_init(),
+                               name=f"{name}_pointwise")(h)
 
 
 def spade_norm(x, segmap, hidden, norm="batch", mobile=False, name="spade"):
@@ -123,7 +133,8 @@ def spade_norm(x, segmap, hidden, norm="batch", mobile=False, name="spade"):
     to x. Shapes: x [B, h, w, C], segmap [B, H, W, L] -> [B, h, w, C]."""
     normalized = _param_free_norm(norm, f"{name}_norm")(x)
     m = ResizeNearest(name=f"{name}_segmap")([segmap, x])
-    m = keras.layers.Conv2D(hidden, 3, padding="same", name=f"{name}_shared")(m)
+    m = keras.layers.Conv2D(hidden, 3, padding="same", kernel_initializer=xavier_init(),
+                            name=f"{name}_shared")(m)
     m = keras.layers.ReLU(name=f"{name}_shared_relu")(m)
     gamma = _modulation_conv(m, x.shape[-1], mobile, f"{name}_gamma")
     beta = _modulation_conv(m, x.shape[-1], mobile, f"{name}_beta")
@@ -131,7 +142,8 @@ def spade_norm(x, segmap, hidden, norm="batch", mobile=False, name="spade"):
 
 
 def _conv(x, filters, kernel, spectral, name, use_bias=True):
-    conv = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=use_bias, name=name)
+    conv = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=use_bias,
+                               kernel_initializer=xavier_init(), name=name)
     if spectral:
         conv = keras.layers.SpectralNormalization(conv, name=f"{name}_sn")
     return conv(x)
@@ -188,7 +200,8 @@ def spade_generator(semantic_nc, output_nc=3, ngf=64, widths=None, norm="batch",
     checked = SizeCheck(multiple, name, name="size_check")(segmap)
     x = ResizeNearest(factor=multiple, name="stem_segmap")(checked)
     trunk = 16 * widths[0]
-    x = keras.layers.Conv2D(trunk, 3, padding="same", name="stem")(x)
+    x = keras.layers.Conv2D(trunk, 3, padding="same", kernel_initializer=xavier_init(),
+                            name="stem")(x)
     for i, (block, mult, width) in enumerate(zip(_BLOCKS, _BLOCK_MULT, widths[1:])):
         if i == 1 or (i == 2 and upsampling == "more") or i >= 3:
             x = keras.layers.UpSampling2D(2, name=f"{block}_upsample")(x)
@@ -197,7 +210,8 @@ def spade_generator(semantic_nc, output_nc=3, ngf=64, widths=None, norm="batch",
         x = spade_block(x, checked, mult * width, out, 2 * width, learned, norm, mobile,
                         spectral, name=block)
     x = keras.layers.LeakyReLU(0.2, name="head_act")(x)
-    x = keras.layers.Conv2D(output_nc, 3, padding="same", name="head_conv")(x)
+    x = keras.layers.Conv2D(output_nc, 3, padding="same", kernel_initializer=xavier_init(),
+                            name="head_conv")(x)
     outputs = keras.layers.Activation("tanh", name="output")(x)
     return keras.Model(segmap, outputs, name=name)
 
