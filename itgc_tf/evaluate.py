@@ -1,7 +1,7 @@
 """Evaluate a student against its teacher: ``python -m itgc_tf.evaluate``.
 
 Quality (PSNR/SSIM vs ground truth and vs teacher; FID/KID when Inception
-weights are available), cost (MACs, parameters, latency, speed-up); writes a
+weights are available; mIoU with ``--segmenter``), cost (MACs, parameters, latency, speed-up); writes a
 JSON report and prints a table.
 """
 import pathlib
@@ -30,6 +30,12 @@ def define_flags():
     flags.DEFINE_string("fid_stats", None, "Cache file (.npz) of the real images' Inception "
                         "statistics; computed once, reused after.")
     flags.DEFINE_integer("latency_runs", 30, "Timed runs (after warm-up) for the latency median.")
+    flags.DEFINE_string("segmenter", None, "mIoU: a segmentation SavedModel ([-1, 1] images -> "
+                        "class scores) run on generated and real photos of a label-map dataset "
+                        "(--layout=labels); nothing is downloaded.")
+    flags.DEFINE_enum("segmenter_ids", "identity", ["identity", "cityscapes_train_ids"],
+                      "How dataset label ids map to the segmenter's classes: as they are, or "
+                      "Cityscapes labelIds -> the 19 trainIds (DRN-D-105).")
 
 
 def inception_or_none(weights_path):
@@ -54,10 +60,15 @@ def evaluate_from_flags(argv=()):
     student = load_generator(FLAGS.student, "student")
     teacher = load_generator(FLAGS.teacher, "teacher")
     inception = inception_or_none(FLAGS.inception_weights)
+    segmenter = None
+    if FLAGS.segmenter:
+        from itgc_tf.eval.miou import CITYSCAPES_TRAIN_IDS, load_segmenter
+        id_map = CITYSCAPES_TRAIN_IDS if FLAGS.segmenter_ids == "cityscapes_train_ids" else None
+        segmenter = load_segmenter(FLAGS.segmenter, id_map)
     report = evaluate(student, teacher, build_dataset(config, FLAGS.split, training=False),
-                      paired=info.paired, image_size=(config.crop_size, config.crop_size),
+                      paired=info.paired, image_size=config.crop_shape,
                       inception=inception, fid_stats_path=FLAGS.fid_stats,
-                      latency_runs=FLAGS.latency_runs)
+                      latency_runs=FLAGS.latency_runs, segmenter=segmenter)
     student_dir = pathlib.Path(FLAGS.student)
     path = pathlib.Path(FLAGS.report or (student_dir if student_dir.is_dir()
                                          else student_dir.parent) / "report.json")
