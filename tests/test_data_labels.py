@@ -96,6 +96,16 @@ def test_ids_beyond_label_nc_are_reported_with_the_file(tmp_path):
         dataset_info(config)
 
 
+def test_palette_label_maps_are_refused(tmp_path):
+    _write(tmp_path, "train", "a", np.zeros((16, 16), np.uint8), np.zeros((16, 16, 3), np.uint8))
+    Image.fromarray(np.zeros((16, 16), np.uint8)).convert("P").save(
+        tmp_path / "train" / "labels" / "a.png")
+    config = DataConfig(dataset=str(tmp_path), label_nc=3, no_instance=True, load_size=16,
+                        crop_size=16)
+    with pytest.raises(ValueError, match="'P' image.*Fix:"):
+        dataset_info(config)
+
+
 def test_dontcare_255_needs_the_flag(tmp_path):
     labels = np.full((16, 16), 255, np.uint8)
     _write(tmp_path, "train", "a", labels, np.zeros((16, 16, 3), np.uint8))

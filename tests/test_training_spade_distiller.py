@@ -25,6 +25,9 @@ def label_pairs(n=8, seed=0):
 
 def spade_distiller(recipe, vem_weight, **vem_options):
     teacher = build_generator("spade", LABELS, 3, ngf=4, norm="batch", name_prefix="teacher_")
+    for weight in teacher.trainable_weights:  # xavier gain 1, not GauGAN's 0.02: a random
+        if weight.path.endswith("kernel"):    # teacher whose output is not ~0
+            weight.assign(weight * 50.0)
     student = build_generator("spade_compressed", LABELS, 3, ngf=4, norm="batch",
                               name_prefix="student_")
     options = {"pairs": [("block_1", "block_1"), ("up_1", "up_1")]} \

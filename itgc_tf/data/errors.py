@@ -175,6 +175,13 @@ def label_out_of_range(path: str, bad_ids: Sequence[int], label_nc: int,
                       f"number of classes, or remap the ids when preparing the labels.")
 
 
+def bad_label_mode(path: str, mode: str) -> ValueError:
+    return ValueError(f"Label map {path} is a {mode!r} image; label maps must be 8-bit "
+                      f"grayscale PNGs whose pixel values are the class ids (a palette or RGB "
+                      f"image would be read as colours). Fix: save the class ids as a mode 'L' "
+                      f"PNG (e.g. Image.fromarray(ids.astype('uint8')).save(path)).")
+
+
 def label_size_mismatch(path_a: str, path_b: str, size_a, size_b) -> ValueError:
     return ValueError(f"{path_a} ({size_a[0]}x{size_a[1]}) and {path_b} ({size_b[0]}x"
                       f"{size_b[1]}) belong to one example but differ in size, so labels and "

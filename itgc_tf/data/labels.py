@@ -18,11 +18,12 @@ DONTCARE = 255
 
 
 def check_label_ids(path: str, config: DataConfig) -> None:
-    """Raise ValueError naming ``path`` if it holds an id >= label_nc (255 allowed with
-    ``contain_dontcare_label``)."""
+    """Raise ValueError naming ``path`` unless it is an 8-bit grayscale PNG of ids
+    < label_nc (255 allowed with ``contain_dontcare_label``)."""
     with tf.io.gfile.GFile(path, "rb") as f, Image.open(f) as image:
-        ids = np.unique(np.asarray(image.convert("L") if image.mode not in ("L", "P")
-                                   else image))
+        if image.mode != "L":
+            raise errors.bad_label_mode(path, image.mode)
+        ids = np.unique(np.asarray(image))
     bad = [int(i) for i in ids if i >= config.label_nc
            and not (config.contain_dontcare_label and i == DONTCARE)]
     if bad:
