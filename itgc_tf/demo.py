@@ -5,18 +5,17 @@
 
 ``python -m itgc_tf.demo [--model_dir=DIR]``; every step shows progress.
 """
+import dataclasses
 import pathlib
 import time
 
 import numpy as np
-from absl import flags
 
-from itgc_tf import distill, train_teacher
-from itgc_tf.cli import runner
+from itgc_tf import distill, options, train_teacher
+from itgc_tf.cli.app import run_app
 from itgc_tf.data import build_dataset
-from itgc_tf.data.flags import config_from_flags
-
-FLAGS = flags.FLAGS
+from itgc_tf.options import option
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
 # The demo's recipe: small nets at 64x64 so that it runs in minutes on a CPU.
 # 64x64 crops at the photos' native resolution (--preprocess=crop keeps the degradation).
@@ -30,20 +29,35 @@ STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=12, ep
 SHARED = dict(norm="batch", netD="n_layers", ndf=16, n_layers_D=2, verbose=2)
 
 
-def _set(values):
-    for name, value in values.items():
-        setattr(FLAGS, name, value)
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """The demo's own options (every other setting is fixed above)."""
+    flag_group = "demo"
+
+    model_dir: str = option("runs/demo", "Folder of the demo's runs, exports and report.")
+    demo_epochs: int | None = option(None, "Override both stages' epochs (and set "
+                                     "epochs_decay 0): e.g. 1 for a smoke run.", kind="int")
+    steps_per_epoch: int | None = option(None, "Batches per epoch of both stages; default: one "
+                                         "pass over the demo data.", kind="int")
 
 
-def define_flags():
-    distill.define_flags()
-    train_teacher.define_flags()
-    flags.DEFINE_integer("demo_epochs", None, "Override both stages' --epochs (and set "
-                         "--epochs_decay 0): e.g. 1 for a smoke run.")
+def stage_configs(model_dir, epochs=None, steps_per_epoch=None):
+    """(TrainTeacherConfig, DistillConfig) of the two training stages; the student's
+    teacher is the teacher stage's run folder."""
+    root = pathlib.Path(model_dir)
+    overrides = {} if epochs is None else dict(epochs=epochs, epochs_decay=0)
+    if steps_per_epoch is not None:
+        overrides["steps_per_epoch"] = steps_per_epoch
+    teacher = options.from_values(TrainTeacherConfig, DATA | SHARED | TEACHER | overrides | {
+        "model_dir": str(root / "teacher")})
+    student = options.from_values(DistillConfig, DATA | SHARED | STUDENT | overrides | {
+        "model_dir": str(root / "student"), "teacher": str(root / "teacher")})
+    return teacher, student
 
 
-def run_demo(model_dir):
-    """Run all stages into ``model_dir``; returns the report dict."""
+def run_demo(model_dir, epochs=None, steps_per_epoch=None):
+    """Run all stages into ``model_dir`` (``epochs``/``steps_per_epoch``: shorter
+    stages); returns the report dict."""
     from itgc_tf.eval.image_metrics import PairedImageMetrics
     from itgc_tf.eval.report import evaluate, format_table, write_report
     from itgc_tf.evaluate import inception_or_none
@@ -51,27 +65,23 @@ def run_demo(model_dir):
 
     root = pathlib.Path(model_dir)
     started = time.time()
-    _set(DATA | SHARED)
-    overrides = {} if FLAGS.demo_epochs is None else dict(epochs=FLAGS.demo_epochs,
-                                                          epochs_decay=0)
+    teacher_config, student_config = stage_configs(root, epochs, steps_per_epoch)
     print("[1/4] Training the teacher (Pix2Pix, U-Net, ngf 16) on demo:enhance")
-    _set(TEACHER | overrides | {"model_dir": str(root / "teacher")})
-    teacher_path = train_teacher.train()
+    teacher_path = train_teacher.train(teacher_config)
     print("[2/4] Distilling the student (U-Net, ngf 4: ~1/12 of the MACs) with kd + VEM")
-    _set(STUDENT | overrides | {"model_dir": str(root / "student"), "teacher": str(teacher_path)})
-    student_path = distill.train()
+    student_path = distill.train(student_config)
 
     import keras
     teacher = keras.models.load_model(teacher_path, compile=False)
     student = keras.models.load_model(student_path, compile=False)
-    config = config_from_flags()
+    config = teacher_config.data
     print("[3/4] Exporting SavedModels and TFLite models")
     test_set = build_dataset(config, "test", training=False)
     images = np.concatenate([b["A"].numpy() for b in test_set.take(2)])[:8]
     exports, parity = {}, {}
     for name, model in (("teacher", teacher), ("student", student)):
-        saved = export_saved_model(model, root / "export" / name, input_nc=FLAGS.input_nc,
-                                   output_nc=FLAGS.output_nc, overwrite=True)
+        saved = export_saved_model(model, root / "export" / name, input_nc=config.input_nc,
+                                   output_nc=config.output_nc, overwrite=True)
         exports[name] = str(saved)
     for quantization in ("fp32", "int8"):
         result = export_tflite(exports["student"],
@@ -100,13 +110,12 @@ def run_demo(model_dir):
     return report
 
 
-def main(argv):
-    del argv
-    run_demo(FLAGS.model_dir or "runs/demo")
+def main(config):
+    run_demo(config.model_dir, config.demo_epochs, config.steps_per_epoch)
 
 
 def run():
-    runner.run_app(define_flags, main, required=())
+    run_app(DemoConfig, main)
 
 
 if __name__ == "__main__":

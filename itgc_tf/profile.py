@@ -4,50 +4,53 @@
 
 Counting convention: ``itgc_tf.eval.profile`` (the GAN-compression literature's).
 """
-from absl import app, flags
+import dataclasses
 
+from itgc_tf.cli.app import run_app
 from itgc_tf.eval.profile import profile
+from itgc_tf.models.config import GeneratorConfig, LayersConfig
 from itgc_tf.models.registry import build_generator
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    flags.DEFINE_string("netG", None, "Generator name (see itgc_tf.models.registry).")
-    flags.DEFINE_integer("ngf", 64, "Channels of the generator's first layer.")
-    flags.DEFINE_integer("input_size", 256, "Square input size in pixels.")
-    flags.DEFINE_integer("input_nc", 3, "Input channels.")
-    flags.DEFINE_integer("output_nc", 3, "Output channels.")
-    flags.DEFINE_enum("norm", "instance", ["instance", "batch", "none"],
-                      "Normalisation layer.")
-    flags.DEFINE_bool("per_layer", False, "Also print the MACs of every layer.")
-    flags.mark_flag_as_required("netG")
+from itgc_tf.options import option
 
 
-def main(argv):
-    del argv
-    try:
-        generator = build_generator(FLAGS.netG, FLAGS.input_nc,
-                                    FLAGS.output_nc, FLAGS.ngf, norm=FLAGS.norm,
-                                    input_size=FLAGS.input_size)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    result = profile(generator, (FLAGS.input_size, FLAGS.input_size,
-                                 FLAGS.input_nc))
-    if FLAGS.per_layer:
+@dataclasses.dataclass(frozen=True)
+class ProfileOptions:
+    """The input the generator is measured at, and the output's detail."""
+    flag_group = "profile"
+
+    input_size: int = option(256, "Square input size in pixels.")
+    input_nc: int = option(3, "Input channels.")
+    output_nc: int = option(3, "Output channels.")
+    per_layer: bool = option(False, "Also print the MACs of every layer.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileConfig:
+    """Everything ``itgc-profile`` does."""
+    generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    layers: LayersConfig = dataclasses.field(default_factory=LayersConfig)
+    profile: ProfileOptions = dataclasses.field(default_factory=ProfileOptions)
+
+
+def main(config):
+    net, at = config.generator, config.profile
+    generator = build_generator(net.netG, at.input_nc, at.output_nc, net.ngf,
+                                norm=config.layers.norm, dropout=config.layers.dropout,
+                                input_size=at.input_size)
+    result = profile(generator, (at.input_size, at.input_size, at.input_nc))
+    if at.per_layer:
         for layer in result.per_layer:
             print(f"{layer.name:40s} {layer.op:16s} "
                   f"{str(layer.output_shape):22s} {layer.macs:>16d}")
-    print(f"netG={FLAGS.netG} ngf={FLAGS.ngf} norm={FLAGS.norm} "
-          f"input={FLAGS.input_size}x{FLAGS.input_size}x{FLAGS.input_nc}")
+    print(f"netG={net.netG} ngf={net.ngf} norm={config.layers.norm} "
+          f"input={at.input_size}x{at.input_size}x{at.input_nc}")
     print(f"params: {result.params} (trainable {result.trainable_params})")
     print(f"MACs: {result.macs}")
     print(result.human())
 
 
 def run():
-    define_flags()
-    app.run(main)
+    run_app(ProfileConfig, main)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ with ``allow_random_weights_for_testing``). Inputs are one fixed in-memory batch
 measured on its own (section ``data``).
 
 Method. Each measurement runs in a fresh subprocess (``--noisolate``: all in this
-process), so its peak RSS is that of one configuration. A step is Keras' own
-compiled train function (``model.make_train_function()``, what ``fit`` runs, XLA per
-``--jit``), called on an iterator repeating the fixed batch. The first call (tracing,
+process), so its peak RSS is that of one configuration. A step is the model's
+train step compiled as Keras compiles it for ``fit`` (``tf.function`` with
+reduce_retracing, XLA per ``--jit``), called on the fixed batch. The first call (tracing,
 compilation) is reported apart and excluded; each figure is the median of
 ``--repeats`` timed calls after it, each call ending with a host copy of a result.
 Functions compared with each other (sections ``vem_share`` and ``latency``) are timed
@@ -28,7 +28,7 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
   train: {config, size, batch, jit, step_s, step_s_runs, images_per_s, cpu_s_per_step,
     first_call_s, traces, peak_rss_mb, rss_before_first_step_mb}; ``jit`` is whether
     XLA was really on; ``cpu_s_per_step`` is process CPU time (less load-dependent than
-    wall time); ``traces`` counts traces of train_step (1 = no retracing).
+    wall time); ``traces`` counts traces of the compiled train step (1 = no retracing).
   vem_share: kd and kd+VEM at one size/batch, XLA off: {size, batch, critic_blocks,
     kd_step_s, kd_vem_step_s, kd_vem_k0_step_s (K=0: no Langevin), langevin_s,
     langevin_xla_s (the chain compiled by XLA), critic_update_s (critic forward and
@@ -121,53 +121,38 @@ def _student_generator():
     return build_generator("mobile_resnet_9blocks", 3, 3, ngf=16, name_prefix="student_")
 
 
-def _patchgan(input_nc, prefix=""):
-    from itgc_tf.models.registry import build_discriminator
-    return build_discriminator("n_layers", input_nc, ndf=64, n_layers=3, name_prefix=prefix)
-
-
-def _adam():
-    import keras
-    return keras.optimizers.Adam(2e-4, beta_1=0.5)
-
-
 def build_train_model(config, size, jit, langevin_steps=10):
-    """The compiled Keras model of training configuration ``config`` (see CONFIGS)."""
-    from itgc_tf.recipes import build_recipe
-    from itgc_tf.training.distiller import Distiller, VEMConfig
-    from itgc_tf.training.teachers import CycleGANTeacher, Pix2PixTeacher
+    """The compiled Keras model of training configuration ``config`` (see CONFIGS), built
+    by the library's factories from the configuration the commands would parse."""
+    from itgc_tf import options
+    from itgc_tf.data import DatasetInfo
+    from itgc_tf.recipes import RECIPES
+    from itgc_tf.training import builders
+    from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
-    if config == "pix2pix_teacher":
-        model = Pix2PixTeacher(_teacher_generator(), _patchgan(6))
-        model.compile(_adam(), _adam(), jit_compile=jit)
-        return model
-    if config == "cyclegan_teacher":
-        model = CycleGANTeacher(_teacher_generator("ab_"), _teacher_generator("ba_"),
-                                _patchgan(3, "a_"), _patchgan(3, "b_"), seed=0)
-        model.build({"A": (None, size, size, 3), "B": (None, size, size, 3)})
-        model.compile(_adam(), _adam(), jit_compile=jit)
-        return model
+    values = dict(dataset="demo:enhance", load_size=size, crop_size=size, jit_compile=jit,
+                  netD="n_layers", ndf=64, n_layers_D=3)
+    info = DatasetInfo(paired=True, num_examples=1, num_a=1, num_b=1, source="benchmark",
+                       layout="aligned")
+    teachers = {"pix2pix_teacher": "pix2pix", "cyclegan_teacher": "cycle_gan"}
+    if config in teachers:
+        teacher = options.from_values(TrainTeacherConfig, values | dict(
+            teacher_model=teachers[config], netG="resnet_9blocks", ngf=64))
+        return builders.teacher_model(teacher, "resnet_9blocks", 64, info.paired, 1)
     recipe, vem = config.removesuffix("_vem"), config.endswith("_vem")
-    if recipe not in ("kd", "gan_compression", "omgd"):
+    if recipe not in RECIPES:
         raise ValueError(f"Unknown benchmark configuration {config!r}; use one of {CONFIGS}.")
-    vem_config = VEMConfig(weight=VEM_WEIGHT if vem else 0.0, langevin_steps=langevin_steps,
-                           critic_blocks=critic_blocks(size))
-    teacher = _teacher_generator()
+    distill = options.from_values(DistillConfig, values | dict(
+        recipe=recipe, student_netG="mobile_resnet_9blocks", student_ngf=16,
+        teacher_netG=("resnet_9blocks",), teacher_ngf=(64,),
+        distill_pairs=() if recipe == "kd" else RESNET_PAIRS,
+        vem_weight=VEM_WEIGHT if vem else 0.0, langevin_steps=langevin_steps,
+        critic_blocks=critic_blocks(size)))
+    resources = {}
     if recipe == "omgd":
         from itgc_tf.losses.vgg import VGGFeatures
-        online = Pix2PixTeacher(teacher, _patchgan(6, "teacher_"))
-        online.compile(_adam(), _adam())
-        vgg = VGGFeatures(allow_random_weights_for_testing=True)
-        model = Distiller(_student_generator(), [teacher],
-                          build_recipe("omgd", vgg=vgg, pairs=RESNET_PAIRS), (size, size, 3),
-                          online_teachers=[online], vem=vem_config)
-        model.compile(_adam(), jit_compile=jit)
-        return model
-    options = {"pairs": RESNET_PAIRS} if recipe == "gan_compression" else {}
-    model = Distiller(_student_generator(), [teacher], build_recipe(recipe, **options),
-                      (size, size, 3), discriminator=_patchgan(6), vem=vem_config)
-    model.compile(_adam(), _adam(), jit_compile=jit)
-    return model
+        resources["vgg"] = VGGFeatures(allow_random_weights_for_testing=True)
+    return builders.build_distiller(distill, info, 1, teacher=_teacher_generator(), **resources)
 
 
 def demo_config(size, batch):
@@ -189,46 +174,25 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def time_interleaved(fns, repeats, warmup=1):
-    """Wall and process-CPU seconds of each no-argument callable, interleaved by round.
-
-    Each callable must block until its work is done. Returns {name: (wall runs, cpu runs)}
-    of the ``repeats`` rounds after ``warmup`` untimed ones.
-    """
-    runs = {name: ([], []) for name in fns}
-    for round_ in range(warmup + repeats):
-        for name, fn in fns.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            if round_ >= warmup:
-                runs[name][0].append(time.perf_counter() - wall)
-                runs[name][1].append(time.process_time() - cpu)
-    return runs
-
-
 def compiled_step(model, batch):
-    """(step, traces): ``step()`` runs Keras' train function once on ``batch``; ``traces``
-    lists the graphs ``model.train_step`` was traced into (a Python side effect runs only
-    when tracing: one entry = no retracing)."""
+    """(step, traced): ``step()`` runs the model's train step once on ``batch``,
+    compiled as Keras compiles it for ``fit`` (tf.function, reduce_retracing, XLA per
+    the model's ``jit_compile``); ``traced()`` is (how often it was traced: 1 = no
+    retracing, the graph of its trace)."""
     import tensorflow as tf
 
-    traces = []
-    train_step = model.train_step
-
-    def counted_train_step(data):
-        traces.append(tf.compat.v1.get_default_graph())
-        return train_step(data)
-
-    model.train_step = counted_train_step
-    model.make_train_function(force=True)
-    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    function = tf.function(model.train_step, reduce_retracing=True,
+                           jit_compile=model.jit_compile)
+    data = tf.nest.map_structure(tf.constant, batch)
 
     def step():
-        logs = model.train_function(iterator)
-        logs = logs.get_value() if hasattr(logs, "get_value") else logs
-        return {k: float(v) for k, v in logs.items()}
+        return {k: float(v) for k, v in function(data).items()}
 
-    return step, traces
+    def traced():
+        return (function.experimental_get_tracing_count(),
+                function.get_concrete_function(data).graph)
+
+    return step, traced
 
 
 def _first_call(fn):
@@ -241,18 +205,19 @@ def _first_call(fn):
 def measure_train(spec):
     """One training configuration at one size, batch and XLA setting."""
     import keras
+    from itgc_tf.eval.latency import time_interleaved
     keras.utils.set_random_seed(0)
     size, batch = spec["size"], spec["batch"]
     data = demo_images(size, batch)
     model = build_train_model(spec["config"], size, spec["jit"])
-    step, traces = compiled_step(model, data)
+    step, traced = compiled_step(model, data)
     rss_before = _peak_rss_mb()
     first = _first_call(step)
     runs, cpu = time_interleaved({"step": step}, spec["repeats"], warmup=0)["step"]
     step_s = statistics.median(runs)
     return dict(config=spec["config"], size=size, batch=batch, jit=bool(model.jit_compile),
                 step_s=step_s, step_s_runs=runs, images_per_s=batch / step_s,
-                cpu_s_per_step=statistics.median(cpu), first_call_s=first, traces=len(traces),
+                cpu_s_per_step=statistics.median(cpu), first_call_s=first, traces=traced()[0],
                 peak_rss_mb=_peak_rss_mb(), rss_before_first_step_mb=rss_before)
 
 
@@ -273,6 +238,7 @@ def measure_vem_share(spec):
     """
     import keras
     import tensorflow as tf
+    from itgc_tf.eval.latency import time_interleaved
     from itgc_tf.vem import ebm_loss, mi_loss
 
     keras.utils.set_random_seed(0)
@@ -282,9 +248,9 @@ def measure_vem_share(spec):
     variants += [("kd_vem_k0", "kd_vem", 0)] if spec["in_situ"] else []
     models = {name: build_train_model(config, size, False, langevin_steps=k)
               for name, config, k in variants}
-    fns, traces = {}, {}
+    fns, traced = {}, {}
     for name, model in models.items():
-        fns[f"{name}_step"], traces[name] = compiled_step(model, data)
+        fns[f"{name}_step"], traced[name] = compiled_step(model, data)
     distiller = models["kd_vem"]
     critic, l2 = distiller.critic, distiller.vem.energy_l2
     x = tf.constant(data["A"])
@@ -323,7 +289,8 @@ def measure_vem_share(spec):
         fn()
     median = {name: statistics.median(wall)
               for name, (wall, _) in time_interleaved(fns, spec["repeats"], warmup=0).items()}
-    ops = _graph_op_counts(traces["kd_vem"][0])
+    step_traces, step_graph = traced["kd_vem"]()
+    ops = _graph_op_counts(step_graph)
     vem_s, k0_s = median["kd_vem_step"], median.get("kd_vem_k0_step")
     return dict(
         size=size, batch=batch, critic_blocks=distiller.vem.critic_blocks,
@@ -336,7 +303,7 @@ def measure_vem_share(spec):
         langevin_share_in_situ=None if k0_s is None else 1.0 - k0_s / vem_s,
         vem_share_in_situ=1.0 - median["kd_step"] / vem_s,
         kd_vem_vs_kd=median["kd_step"] / vem_s,
-        step_traces=len(traces["kd_vem"]), step_while_loops=ops["While"] + ops["StatelessWhile"],
+        step_traces=step_traces, step_while_loops=ops["While"] + ops["StatelessWhile"],
         step_loop_accumulators=ops["TensorListPushBack"], peak_rss_mb=_peak_rss_mb())
 
 
@@ -344,7 +311,7 @@ def _exported_runners(model, size, formats, workdir, calibration):
     """{format: (callable on [1, size, size, 3], file MB or None, export seconds or None)}."""
     import tensorflow as tf
     from itgc_tf.export import export_saved_model, export_tflite
-    from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+    from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 
     runners = {"keras": (tf.function(lambda x: model(x, training=False)), None, None),
                "keras_eager": (lambda x: model(x, training=False), None, None)}
@@ -372,6 +339,7 @@ def measure_latency(spec):
     """Batch-1 latency of teacher and student in each format (timed interleaved), with MACs."""
     import keras
     import numpy as np
+    from itgc_tf.eval.latency import time_interleaved
     from itgc_tf.eval.profile import profile
 
     keras.utils.set_random_seed(0)
@@ -398,6 +366,7 @@ def measure_latency(spec):
 def measure_data(spec):
     """demo:enhance pipeline images/s (A+B pairs) at one size and batch."""
     from itgc_tf.data import build_dataset, dataset_info
+    from itgc_tf.eval.latency import time_interleaved
     config = demo_config(spec["size"], spec["batch"])
     ds = build_dataset(config)
     seen = dataset_info(config).num_examples // config.batch_size * config.batch_size
@@ -453,7 +422,7 @@ def measure_profile(spec):
     import keras
     import tensorflow as tf
     from itgc_tf.export import export_saved_model
-    from itgc_tf.export.runners import SavedModelRunner
+    from itgc_tf.artifacts.runners import SavedModelRunner
 
     keras.utils.set_random_seed(0)
     size, batch, calls = spec["size"], spec["batch"], 2
@@ -646,6 +615,15 @@ def _options():
     return options
 
 
+def _onednn_on():
+    """Whether TensorFlow's oneDNN kernels are on: its default on x86-64 Linux unless
+    TF_ENABLE_ONEDNN_OPTS turns them off (TF has no public query)."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting is not None:
+        return setting.lower() in ("1", "true")
+    return platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64")
+
+
 def main(argv):
     del argv
     if FLAGS.worker:
@@ -655,13 +633,12 @@ def main(argv):
     options = _options()
     import keras
     import tensorflow as tf
-    from tensorflow.python.util import _pywrap_util_port
 
     report = dict(meta=dict(
         quick=FLAGS.quick, options=options, isolate=FLAGS.isolate, cpu_count=os.cpu_count(),
         processor=platform.processor() or platform.machine(), platform=platform.platform(),
         python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
-        onednn=bool(_pywrap_util_port.IsMklEnabled()), load_average_start=list(os.getloadavg()),
+        onednn=_onednn_on(), load_average_start=list(os.getloadavg()),
         started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         notes=["random weights everywhere (OMGD's VGG16: allow_random_weights_for_testing); "
                "timing does not depend on weight values",

@@ -9,10 +9,10 @@ direction are applied when reading.
 """
 from absl import app, flags
 
-from itgc_tf.data import flags as data_flags
-from itgc_tf.data import write_tfrecords
+from itgc_tf import options
+from itgc_tf.data import DataConfig, write_tfrecords
 
-data_flags.define_flags()
+options.define_flags(DataConfig)
 flags.DEFINE_string("output", None, "Folder to write the shards and {split}.json into.")
 flags.DEFINE_integer("num_shards", 8, "Shards per stream (unpaired data: per domain).")
 flags.DEFINE_string("split", "train", "Split to convert (train, test, ...).")
@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    metadata = write_tfrecords(data_flags.config_from_flags(FLAGS), FLAGS.output,
+    metadata = write_tfrecords(options.from_flags(DataConfig), FLAGS.output,
                                FLAGS.num_shards, FLAGS.split)
     for part, shards in metadata["shards"].items():
         print(f"{part}: {sum(shards.values())} examples in {len(shards)} shards")

@@ -89,7 +89,7 @@ def _py_spy():
 
 def _worker():
     import numpy as np
-    from itgc_tf.export.runners import TFLiteRunner
+    from itgc_tf.artifacts.runners import TFLiteRunner
     runner = TFLiteRunner(FLAGS.tflite, num_threads=FLAGS.threads)
     image = np.random.default_rng(0).uniform(-1, 1, runner.input_shape).astype(np.float32)
     for _ in range(FLAGS.invocations):

@@ -1,14 +1,20 @@
-"""Toy networks and data for Distiller tests (32x32, a few channels)."""
+"""Toy Distillers and data for tests (32x32, a few channels), built by the one
+Distiller factory, `itgc_tf.training.builders.build_distiller`."""
 import keras
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.recipes import build_recipe
-from itgc_tf.training.distiller import Distiller, VEMConfig
+from itgc_tf import options
+from itgc_tf.data import DatasetInfo
+from itgc_tf.models.registry import build_generator
+from itgc_tf.training.builders import build_distiller
+from itgc_tf.training.config import DistillConfig
 
 SIZE = 32
 TOY_VEM = dict(critic_width=8, critic_blocks=3)
+TOY_NETS = dict(dataset="demo:enhance", load_size=SIZE, crop_size=SIZE,
+                netD="n_layers", ndf=4, n_layers_D=2, student_netG="mobile_resnet_6blocks",
+                student_ngf=4)
 
 
 def toy_pairs(n=8, seed=0):
@@ -20,17 +26,24 @@ def toy_pairs(n=8, seed=0):
     return {"A": a, "B": b.astype("float32")}
 
 
-def toy_distiller(recipe="kd", vem_weight=0.0, noise_std=0.005, recipe_options=None,
-                  paired=True, **vem_options):
-    teacher = build_generator("resnet_6blocks", 3, 3, ngf=8, name_prefix="teacher_")
-    student = build_generator("mobile_resnet_6blocks", 3, 3, ngf=4, name_prefix="student_")
-    disc = build_discriminator("n_layers", 6 if paired else 3, ndf=4, n_layers=2)
-    options = dict(recipe_options or {})
+def toy_config(**values):
+    """A `DistillConfig` of the toy networks with flag-named ``values`` on top."""
+    return options.from_values(DistillConfig, TOY_NETS | TOY_VEM | values)
+
+
+def toy_info(paired=True):
+    return DatasetInfo(paired=paired, num_examples=8, num_a=8, num_b=8, source="toy",
+                       layout="toy")
+
+
+def toy_distiller(recipe="kd", vem_weight=0.0, recipe_options=None, paired=True, **vem_options):
+    """A compiled toy Distiller distilling a random ResNet-6 (ngf 8) teacher."""
+    options_ = dict(recipe_options or {})
     if recipe == "gan_compression":
-        options.setdefault("pairs", [("block_2", "block_2")])
-    vem = VEMConfig(weight=vem_weight, noise_std=noise_std, **(TOY_VEM | vem_options))
-    return Distiller(student, [teacher], build_recipe(recipe, **options), (SIZE, SIZE, 3),
-                     discriminator=disc, paired=paired, vem=vem)
+        options_.setdefault("distill_pairs", (("block_2", "block_2"),))
+    teacher = build_generator("resnet_6blocks", 3, 3, ngf=8, name_prefix="teacher_")
+    config = toy_config(recipe=recipe, vem_weight=vem_weight, **options_, **vem_options)
+    return build_distiller(config, toy_info(paired), 1, teacher=teacher)
 
 
 def compile_default(distiller, lr=2e-4):
@@ -39,23 +52,23 @@ def compile_default(distiller, lr=2e-4):
 
 
 def toy_omgd_distiller(vem_weight=0.0, n_teachers=1, **vem_options):
-    """OMGD with online Pix2Pix teachers sharing one discriminator, random-weight VGG."""
+    """OMGD with online Pix2Pix teachers (ResNet-6, ngf 8, 4, ...), random-weight VGG."""
     from itgc_tf.losses.vgg import VGGFeatures
-    from itgc_tf.training.teachers import Pix2PixTeacher
 
-    disc = build_discriminator("n_layers", 6, ndf=4, n_layers=2, name_prefix="teacher_")
-    generators = [build_generator("resnet_6blocks", 3, 3, ngf=8 // (i + 1),
-                                  name_prefix=f"teacher{i}_") for i in range(n_teachers)]
-    teachers = []
-    for g in generators:
-        teacher = Pix2PixTeacher(g, disc, gan_mode="lsgan")
-        teacher.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
-                        keras.optimizers.Adam(2e-4, beta_1=0.5))
-        teachers.append(teacher)
-    student = build_generator("mobile_resnet_6blocks", 3, 3, ngf=4, name_prefix="student_")
     vgg = VGGFeatures(layers=("block1_conv2", "block2_conv2"),  # enough for the terms, cheap
                       allow_random_weights_for_testing=True)
-    recipe = build_recipe("omgd", vgg=vgg, pairs=[("block_5", "block_5")], ssim_filter_size=7)
-    vem = VEMConfig(weight=vem_weight, **(TOY_VEM | vem_options))
-    return Distiller(student, generators, recipe, (SIZE, SIZE, 3), online_teachers=teachers,
-                     vem=vem)
+    config = toy_config(recipe="omgd", distill_pairs=(("block_5", "block_5"),),
+                        teacher_netG=("resnet_6blocks",) * n_teachers,
+                        teacher_ngf=tuple(8 // (i + 1) for i in range(n_teachers)),
+                        vem_weight=vem_weight, **vem_options)
+    return build_distiller(config, toy_info(), 1, vgg=vgg, ssim_filter_size=7)
+
+
+def student_iteration(distiller, x, y, teacher_outputs, teacher_features):
+    """Steps 1-4 of `Distiller.train_step` (student forward, critic step when VEM is
+    on, student step); returns the student output."""
+    with tf.GradientTape() as tape:
+        ctx, pair = distiller._student_forward(x, y, teacher_outputs, teacher_features)
+    t_neg = distiller._critic_step(*pair)[0] if pair is not None else None
+    distiller._student_step(tape, ctx, pair, t_neg)
+    return ctx.student_output

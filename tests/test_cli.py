@@ -6,6 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags
+
+from itgc_tf import options
+from itgc_tf.demo import DemoConfig
+from itgc_tf.eval.config import EvalConfig
+from itgc_tf.export.config import ExportConfig
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ["--dataset=demo:enhance", "--load_size=36", "--crop_size=32", "--batch_size=2",
@@ -21,12 +28,74 @@ def _run(module, *args, expect_ok=True):
     return result
 
 
+TEACHER_ARGS = ["--netG=resnet_6blocks", "--ngf=4", "--epochs=1", "--epochs_decay=0", *DATA]
+
+
+def _parse(config_class, args):
+    """The config ``args`` give, read by ``config_class``'s flags only (an unknown flag
+    raises)."""
+    flag_values = flags.FlagValues()
+    options.define_flags(config_class, flag_values)
+    flag_values(["prog", *args])
+    return options.from_flags(config_class, flag_values)
+
+
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("teacher")
-    _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", "--netG=resnet_6blocks", "--ngf=4",
-         "--epochs=1", "--epochs_decay=0", *DATA)
+    _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
     return model_dir
+
+
+def test_teacher_flags_cfg_holds_only_its_flags_and_reproduces_the_run(teacher_dir):
+    written = _parse(TrainTeacherConfig, [f"--flagfile={teacher_dir / 'flags.cfg'}"])
+    assert written == _parse(TrainTeacherConfig, [f"--model_dir={teacher_dir}", *TEACHER_ARGS])
+
+
+def test_teacher_help_lists_no_student_or_vem_flags():
+    text = _run("itgc_tf.train_teacher", "--helpfull", expect_ok=False).stdout
+    for flag in ("--lambda_l1", "--netG", "--dataset", "--strategy", "--model_dir"):
+        assert flag in text, flag
+    for flag in ("--critic_blocks", "--vem_weight", "--langevin_steps", "--student_netG",
+                 "--recipe", "--lambda_distill", "--testing_nan_at_step"):
+        assert flag not in text, flag
+    for group in ("data", "model", "teacher", "training", "distribution", "output"):
+        assert f"itgc_tf options: {group}:" in text, group
+
+
+# Non-default values of every kind of option (lists, pairs, 'auto', None-able numbers).
+NON_DEFAULT = {
+    TrainTeacherConfig: dict(dataset="tfds:x", model_dir="runs/t", teacher_model="cycle_gan",
+                             netG="unet_64", ngf=8, lambda_cycle=5.5, dropout=True,
+                             tfds_keys=("a", "b"), steps_per_epoch=7, checkpoint_every_steps=3,
+                             mixed_precision="mixed_bfloat16", no_flip=True, lr=1e-3),
+    DistillConfig: dict(dataset="/d", model_dir="runs/s", recipe="gan_compression",
+                        distill_pairs=(("block_2", "block_2"), ("up_1", "up_1")),
+                        vem_weight=0.25, langevin_noise="auto", vem_tap=("block_4", "block_4"),
+                        teacher_netG=("unet_64", "resnet_6blocks"), teacher_ngf=(16, 8),
+                        teacher="runs/t", init_discriminator_from_teacher=True, lambda_gt=1.5,
+                        vgg_weights="/w.h5", n_dis=2, critic_lr=3e-5),
+    EvalConfig: dict(dataset="demo:enhance", student="s", teacher="t", fid_stats="f.npz",
+                     latency_runs=5, split="val"),
+    ExportConfig: dict(dataset="demo:enhance", generator="g", tflite=("fp16", "int8"),
+                       min_parity_psnr=30.5, overwrite=True, num_calibration=4),
+    DemoConfig: dict(model_dir="runs/x", demo_epochs=1, steps_per_epoch=4),
+}
+
+
+@pytest.mark.parametrize("config_class", NON_DEFAULT, ids=lambda c: c.__name__)
+def test_flag_lines_of_every_command_parse_back_into_its_config(config_class):
+    config = options.from_values(config_class, NON_DEFAULT[config_class])
+    assert _parse(config_class, options.flag_lines(config)) == config
+
+
+def test_misnamed_and_bad_options_are_rejected_with_the_fix():
+    with pytest.raises(ValueError, match=r"has no options \['noise_std'\]"):
+        options.from_values(DistillConfig, {"dataset": "/d", "noise_std": 0.1})
+    with pytest.raises(ValueError, match="TEACHER_TAP:STUDENT_TAP.*Fix"):
+        _parse(DistillConfig, ["--dataset=/d", "--distill_pairs=block_2"])
+    with pytest.raises(ValueError, match="gan_compression needs at least one.*Fix"):
+        _parse(DistillConfig, ["--dataset=/d", "--recipe=gan_compression"])
 
 
 def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
@@ -45,11 +114,15 @@ def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
 def test_distill_export_evaluate(teacher_dir, tmp_path):
     assert (teacher_dir / "discriminator.keras").is_file()
     student_dir = tmp_path / "student"
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", f"--teacher={teacher_dir}",
-         "--recipe=kd", "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks", "--student_ngf=4",
-         "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3", "--epochs=1",
-         "--epochs_decay=0", *DATA)
+    args = [f"--model_dir={student_dir}", f"--teacher={teacher_dir}", "--recipe=kd",
+            "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks",
+            "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
+            "--epochs=1", "--epochs_decay=0", *DATA]
+    _run("itgc_tf.distill", *args)
     assert (student_dir / "generator.keras").is_file()
+    # Its flags.cfg holds only itgc-distill's flags and reproduces the run's config.
+    assert (_parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
+            == _parse(DistillConfig, args))
     _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
          "--num_calibration=2", *DATA[:4])
     assert (student_dir / "export" / "saved_model" / "saved_model.pb").is_file()

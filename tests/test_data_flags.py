@@ -1,17 +1,18 @@
-"""absl flags for DataConfig: every field has a flag with help; defining twice is harmless."""
+"""absl flags for DataConfig (itgc_tf.options): every field has a flag with help; defining
+twice is harmless."""
 import dataclasses
 
 import pytest
 from absl import flags
 
 from itgc_tf.data import DataConfig
-from itgc_tf.data import flags as data_flags
+from itgc_tf import options
 
 
 @pytest.fixture
 def flag_values():
     values = flags.FlagValues()
-    data_flags.define_flags(values)
+    options.define_flags(DataConfig, values)
     return values
 
 
@@ -22,14 +23,14 @@ def test_one_flag_per_field_with_help(flag_values):
 
 
 def test_defining_twice_is_harmless(flag_values):
-    data_flags.define_flags(flag_values)
+    options.define_flags(DataConfig, flag_values)
     flag_values(["prog", "--dataset=demo:enhance"])
     assert flag_values.dataset == "demo:enhance"
 
 
 def test_defaults_match_dataconfig(flag_values):
     flag_values(["prog", "--dataset=/data/x"])
-    assert data_flags.config_from_flags(flag_values) == DataConfig(dataset="/data/x")
+    assert options.from_flags(DataConfig, flag_values) == DataConfig(dataset="/data/x")
 
 
 def test_parsed_flags_make_the_config(flag_values):
@@ -38,7 +39,7 @@ def test_parsed_flags_make_the_config(flag_values):
                  "--batch_size=8", "--nodeterministic", "--nodrop_remainder", "--seed=7",
                  "--cache", "--tfds_keys=lr,hr", "--tfds_data_dir=/tfds", "--layout=folders",
                  "--shuffle_buffer=16", "--output_nc=1"])
-    assert data_flags.config_from_flags(flag_values) == DataConfig(
+    assert options.from_flags(DataConfig, flag_values) == DataConfig(
         dataset="tfds:div2k", direction="BtoA", load_size=80, crop_size=64, preprocess="crop",
         no_flip=True, input_nc=1, output_nc=1, batch_size=8, deterministic=False,
         drop_remainder=False, seed=7, cache=True, tfds_keys=("lr", "hr"),
@@ -53,8 +54,8 @@ def test_enum_flags_reject_unknown_values(flag_values):
 def test_missing_dataset_and_bad_values_are_explained(flag_values):
     flag_values(["prog"])
     with pytest.raises(ValueError, match="--dataset is empty"):
-        data_flags.config_from_flags(flag_values)
+        options.from_flags(DataConfig, flag_values)
     flag_values.dataset = "/x"
     flag_values.crop_size = 400
     with pytest.raises(ValueError, match="crop_size <= load_size"):
-        data_flags.config_from_flags(flag_values)
+        options.from_flags(DataConfig, flag_values)

@@ -5,7 +5,8 @@ import pathlib
 import pytest
 from absl import flags
 
-from itgc_tf import demo
+from itgc_tf import demo, options
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -31,15 +32,25 @@ def test_demo_settings_match_the_flagfiles(flagfile, settings):
         assert str(settings[key]) == value or float(settings[key]) == float(value), key
 
 
+@pytest.mark.parametrize("flagfile,command", [("demo_teacher.cfg", TrainTeacherConfig),
+                                               ("demo_student.cfg", DistillConfig)])
+def test_demo_stages_equal_the_flagfiles_parsed_by_their_commands(tmp_path, flagfile, command):
+    """Each flagfile, read by its command's own flags, gives the demo stage's config."""
+    teacher_config, student_config = demo.stage_configs(tmp_path)
+    stage = teacher_config if command is TrainTeacherConfig else student_config
+    flag_values = flags.FlagValues()
+    options.define_flags(command, flag_values)
+    args = ["prog", f"--flagfile={ROOT / 'flags' / flagfile}",
+            f"--model_dir={stage.run.model_dir}", "--verbose=2"]
+    if command is DistillConfig:
+        args.append(f"--teacher={tmp_path / 'teacher'}")
+    flag_values(args)
+    assert options.from_flags(command, flag_values) == stage
+
+
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
-    if "demo_epochs" not in flags.FLAGS:
-        demo.define_flags()
-    flags.FLAGS(["demo", "--demo_epochs=1", "--steps_per_epoch=4"])
-    try:
-        report = demo.run_demo(tmp_path)
-    finally:
-        flags.FLAGS.unparse_flags()
+    report = demo.run_demo(tmp_path, epochs=1, steps_per_epoch=4)
     saved = json.loads((tmp_path / "report.json").read_text())
     for key in ("student.psnr_vs_target", "student.psnr_vs_teacher", "teacher.psnr_vs_target",
                 "student.macs", "teacher.macs", "student.params", "teacher.params",

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from distribute_helpers import (distill_args, free_port, probe_images, run, save_random_teacher,
                                 start, student)
-from itgc_tf.cli import runner
+from itgc_tf.training import runner
 
 
 def test_strategies_on_a_cpu_only_host(monkeypatch):
@@ -40,21 +40,23 @@ BAD_FLAGS = [
     (["--checkpoint_every_steps=0"], "--checkpoint_every_steps must be >= 1"),
     (["--tpu=my-tpu"], "--tpu names the TPU of --strategy=tpu"),
     (["--strategy=tpu", "--mixed_precision=mixed_float16"], "TPUs compute in bfloat16"),
-    (["--testing_nan_at_step=0"], "--testing_nan_at_step counts steps from 1"),
+    (["--keep_checkpoints=0"], "--keep_checkpoints must be >= 1"),
     (["--verbose=3"], "--verbose must be 0 (silent), 1 (progress bar) or 2"),
     (["--skip_nonfinite_steps=maybe"], "Non-boolean argument"),
 ]
 _PARSE_EACH = """
 import json, sys
 from absl import flags
-from itgc_tf import distill
-distill.define_flags()
+from itgc_tf import options
+from itgc_tf.training.config import DistillConfig
+options.define_flags(DistillConfig)
 for args in json.loads(sys.argv[1]):
     flags.FLAGS.unparse_flags()
     try:
         flags.FLAGS(["distill", "--model_dir=m", "--dataset=demo:enhance", *args])
+        options.from_flags(DistillConfig)
         print(json.dumps(None))
-    except flags.Error as error:
+    except (flags.Error, ValueError) as error:
         print(json.dumps(str(error)))
 """
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from distill_helpers import SIZE, TOY_VEM, toy_pairs
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
-from itgc_tf.training.distiller import Distiller, VEMConfig
+from itgc_tf.training.distiller import Distiller
+from itgc_tf.vem.config import VEMConfig
 
 NOT_REPLICA_INVARIANT = ("student_grad_norm", "critic_grad_norm", "d_grad_norm")
 
@@ -20,8 +21,8 @@ def _distiller():
                      [build_generator("unet_16", 3, 3, ngf=8, name_prefix="teacher_")],
                      build_recipe("kd"), (SIZE, SIZE, 3),
                      discriminator=build_discriminator("n_layers", 6, ndf=4, n_layers=2),
-                     vem=VEMConfig(weight=0.5, langevin_steps=3, step_size=1.0, noise_std=0.0,
-                                   **TOY_VEM))
+                     vem=VEMConfig(vem_weight=0.5, langevin_steps=3, langevin_step_size=1.0,
+                                   langevin_noise=0.0, **TOY_VEM))
 
 
 def _compile_sgd(distiller):

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
+from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
 from itgc_tf.export import ParityError, export_saved_model, export_tflite
-from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
 from export_helpers import smooth_images, tiny_generator
 
 SIZE = (24, 32)

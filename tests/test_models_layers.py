@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from itgc_tf.models.layers import (InstanceNorm, ReflectionPad2D, SizeCheck, check_size,
-                                   norm_layer, uses_bias)
+from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, ReflectionPad2D, SizeCheck,
+                                   check_size, leaky_relu, norm_layer, uses_bias)
 
 
 @pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
@@ -141,3 +141,52 @@ def test_size_check_dynamic_sizes_fail_at_run_time():
                        match=r"net needs input height and width divisible by 8"
                              r".*\[8 12\]"):
         check(tf.ones((1, 8, 12, 3)))
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2])
+def test_leaky_relu_values_and_gradient_equal_tensorflows(slope):
+    x = tf.constant(np.r_[np.linspace(-2, 2, 41), [0.0, -0.0]].astype(np.float32))
+    dy = tf.random.normal(x.shape, seed=3)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = leaky_relu(x, slope), tf.nn.leaky_relu(x, slope)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(tape.gradient(ours, x, dy), tape.gradient(theirs, x, dy))
+    layer = LeakyReLU(slope)
+    np.testing.assert_array_equal(layer(x), keras.layers.LeakyReLU(slope)(x))
+    assert LeakyReLU.from_config(layer.get_config()).negative_slope == slope
+    with pytest.raises(ValueError, match="negative_slope"):
+        LeakyReLU(1.5)
+
+
+LEAKY_TRAIN_STEP = """
+import tensorflow as tf
+from itgc_tf.models.layers import LeakyReLU
+model = tf.keras.Sequential([tf.keras.Input((16, 16, 3)), tf.keras.layers.Conv2D(4, 3),
+                             LeakyReLU(0.2), tf.keras.layers.Conv2D(1, 3)])
+optimizer = tf.keras.optimizers.SGD(0.1)
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x) ** 2)
+    optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+step(tf.ones([2, 16, 16, 3]))
+print("trained")
+"""
+
+
+def test_conv_leaky_relu_training_graph_keeps_grapplers_remapper(tmp_path):
+    """With TF's LeakyReluGrad, conv + bias + LeakyRelu made the remapper fail on the
+    whole train graph ("remapper failed ... LeakyReluGrad"); ours must not."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")
+    result = subprocess.run([sys.executable, "-c", LEAKY_TRAIN_STEP], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert "trained" in result.stdout, result.stderr[-2000:]
+    assert "remapper failed" not in result.stderr
+    failing = LEAKY_TRAIN_STEP.replace("LeakyReLU(0.2)", "tf.keras.layers.LeakyReLU(0.2)")
+    control = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert "remapper failed" in control.stderr  # the check can see the failure

@@ -1,21 +1,30 @@
-"""NaN guard end to end: an injected NaN stops `itgc_tf.distill` with a message
-naming the term and step, exit status != 0, the last good checkpoint kept; the
+"""NaN guard end to end: an injected NaN (tests/nan_distill.py: a NaN input batch)
+stops `itgc_tf.distill` with a message naming the term and step, exit status != 0, the last good checkpoint kept; the
 same command with --skip_nonfinite_steps resumes from it, skips and finishes."""
 import numpy as np
 import tensorflow as tf
 
-from distribute_helpers import distill_args, run, save_random_teacher, student
+from distribute_helpers import ROOT, distill_args, run, save_random_teacher, student
+
+TESTS = str(ROOT / "tests")
 
 # No VEM (faster); 3 steps per epoch, checkpoints at steps 2, 3 (epoch end) and 4;
 # NaN at step 5.
 RUN = ["--vem_weight=0", "--batch_size=2", "--steps_per_epoch=3", "--epochs=2", "--epochs_decay=0",
-       "--checkpoint_every_steps=2", "--testing_nan_at_step=5"]
+       "--checkpoint_every_steps=2"]
+
+
+def _nan_at_step_5(args):
+    """``python -m itgc_tf.distill ARGS`` -> the same run with NaN inputs at step 5."""
+    assert args[:2] == ["-m", "itgc_tf.distill"]
+    return ["-m", "nan_distill", "5", *args[2:]]
 
 
 def test_injected_nan_stops_keeps_the_last_good_checkpoint_and_skipping_finishes(tmp_path):
     teacher = save_random_teacher(tmp_path / "teacher.keras")
     model_dir = tmp_path / "run"
-    stopped = run(distill_args(model_dir, teacher, *RUN), expect_ok=False)
+    stopped = run(_nan_at_step_5(distill_args(model_dir, teacher, *RUN)), expect_ok=False,
+                  PYTHONPATH=TESTS)
     assert stopped.returncode != 0
     message = stopped.stderr.strip().splitlines()[-1]
     assert message.startswith("FATAL: Non-finite training values at epoch 2, step 2: "), message
@@ -30,7 +39,8 @@ def test_injected_nan_stops_keeps_the_last_good_checkpoint_and_skipping_finishes
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
             assert np.isfinite(value).all(), name  # nothing of the NaN step was saved
 
-    finished = run(distill_args(model_dir, teacher, *RUN, "--skip_nonfinite_steps"))
+    finished = run(_nan_at_step_5(distill_args(model_dir, teacher, *RUN,
+                                              "--skip_nonfinite_steps")), PYTHONPATH=TESTS)
     assert "Epoch 2/2" in finished.stdout and "Epoch 1/2" not in finished.stdout  # resumed
     assert "Skipped steps with non-finite values: 1 (over the whole run)." in finished.stdout
     weights = student(model_dir).get_weights()

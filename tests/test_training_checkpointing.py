@@ -12,8 +12,9 @@ from distill_helpers import compile_default, toy_pairs
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
-from itgc_tf.training.distiller import Distiller, VEMConfig
+from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import CycleGANTeacher
+from itgc_tf.vem.config import VEMConfig
 
 
 def _regressor(units=1):
@@ -49,7 +50,7 @@ def _discriminator(prefix, input_nc):
 
 def _distiller():
     """kd + VEM: student, frozen teacher, student discriminator, energy critic."""
-    vem = VEMConfig(weight=0.1, critic_width=4, critic_blocks=2, langevin_steps=2)
+    vem = VEMConfig(vem_weight=0.1, critic_width=4, critic_blocks=2, langevin_steps=2)
     distiller = Distiller(_generator("student_", 2), [_generator("teacher_", 4)], build_recipe("kd"),
                           (16, 16, 3), discriminator=_discriminator("d_", 6), vem=vem)
     return compile_default(distiller)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from distill_helpers import SIZE, compile_default, toy_distiller, toy_pairs
-from itgc_tf.training.distiller import VEMConfig
+from distill_helpers import SIZE, compile_default, student_iteration, toy_distiller, toy_pairs
+from itgc_tf.vem.config import VEMConfig
 from itgc_tf.vem import langevin_sample, mi_loss
 
 RECIPES = ["kd", "gan_compression"]
@@ -58,8 +58,8 @@ def test_each_network_changes_only_in_its_own_step():
         result = step(*args)
         return {k for k, v in nets.items() if _changed(before[k], v)}, result
 
-    # The student step contains the critic step (SPEC §4: critic first, then student).
-    changed, s_out = run(distiller._student_step, x, y, t_out, t_feats)
+    # A student iteration holds the critic step (SPEC §4: critic first, then student).
+    changed, s_out = run(student_iteration, distiller, x, y, t_out, t_feats)
     assert changed == {"student", "adapters", "critic"}
     # ... but the student part alone never touches the critic: mi_loss gives it no gradient.
     with tf.GradientTape() as tape:
@@ -88,8 +88,8 @@ def test_vem_adds_exactly_weight_times_mi_gradient_to_the_student_update():
     batch = next(iter(_dataset()))
     x, y = batch["A"], batch["B"]
     t_out, t_feats = on._teacher_forward(x)
-    on._student_step(x, y, t_out, t_feats)
-    off._student_step(x, y, t_out, t_feats)
+    student_iteration(on, x, y, t_out, t_feats)
+    student_iteration(off, x, y, t_out, t_feats)
 
     # Independent computation of grad(mi_loss): t~ comes from the critic before its
     # update (same seed: [vem seed, step 0]); mi_loss uses the critic after it.
@@ -98,8 +98,8 @@ def test_vem_adds_exactly_weight_times_mi_gradient_to_the_student_update():
     on.student.set_weights(student_before)
     s0 = on.student(x, training=True)
     t_neg = langevin_sample(on.critic, s0, steps=on.vem.langevin_steps,
-                            step_size=on.vem.step_size, noise_std=on.vem.noise_std,
-                            seed=tf.constant([on.vem.seed, 0]))
+                            step_size=on.vem.langevin_step_size,
+                            noise_std=on.vem.langevin_noise, seed=tf.constant([on.seed, 0]))
     on.critic.set_weights(critic_after)
     with tf.GradientTape() as tape:
         loss = mi_loss(on.critic, t_out[0], on.student(x, training=True), t_neg)
@@ -108,7 +108,7 @@ def test_vem_adds_exactly_weight_times_mi_gradient_to_the_student_update():
     on.student.set_weights(student_before)
     on.critic.set_weights(critic_before)
     on.compile(keras.optimizers.SGD(lr), keras.optimizers.SGD(lr))
-    on._student_step(x, y, t_out, t_feats)
+    student_iteration(on, x, y, t_out, t_feats)
     max_diff = 0.0
     for v_on, v_off, g in zip(on.student.trainable_variables, off.student.trainable_variables,
                               grads):
@@ -120,7 +120,7 @@ def test_vem_adds_exactly_weight_times_mi_gradient_to_the_student_update():
 
 def test_contrastive_gap_becomes_positive():
     """The critic learns to separate teacher pairs (t, s) from Langevin samples (t~, s)."""
-    distiller = toy_distiller("kd", 0.1, step_size=1.0, noise_std=0.005)
+    distiller = toy_distiller("kd", 0.1, langevin_step_size=1.0, langevin_noise=0.005)
     distiller.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
                       keras.optimizers.Adam(2e-4, beta_1=0.5),
                       critic_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.0))
@@ -130,21 +130,21 @@ def test_contrastive_gap_becomes_positive():
 
 def test_bad_configurations_are_rejected_with_the_fix():
     with pytest.raises(ValueError, match="vem_weight must be >= 0"):
-        VEMConfig(weight=-0.1)
+        VEMConfig(vem_weight=-0.1)
     with pytest.raises(ValueError, match="vem_target"):
-        VEMConfig(target="student")
+        VEMConfig(vem_target="student")
     with pytest.raises(ValueError, match="Langevin noise"):
-        VEMConfig(noise_std="loud")
+        VEMConfig(langevin_noise="loud")
     with pytest.raises(ValueError, match="needs paired data"):
-        toy_distiller("kd", 0.1, paired=False, target="ground_truth")
+        toy_distiller("kd", 0.1, paired=False, vem_target="ground_truth")
     with pytest.raises(ValueError, match="at least 31x31|n_blocks <="):
         toy_distiller("kd", 0.1, critic_blocks=5)
     with pytest.raises(ValueError, match="Unknown feature tap"):
-        toy_distiller("gan_compression", recipe_options={"pairs": [("nope", "block_2")]})
+        toy_distiller("gan_compression", recipe_options={"distill_pairs": (("nope", "block_2"),)})
 
 
 def test_vem_on_a_feature_map_pair_and_on_ground_truth():
-    distiller = compile_default(toy_distiller("kd", 0.1, tap=("block_2", "block_2"),
+    distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("block_2", "block_2"),
                                               critic_blocks=2))
     teacher_channels = distiller.teachers[0].get_layer("block_2").output.shape[-1]
     assert distiller.critic.t_channels == distiller.critic.s_channels == teacher_channels
@@ -153,7 +153,7 @@ def test_vem_on_a_feature_map_pair_and_on_ground_truth():
         map(id, distiller._student_variables()))
     history = distiller.fit(_dataset(), epochs=1, verbose=0).history
     assert np.isfinite(history["loss_mi"][-1])
-    gt = compile_default(toy_distiller("kd", 0.1, target="ground_truth"))
+    gt = compile_default(toy_distiller("kd", 0.1, vem_target="ground_truth"))
     assert np.isfinite(gt.fit(_dataset(), epochs=1, verbose=0).history["e_pos"][-1])
 
 

@@ -69,7 +69,8 @@ def test_langevin_and_ebm_loss_learn_a_tight_bound_on_known_mi():
     bound = mi_lower_bound(critic, t, s, w, GRID, gaussian_entropy())
     true_mi = gaussian_mutual_information(RHO)
     print(f"known-MI check: bound {bound:.4f} nats (start {before:.4f}), true {true_mi:.4f}")
-    # Quadrature is exact to ~1e-4 here, so the bound must not exceed the truth.
+    # Quadrature is exact to ~1e-4 here, so the bound must not exceed the truth. A
+    # chain at 1.2x the intended temperature reaches ~0.49 nats: it must fail here.
     assert bound <= true_mi + 1e-3
-    assert bound >= 0.9 * true_mi
+    assert bound >= 0.50
     assert bound > before + 0.2

@@ -21,23 +21,62 @@ def test_one_energy_per_example(batch, size, ct, cs, blocks):
     assert energy.dtype == tf.float32
 
 
+def _reference_parameter_count(input_nc, n_blocks=7):
+    """Trainable parameters of the authors' ResnetEBM, counted from SPEC §5."""
+    conv = lambda c_in, c_out: 9 * c_in * c_out + c_out  # noqa: E731
+    width = input_nc // 2
+    total = conv(6, width)
+    for i in range(n_blocks):
+        c_out = 2 * width if i < 2 else width
+        total += conv(width, width) + conv(width, c_out) + (conv(width, c_out) if c_out != width else 0)
+        width = c_out
+    return total + width + 1
+
+
+def test_reference_critic_has_the_authors_parameter_count():
+    for width, expected in ((16, 107_473), (64, _reference_parameter_count(64))):
+        critic = EnergyCritic(base_width=width)
+        critic(_pair(1, 256))
+        assert sum(int(np.prod(v.shape)) for v in critic.trainable_variables) == expected
+    assert _reference_parameter_count(16) == 107_473
+
+
 def test_reference_layer_shapes():
-    """SPEC §5: input_nc 16, 7 blocks, channels 8 -> 16 -> 32 then constant."""
+    """SPEC §5: input_nc 16, 7 blocks, channels 8 -> 16 -> 32 then constant; conv1
+    keeps c_in, conv2 maps c_in -> c_out, a shortcut conv only where channels change."""
     critic = EnergyCritic(name="energy_critic")
     critic(_pair(1, 256))
     kernels = {v.path: tuple(v.shape) for v in critic.weights if v.name == "kernel"}
     assert kernels.pop("energy_critic/stem/kernel") == (3, 3, 6, 8)
-    assert kernels.pop("energy_critic/block_0/conv1/kernel") == (3, 3, 8, 16)
-    assert kernels.pop("energy_critic/block_0/conv2/kernel") == (3, 3, 16, 16)
+    assert kernels.pop("energy_critic/block_0/conv1/kernel") == (3, 3, 8, 8)
+    assert kernels.pop("energy_critic/block_0/conv2/kernel") == (3, 3, 8, 16)
     assert kernels.pop("energy_critic/block_0/shortcut/kernel") == (3, 3, 8, 16)
-    assert kernels.pop("energy_critic/block_1/conv1/kernel") == (3, 3, 16, 32)
+    assert kernels.pop("energy_critic/block_1/conv1/kernel") == (3, 3, 16, 16)
+    assert kernels.pop("energy_critic/block_1/conv2/kernel") == (3, 3, 16, 32)
     assert kernels.pop("energy_critic/block_1/shortcut/kernel") == (3, 3, 16, 32)
     assert kernels.pop("energy_critic/head/kernel") == (32, 1)
     for i in range(2, 7):
         assert kernels.pop(f"energy_critic/block_{i}/conv1/kernel") == (3, 3, 32, 32)
-    assert list(kernels.values()) == [(3, 3, 32, 32)] * 6  # conv2 of blocks 1..6
-    for block in critic.blocks:  # residual branches start near zero
-        assert float(tf.reduce_max(tf.abs(block.conv2.kernel))) < 1e-8
+        assert kernels.pop(f"energy_critic/block_{i}/conv2/kernel") == (3, 3, 32, 32)
+    assert not kernels
+
+
+def test_reference_initialisation():
+    """Convs N(0, 1) with zero bias, conv2 N(0, 1e-10), head uniform +-1/sqrt(fan_in)."""
+    critic = EnergyCritic()
+    critic(_pair(1, 256))
+    convs = [critic.stem] + [b.conv1 for b in critic.blocks] + \
+        [b.shortcut for b in critic.blocks if b.shortcut is not None]
+    kernels = np.concatenate([layer.kernel.numpy().ravel() for layer in convs])
+    assert np.std(kernels) == pytest.approx(1.0, abs=0.02)
+    assert abs(np.mean(kernels)) < 0.02
+    small = np.concatenate([b.conv2.kernel.numpy().ravel() for b in critic.blocks])
+    assert np.std(small) == pytest.approx(1e-10, rel=0.05)
+    for layer in convs + [b.conv2 for b in critic.blocks]:
+        assert not np.any(layer.bias.numpy())
+    bound = 1 / np.sqrt(32)
+    head = np.concatenate([critic.head.kernel.numpy().ravel(), critic.head.bias.numpy()])
+    assert np.all(np.abs(head) <= bound) and np.std(head) > bound / 4
 
 
 def test_too_small_or_mismatched_inputs_are_named():
@@ -118,3 +157,46 @@ def test_energies_stay_float32_under_a_mixed_precision_policy():
     assert {v.dtype for v in critic.weights} == {"float32"}
     assert {layer.compute_dtype for layer in [critic.stem, critic.head, *critic.blocks]} == {
         "float32"}
+
+
+@pytest.mark.parametrize("scale,bounded", [(3.0, False), (3.0, True), (0.05, True)])
+def test_spectral_norm_gradient_holds_sigma_constant(scale, bounded):
+    """The reference computes sigma from W.data: d/dW <g, x W/sigma'> = x^T g / sigma',
+    sigma' = sigma (forced) or max(sigma, 1) (bounded), with no term through sigma."""
+    rng = np.random.default_rng(0)
+    layer = SNDense(4, bounded=bounded)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    g = rng.normal(size=(6, 4)).astype(np.float32)
+    layer(x)
+    layer.kernel.assign(scale * rng.normal(size=(5, 4)))
+    for _ in range(30):
+        layer(x, training=True)  # converge (u, v) to the new kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * g)
+    grad = tape.gradient(loss, layer.kernel).numpy()
+    sigma = np.linalg.svd(layer.kernel.numpy(), compute_uv=False)[0]
+    divisor = max(sigma, 1.0) if bounded else sigma
+    assert (sigma > 1) == (scale > 1)
+    np.testing.assert_allclose(grad, x.T @ g / divisor, rtol=1e-4, atol=1e-6)
+
+
+def test_sigma_gradient_option_differentiates_through_sigma():
+    """sigma_gradient=True (Miyato et al.): sigma = v^T W u carries gradient, so
+    d/dW <g, x W/sigma> = G/sigma - <G, W>/sigma^2 v u^T with G = x^T g."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    g = rng.normal(size=(6, 4)).astype(np.float32)
+    layer = SNDense(4, sigma_gradient=True)
+    layer(x)
+    layer.kernel.assign(rng.normal(size=(5, 4)))
+    for _ in range(3):
+        layer(x, training=True)
+    w, u, v = layer.kernel.numpy(), layer.u.numpy(), layer.v.numpy()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * g)
+    sigma = v @ w @ u
+    big_g = x.T @ g
+    expected = big_g / sigma - np.sum(big_g * w) / sigma ** 2 * np.outer(v, u)
+    np.testing.assert_allclose(tape.gradient(loss, layer.kernel).numpy(), expected,
+                               rtol=1e-4, atol=1e-6)
+    assert np.abs(expected - big_g / sigma).max() > 1e-2  # the sigma term is not negligible

@@ -1,7 +1,8 @@
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, global_mean, mi_loss
+from itgc_tf.losses.reduce import global_average
+from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, mi_loss
 
 
 def _critic():
@@ -9,6 +10,8 @@ def _critic():
     critic((tf.zeros([1, 16, 16, 3]), tf.zeros([1, 16, 16, 3])))
     for v in critic.trainable_variables:  # leave the near-zero init: make every path matter
         v.assign(tf.random.normal(v.shape, stddev=0.3))
+    for _ in range(5):  # spectral-norm estimates follow the new kernels
+        critic((tf.zeros([1, 16, 16, 3]), tf.zeros([1, 16, 16, 3])), training=True)
     return critic
 
 
@@ -38,7 +41,7 @@ def test_mi_loss_gradient_is_energy_gradient_difference_in_s_only():
         e_pos = tf.reduce_sum(critic((t, s)))
         e_neg = tf.reduce_sum(critic((t_neg, s)))
     expected = (tape2.gradient(e_pos, s) - tape2.gradient(e_neg, s)) / 3.0
-    np.testing.assert_allclose(grad_s, expected, atol=1e-6)
+    np.testing.assert_allclose(grad_s, expected, atol=1e-5 * float(tf.reduce_max(tf.abs(expected))))
     np.testing.assert_allclose(
         loss, tf.reduce_mean(critic((t, s)) - critic((t_neg, s))), rtol=1e-5, atol=1e-6)
     assert float(tf.reduce_max(tf.abs(grad_s))) > 0
@@ -48,6 +51,6 @@ def test_global_mean_divides_by_the_global_batch(two_replica_strategy):
     values = tf.constant([1.0, 2.0, 3.0, 6.0])
     dataset = tf.data.Dataset.from_tensor_slices(values).batch(4)
     dist = two_replica_strategy.experimental_distribute_dataset(dataset)
-    per_replica = two_replica_strategy.run(global_mean, args=(next(iter(dist)),))
+    per_replica = two_replica_strategy.run(global_average, args=(next(iter(dist)),))
     total = two_replica_strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
     np.testing.assert_allclose(total, 3.0)

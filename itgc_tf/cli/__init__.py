@@ -1,1 +1,1 @@
-"""Thin absl command lines: shared flags, flag -> object builders, the fit runner."""
+"""The absl side of the commands: flags from configuration dataclasses, user errors."""

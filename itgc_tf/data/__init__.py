@@ -8,7 +8,7 @@ from itgc_tf.data.config import DataConfig
 from itgc_tf.data.demo import demo_dir
 from itgc_tf.data.images import IMAGE_EXTENSIONS, load_image
 from itgc_tf.data.pipeline import DatasetInfo, build_dataset, dataset_info
-from itgc_tf.data.tfrecord import write_tfrecords
+from itgc_tf.data.tfrecord_writer import write_tfrecords
 
 __all__ = ["DataConfig", "DatasetInfo", "IMAGE_EXTENSIONS", "build_dataset", "dataset_info",
            "demo_dir", "load_image", "write_tfrecords"]

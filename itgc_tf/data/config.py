@@ -2,6 +2,7 @@
 import dataclasses
 
 from itgc_tf.data import errors
+from itgc_tf.options import option
 
 LAYOUTS = ("auto", "aligned", "folders", "unpaired", "labels")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -45,27 +46,65 @@ class DataConfig:
     (``semantic_nc`` channels in all); batches also carry the ids as ``"label"``.
     """
 
-    dataset: str
-    layout: str = "auto"
-    direction: str = "AtoB"
-    load_size: int = 286
-    crop_size: int = 256
-    preprocess: str = "resize_and_crop"
-    no_flip: bool = False
-    input_nc: int = 3
-    output_nc: int = 3
-    batch_size: int = 1
-    shuffle_buffer: int = 1024
-    cache: bool = False
-    deterministic: bool = True
-    drop_remainder: bool = True
-    seed: int = 0
-    tfds_data_dir: str | None = None
-    tfds_keys: tuple[str, str] | None = None
-    aspect_ratio: float = 1.0
-    label_nc: int = 0
-    contain_dontcare_label: bool = False
-    no_instance: bool = False
+    flag_group = "data"
+
+    dataset: str = option(
+        help="Training images: a folder, tfds:NAME[/CONFIG] (e.g. tfds:cycle_gan/horse2zebra), "
+             "tfrecord:DIR_OR_GLOB (written by scripts/make_tfrecords.py) or "
+             "demo:enhance|edges2photo|unpaired|labels2photo (built-in, made from scikit-image "
+             "photos).",
+        kind="str")
+    layout: str = option("auto", "Folder layout: aligned (SPLIT/*.png with A|B side by side), "
+                         "folders (SPLIT/A/ and SPLIT/B/ with matching names), unpaired (SPLITA/ "
+                         "and SPLITB/), labels (SPLIT/labels/ class-id PNGs, SPLIT/images/ photos, "
+                         "optional SPLIT/instances/) or auto (detect).", choices=LAYOUTS)
+    direction: str = option("AtoB", "AtoB: translate A into B; BtoA: the reverse (swaps A and "
+                            "B).", choices=DIRECTIONS)
+    load_size: int = option(286, "Images are resized to this size (scale_width_and_crop: this "
+                            "width) before cropping.")
+    crop_size: int = option(256, "Side of the square crops the model sees, in training and "
+                            "evaluation.")
+    preprocess: str = option(
+        "resize_and_crop", "resize_and_crop: resize to load_size^2, random crop (evaluation: "
+        "resize to crop_size^2); scale_width_and_crop: width to load_size keeping the aspect, "
+        "random crop (evaluation: centre crop); crop: random crop at the stored size "
+        "(evaluation: centre crop).", choices=PREPROCESS_MODES)
+    no_flip: bool = option(False, "Do not flip training images horizontally at random.")
+    input_nc: int = option(3, "Channels of A, the input: 1 (grayscale) or 3 (RGB); images are "
+                           "converted.")
+    output_nc: int = option(3, "Channels of B, the target: 1 (grayscale) or 3 (RGB); images "
+                            "are converted.")
+    batch_size: int = option(1, "GLOBAL batch size, split across replicas under a "
+                             "distribution strategy.")
+    shuffle_buffer: int = option(1024, "Examples held by the shuffle of TFDS and TFRecord "
+                                 "sources (folders shuffle their whole file list).")
+    cache: bool = option(False, "Keep the encoded images in memory after the first epoch "
+                         "(small datasets, slow disks).")
+    deterministic: bool = option(True, "Produce elements in a fixed order (reproducible with "
+                                 "--seed); --nodeterministic lets parallel decoding reorder "
+                                 "them for speed.")
+    drop_remainder: bool = option(True, "Drop the last partial batch of each training epoch, "
+                                  "so every batch has the same shape (evaluation keeps every "
+                                  "example).")
+    seed: int = option(0, "Seed of the run: weights, Langevin chains, shuffling and the random "
+                       "crops and flips.")
+    tfds_data_dir: str | None = option(None, "Folder with prepared TFDS datasets (default: "
+                                       "TFDS's own, ~/tensorflow_datasets); nothing is "
+                                       "downloaded at run time.", kind="str")
+    tfds_keys: tuple[str, str] | None = option(
+        None, "Image features of a TFDS dataset as A_KEY,B_KEY: two different names for paired "
+        "data, one name twice for unpaired data over splits SPLITA/SPLITB. Needed when the "
+        "dataset has more than one image feature.", kind="list")
+    aspect_ratio: float = option(1.0, "Width / height of the crops: crops are "
+                                 "crop_size/aspect_ratio x crop_size (HxW), e.g. 2 for "
+                                 "Cityscapes at 256x512.")
+    label_nc: int = option(0, "Number of classes of a label-map dataset (--layout=labels; ids "
+                           "0..label_nc-1; 35 for Cityscapes labelIds). 0: not a label-map "
+                           "dataset.")
+    contain_dontcare_label: bool = option(False, "Label maps use id 255 for unlabelled pixels: "
+                                          "it gets its own input channel (label-map datasets).")
+    no_instance: bool = option(False, "Ignore instance maps: no instance-edge input channel "
+                               "(label-map datasets).")
 
     def __post_init__(self):
         if isinstance(self.tfds_keys, list):
@@ -92,10 +131,10 @@ class DataConfig:
 
     def validate(self) -> "DataConfig":
         """Raise ValueError naming the first bad option and its fix; return self."""
+        if self.dataset is None or (isinstance(self.dataset, str) and not self.dataset.strip()):
+            raise errors.empty_dataset_spec()
         if not isinstance(self.dataset, str):
             raise errors.bad_type("dataset", self.dataset, "a string")
-        if not self.dataset.strip():
-            raise errors.empty_dataset_spec()
         kind, value = self.source_kind
         if kind != "folder" and not value.strip():
             raise errors.empty_dataset_name(kind)

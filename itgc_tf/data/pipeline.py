@@ -7,7 +7,8 @@ from itgc_tf.data.config import DataConfig
 from itgc_tf.data.images import decode
 from itgc_tf.data.labels import label_example
 from itgc_tf.data.preprocess import transform
-from itgc_tf.data.sources import Source, Stream, resolve_source
+from itgc_tf.data.resolve import resolve_source
+from itgc_tf.data.sources import Source, Stream
 
 AUTOTUNE = tf.data.AUTOTUNE
 

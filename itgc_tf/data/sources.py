@@ -1,4 +1,5 @@
-"""Sources: where encoded images come from, checked eagerly before any tf.data work.
+"""Sources: where encoded images come from, checked eagerly before any tf.data work
+(`itgc_tf.data.resolve` picks the source of a configuration).
 
 A `Source` is paired (one `Stream` whose elements hold A and B, or one side-by-side
 ``AB`` image) or unpaired (two independent streams, domain A then domain B). A
@@ -72,25 +73,6 @@ class Source:
             if part.num_examples == 0:
                 raise errors.too_few_for_shards(full.num_examples, count, self.description)
         return dataclasses.replace(self, streams=streams)
-
-
-def resolve_source(config: DataConfig, split: str) -> Source:
-    """The checked source of ``config.dataset``/``split`` (direction not yet applied).
-
-    Raises FileNotFoundError / ValueError with the problem and its fix.
-    """
-    kind, value = config.source_kind
-    if kind == "tfds":
-        from itgc_tf.data.tfds_source import tfds_source  # TFDS is slow to import.
-        return tfds_source(value, split, config)
-    if kind == "tfrecord":
-        from itgc_tf.data.tfrecord import tfrecord_source
-        return tfrecord_source(value, split, config)
-    if kind == "demo":
-        from itgc_tf.data.demo import demo_dir
-        source = folder_source(str(demo_dir(value)), split, config)
-        return dataclasses.replace(source, description=f"demo:{value} ({source.description})")
-    return folder_source(value, split, config)
 
 
 def _detect_layout(root: str, split: str) -> str:

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from itgc_tf.export.atomic import atomic_output
+from itgc_tf.artifacts.atomic import atomic_output
 
 # Eigenvalues below -_PSD_TOL·(largest |eigenvalue|) mean a matrix is not positive
 # semi-definite; smaller negative ones are round-off and are clipped to 0.

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.keras_cache import keras_cache_file
+from itgc_tf.keras_cache import keras_cache_file, weights_file
 
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
@@ -94,13 +94,8 @@ class InceptionFeatures:
           FileNotFoundError: no weights at `weights_path` nor in the Keras cache.
           ValueError: a file/SavedModel of the wrong kind.
         """
-        if weights_path is None:
-            weights_path = keras_cache_path()
-            if not os.path.isfile(weights_path):
-                raise FileNotFoundError(_missing_weights_message())
-        elif not os.path.exists(weights_path):
-            raise FileNotFoundError(f"--inception_weights={weights_path!r} does not exist.\n"
-                                    + _missing_weights_message())
+        weights_path = weights_file(weights_path, KERAS_CACHE_FILE, "inception_weights",
+                                    _missing_weights_message(), directories=True)
         if os.path.isdir(weights_path):
             self._init_saved_model(weights_path, saved_model_input_range)
         elif weights_path.endswith(".h5"):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
+from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,24 @@ class LatencyStats:
 
 def _to_numpy(outputs):
     return tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else np.asarray(t), outputs)
+
+
+def time_interleaved(fns, repeats, warmup=1):
+    """Wall and process-CPU seconds of each no-argument callable, interleaved round
+    by round, so that a varying machine load hits them alike.
+
+    Each callable must block until its work is done. Returns {name: (wall runs, cpu
+    runs)} of the ``repeats`` rounds after ``warmup`` untimed ones.
+    """
+    runs = {name: ([], []) for name in fns}
+    for round_ in range(warmup + repeats):
+        for name, fn in fns.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            if round_ >= warmup:
+                runs[name][0].append(time.perf_counter() - wall)
+                runs[name][1].append(time.process_time() - cpu)
+    return runs
 
 
 def measure_latency(fn, example, warmup=10, runs=50):
@@ -41,13 +59,8 @@ def measure_latency(fn, example, warmup=10, runs=50):
     if runs < 1 or warmup < 0:
         raise ValueError(f"measure_latency needs runs >= 1 and warmup >= 0; got runs={runs}, "
                          f"warmup={warmup}.")
-    for _ in range(warmup):
-        _to_numpy(fn(example))
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        _to_numpy(fn(example))
-        times[i] = time.perf_counter() - start
+    wall, _ = time_interleaved({"call": lambda: _to_numpy(fn(example))}, runs, warmup)["call"]
+    times = np.asarray(wall)
     return LatencyStats(median_ms=float(np.median(times) * 1e3),
                         p90_ms=float(np.percentile(times, 90) * 1e3), runs=runs)
 

@@ -42,12 +42,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.eval.fid import RealStatistics, fid_and_kid
 from itgc_tf.eval.image_metrics import PairedImageMetrics
 from itgc_tf.eval.latency import measure_latency, saved_model_latency
 from itgc_tf.eval.miou import confusion_matrix, mean_iou
 from itgc_tf.eval.profile import profile
-from itgc_tf.export.atomic import atomic_output
 
 _MODELS = ("student", "teacher")
 _QUALITY = ("psnr_vs_target", "ssim_vs_target", "psnr_vs_teacher", "ssim_vs_teacher")

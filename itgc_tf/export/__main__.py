@@ -5,67 +5,45 @@ TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedMode
 """
 import pathlib
 
-from absl import flags
-
-from itgc_tf.cli import runner
-from itgc_tf.cli.tasks import load_generator
+from itgc_tf.cli.app import run_app
 from itgc_tf.data import build_dataset
-from itgc_tf.data import flags as data_flags
 from itgc_tf.export import export_saved_model, export_tflite
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    data_flags.define_flags()
-    flags.DEFINE_string("generator", None, "MODEL_DIR of a training run (its generator.keras) "
-                        "or a .keras generator file.")
-    flags.DEFINE_string("export_dir", None, "Output folder; default GENERATOR_DIR/export.")
-    flags.DEFINE_list("tflite", ["fp32"], "TFLite variants to write: any of fp32, fp16, int8 "
-                      "(empty: none). int8 calibrates on --num_calibration training images.")
-    flags.DEFINE_integer("num_calibration", 32, "Representative images for int8 calibration "
-                         "and parity checks.")
-    flags.DEFINE_float("min_parity_psnr", None, "Refuse a TFLite model whose PSNR against the "
-                       "SavedModel falls below this (dB); default per variant (fp32 60, fp16 40, "
-                       "int8 20).")
-    flags.DEFINE_boolean("overwrite", False, "Replace existing exports.")
-    flags.register_validator("tflite", lambda v: set(v) <= {"fp32", "fp16", "int8"},
-                             "--tflite takes a comma-separated subset of fp32,fp16,int8.")
+from itgc_tf.export.config import ExportConfig
+from itgc_tf.training.builders import load_generator
 
 
-def export(argv=()):
-    """Export per the parsed flags; returns {name: path}."""
-    del argv
-    source = pathlib.Path(FLAGS.generator)
+def export(config):
+    """Export per an `ExportConfig`; returns {name: path}."""
+    data, options = config.data, config.export
+    source = pathlib.Path(options.generator)
     generator = load_generator(source, "generator")
-    out = pathlib.Path(FLAGS.export_dir or (source if source.is_dir() else source.parent) /
+    out = pathlib.Path(options.export_dir or (source if source.is_dir() else source.parent) /
                        "export")
     paths = {"saved_model": export_saved_model(generator, out / "saved_model",
-                                               input_nc=FLAGS.input_nc, output_nc=FLAGS.output_nc,
-                                               overwrite=FLAGS.overwrite)}
-    if FLAGS.tflite:
-        config = data_flags.config_from_flags()
-        images = next(iter(build_dataset(config, "train", training=False).unbatch()
-                           .batch(FLAGS.num_calibration)))["A"].numpy()
-        for quantization in FLAGS.tflite:
+                                               input_nc=data.input_nc, output_nc=data.output_nc,
+                                               overwrite=options.overwrite)}
+    if options.tflite:
+        images = next(iter(build_dataset(data, "train", training=False).unbatch()
+                           .batch(options.num_calibration)))["A"].numpy()
+        for quantization in options.tflite:
             result = export_tflite(paths["saved_model"], out / f"model_{quantization}.tflite",
-                                   input_size=(config.crop_size, config.crop_size),
+                                   input_size=(data.crop_size, data.crop_size),
                                    quantization=quantization, representative_images=images,
-                                   parity_images=images, min_parity_psnr=FLAGS.min_parity_psnr,
-                                   overwrite=FLAGS.overwrite)
+                                   parity_images=images, min_parity_psnr=options.min_parity_psnr,
+                                   overwrite=options.overwrite)
             paths[f"tflite_{quantization}"] = result.path
             print(f"TFLite {quantization}: {result.path} ({result.size_bytes} bytes, parity "
                   f"{result.parity_psnr:.1f} dB)")
     return paths
 
 
-def main(argv):
-    for name, path in export(argv).items():
+def main(config):
+    for name, path in export(config).items():
         print(f"{name}: {path}")
 
 
 def run():
-    runner.run_app(define_flags, main, required=("generator",))
+    run_app(ExportConfig, main, required=("generator", "dataset"))
 
 
 if __name__ == "__main__":

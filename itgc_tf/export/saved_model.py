@@ -20,7 +20,7 @@ import os
 import keras
 import tensorflow as tf
 
-from itgc_tf.export.atomic import atomic_output
+from itgc_tf.artifacts.atomic import atomic_output
 
 _IMAGE_CHANNELS = (1, 3, 4)
 

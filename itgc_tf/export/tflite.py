@@ -11,9 +11,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
-from itgc_tf.export.atomic import atomic_output
-from itgc_tf.export.runners import SavedModelRunner, TFLiteRunner
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 # Default minimum parity PSNR (dB, TFLite vs SavedModel outputs) per quantisation.

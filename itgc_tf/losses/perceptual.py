@@ -20,15 +20,11 @@ Matching the OMGD reference (``distillers/cycleganbest_distiller.py``):
 """
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import per_example_mean
 from itgc_tf.losses.vgg import PYTORCH_NAMES
 
 OMGD_DEFAULT_WEIGHTS = dict(ssim=1e1, style=1e4, feature=1e1, tv=1e-5)
 OMGD_FEATURE_LAYER = "block2_conv2"  # relu2_2
-
-
-def _mean_per_example(x):
-    """Mean over all but the batch axis: [B, ...] -> [B]."""
-    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
 
 
 def ssim_loss(s, t, filter_size=11, filter_sigma=1.5):
@@ -78,14 +74,14 @@ def style_loss(feats_s, feats_t, layers=None):
     _check_layers(feats_s, layers, "style_loss (student)")
     _check_layers(feats_t, layers, "style_loss (teacher)")
     return tf.add_n([
-        _mean_per_example(tf.abs(gram_matrix(feats_s[name])
+        per_example_mean(tf.abs(gram_matrix(feats_s[name])
                                  - gram_matrix(tf.stop_gradient(feats_t[name]))))
         for name in layers])
 
 
 def feature_loss(f_s, f_t):
     """mean_{H,W,C} |f_s - f_t| per example: [B, H, W, C] x2 -> [B] (OMGD: VGG relu2_2)."""
-    return _mean_per_example(tf.abs(tf.cast(f_s, tf.float32)
+    return per_example_mean(tf.abs(tf.cast(f_s, tf.float32)
                                     - tf.stop_gradient(tf.cast(f_t, tf.float32))))
 
 

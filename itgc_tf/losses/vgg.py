@@ -12,13 +12,12 @@ Weights (never downloaded): ``weights_path`` (``--vgg_weights=PATH``), a Keras
 Keras cache file ``$KERAS_HOME/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``
 (KERAS_HOME defaults to ~/.keras).
 """
-import os
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from itgc_tf.keras_cache import keras_cache_file
+from itgc_tf.keras_cache import keras_cache_file, weights_file
 
 KERAS_CACHE_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 OMGD_VGG_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
@@ -117,13 +116,8 @@ class VGGFeatures(keras.Model):
 
 def _load_vgg_weights(vgg, weights_path):
     """Load VGG16 notop weights into `vgg`; returns the path used."""
-    if weights_path is None:
-        weights_path = keras_cache_path()
-        if not os.path.isfile(weights_path):
-            raise FileNotFoundError(_missing_weights_message())
-    elif not os.path.isfile(weights_path):
-        raise FileNotFoundError(f"--vgg_weights={weights_path!r} is not a file.\n"
-                                + _missing_weights_message())
+    weights_path = weights_file(weights_path, KERAS_CACHE_FILE, "vgg_weights",
+                                _missing_weights_message())
     try:
         vgg.load_weights(weights_path)
     except Exception as e:  # h5py/Keras raise OSError, ValueError, KeyError... for bad files.

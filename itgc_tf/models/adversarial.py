@@ -12,6 +12,8 @@ Average them over the global batch with ``tf.nn.compute_average_loss``.
 """
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import per_example_mean
+
 GAN_MODES = ("lsgan", "vanilla", "hinge")
 
 
@@ -19,10 +21,6 @@ def _check_mode(mode):
     if mode not in GAN_MODES:
         raise ValueError(
             f"Unknown gan_mode {mode!r}; use one of {', '.join(GAN_MODES)}.")
-
-
-def _per_example_mean(x):
-    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
 
 
 def adversarial_loss(mode, logits, target_is_real, for_discriminator=True):
@@ -50,7 +48,7 @@ def adversarial_loss(mode, logits, target_is_real, for_discriminator=True):
         loss = tf.nn.relu(1.0 - sign * logits)
     else:
         loss = -sign * logits
-    return _per_example_mean(loss)
+    return per_example_mean(loss)
 
 
 def generator_loss(mode, fake_logits):

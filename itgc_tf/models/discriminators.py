@@ -11,7 +11,7 @@ import re
 
 import keras
 
-from itgc_tf.models.layers import (SizeCheck, image_input, norm_layer,
+from itgc_tf.models.layers import (LeakyReLU, SizeCheck, image_input, norm_layer,
                                    uses_bias, weight_init)
 
 MAX_MULT = 8
@@ -53,13 +53,13 @@ def _patch_logits(x, ndf, n_layers, norm, spectral_norm, prefix=""):
     """PatchGAN body on a tensor: [B, H, W, C] -> [B, h, w, 1] logits."""
     bias = uses_bias(norm)
     x = _conv(x, ndf, 4, 2, True, spectral_norm, f"{prefix}conv_0", pad=1)
-    x = keras.layers.LeakyReLU(0.2, name=f"{prefix}layer_0")(x)
+    x = LeakyReLU(0.2, name=f"{prefix}layer_0")(x)
     for n in range(1, n_layers + 1):
         strides = 2 if n < n_layers else 1
         x = _conv(x, ndf * min(2 ** n, MAX_MULT), 4, strides, bias,
                   spectral_norm, f"{prefix}conv_{n}", pad=1)
         x = norm_layer(norm, name=f"{prefix}norm_{n}")(x)
-        x = keras.layers.LeakyReLU(0.2, name=f"{prefix}layer_{n}")(x)
+        x = LeakyReLU(0.2, name=f"{prefix}layer_{n}")(x)
     return _conv(x, 1, 4, 1, True, spectral_norm, f"{prefix}logits", pad=1)
 
 
@@ -115,10 +115,10 @@ def pixel_discriminator(input_nc, ndf=64, norm="instance", spectral_norm=False,
     bias = uses_bias(norm)
     inputs = image_input(input_nc, input_size)
     x = _conv(inputs, ndf, 1, 1, True, spectral_norm, "conv_0")
-    x = keras.layers.LeakyReLU(0.2, name="layer_0")(x)
+    x = LeakyReLU(0.2, name="layer_0")(x)
     x = _conv(x, 2 * ndf, 1, 1, bias, spectral_norm, "conv_1")
     x = norm_layer(norm, name="norm_1")(x)
-    x = keras.layers.LeakyReLU(0.2, name="layer_1")(x)
+    x = LeakyReLU(0.2, name="layer_1")(x)
     outputs = _conv(x, 1, 1, 1, bias, spectral_norm, "logits")
     return keras.Model(inputs, outputs, name=name)
 

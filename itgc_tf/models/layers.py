@@ -16,6 +16,51 @@ def weight_init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+def leaky_relu(x, negative_slope=0.2):
+    """LeakyReLU whose gradient reads its output instead of its input.
+
+    max(x, slope * x) for 0 <= slope < 1, so y > 0 exactly where x > 0. Grappler's
+    remapper fuses conv + bias + LeakyRelu into one op; TF's own gradient
+    (LeakyReluGrad) needs the pre-activation tensor that the fusion removes, so the
+    remapper gave up on the whole training graph ("remapper failed: ... fanout
+    LeakyReluGrad exist for missing node"), losing every fusion in it. A gradient
+    that reads y keeps the fusion. Any shape; same dtype out.
+    """
+    if not 0 <= negative_slope < 1:
+        raise ValueError(f"leaky_relu needs 0 <= negative_slope < 1, got {negative_slope}.")
+
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.leaky_relu(x, negative_slope)
+
+        def grad(dy):
+            return tf.where(y > 0, dy, dy * tf.cast(negative_slope, dy.dtype))
+
+        return y, grad
+
+    return forward(x)
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class LeakyReLU(keras.layers.Layer):
+    """Keras layer of ``leaky_relu`` (same values as ``keras.layers.LeakyReLU``)."""
+
+    def __init__(self, negative_slope=0.2, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f"LeakyReLU needs 0 <= negative_slope < 1, got {negative_slope}.")
+        self.negative_slope = negative_slope
+
+    def call(self, inputs):
+        return leaky_relu(inputs, self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config() | {"negative_slope": self.negative_slope}
+
+
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class InstanceNorm(keras.layers.Layer):
     """Non-affine instance norm: (x - mean) / sqrt(var + epsilon), mean and variance

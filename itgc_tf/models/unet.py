@@ -20,7 +20,7 @@ extended naturally (the original needs num_downs >= 5).
 """
 import keras
 
-from itgc_tf.models.layers import (SizeCheck, check_size, image_input,
+from itgc_tf.models.layers import (LeakyReLU, SizeCheck, check_size, image_input,
                                    norm_layer, uses_bias, weight_init)
 
 MAX_MULT = 8
@@ -56,7 +56,7 @@ def unet_generator(input_nc, output_nc, ngf=64, num_downs=8, norm="instance",
     for i in range(num_downs):
         has_norm = 0 < i < num_downs - 1
         if i > 0:
-            x = keras.layers.LeakyReLU(0.2, name=f"down_{i}_lrelu")(x)
+            x = LeakyReLU(0.2, name=f"down_{i}_lrelu")(x)
             skips.append(x)
         x = keras.layers.Conv2D(
             channels[i], 4, strides=2, padding="same", use_bias=bias,

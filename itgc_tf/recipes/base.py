@@ -9,6 +9,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from itgc_tf.options import option, require
+
 
 @dataclasses.dataclass
 class StepContext:
@@ -28,18 +30,48 @@ class StepContext:
     paired: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class RecipeOptions:
+    """Base of every recipe's options (a frozen dataclass of `option` fields that
+    validates itself); the field names are the flag names."""
+    flag_group = "recipe"
+
+    def non_negative(self, *names):
+        for name in names:
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got "
+                    f"{getattr(self, name)}. Fix: pass --{name} >= 0.")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturePairsOptions(RecipeOptions):
+    """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
+    distill_pairs: tuple[tuple[str, str], ...] = option(
+        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression) or "
+        "channel distillation (omgd), e.g. block_2:block_2,block_5:block_5. Taps: stem, "
+        "down_<i>, block_<i>, up_<i>.", kind="pairs")
+
+
 class Recipe(keras.layers.Layer):
-    """Base class. Subclasses set the class attributes and ``student_losses``.
+    """Base class. Subclasses set the class attributes, ``from_options`` and
+    ``student_losses``.
 
     Class attributes:
+      options_class: the `RecipeOptions` dataclass of the recipe's flags.
       uses_discriminator: the student trains against its own discriminator.
       online_teachers: the teachers are trained in the same loop (OMGD).
       term_names: names of the terms ``student_losses`` returns.
     """
 
+    options_class = RecipeOptions
     uses_discriminator = False
     online_teachers = False
     term_names = ()
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name):
+        """The recipe its validated ``options`` describe; ``gan_mode`` is the run's
+        adversarial loss."""
+        raise NotImplementedError
 
     def feature_pairs(self):
         """(teacher_tap, student_tap) pairs the recipe needs; default none."""
@@ -57,17 +89,6 @@ class Recipe(keras.layers.Layer):
         for recipes with ``uses_discriminator``).
         """
         raise NotImplementedError
-
-
-def per_example_mean(x):
-    """Mean over all non-batch axes: [B, ...] -> [B] float32."""
-    x = tf.cast(x, tf.float32)
-    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
-
-
-def global_average(per_example):
-    """Average [B] values over the global batch (sums correctly across replicas)."""
-    return tf.nn.compute_average_loss(per_example)
 
 
 class FeatureAdapters(keras.layers.Layer):
@@ -99,3 +120,21 @@ class FeatureAdapters(keras.layers.Layer):
         """[mapped student feature [B, h, w, c_teacher]] in the order of ``pairs``."""
         return [conv(student_features[s_tap])
                 for conv, (_, s_tap) in zip(self.convs, self.pairs)]
+
+
+class AdaptsFeatures:
+    """Mixin of the recipes that match student taps to teacher taps through
+    `FeatureAdapters` (set as ``self.adapters`` in ``__init__``)."""
+
+    def feature_pairs(self):
+        return self.adapters.pairs
+
+    def build_adapters(self, teacher_shapes, student_shapes):
+        self.adapters.build_for(teacher_shapes, student_shapes)
+        self.built = True
+
+    def adapted_pairs(self, ctx):
+        """[(teacher feature, mapped student feature)] of one step, in pair order."""
+        mapped = self.adapters(ctx.student_features)
+        return [(ctx.teacher_features[t_tap], m) for m, (t_tap, _) in zip(mapped,
+                                                                           self.adapters.pairs)]

@@ -1,16 +1,40 @@
 """GAN Compression (Li et al., CVPR 2020): KD + intermediate feature distillation."""
+import dataclasses
+
 import tensorflow as tf
 
-from itgc_tf.recipes.base import FeatureAdapters, global_average, per_example_mean
-from itgc_tf.recipes.kd import KD
+from itgc_tf.losses.reduce import global_average, per_example_mean
+from itgc_tf.options import option, require
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions
+from itgc_tf.recipes.kd import KD, KDOptions
 
 
-class GANCompression(KD):
+@dataclasses.dataclass(frozen=True)
+class GANCompressionOptions(KDOptions, FeaturePairsOptions):
+    """Options of `GANCompression`: KD's + the feature pairs and their weight."""
+    lambda_distill: float = option(1.0, "gan_compression: feature-distillation weight.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.non_negative("lambda_distill")
+        require(bool(self.distill_pairs), "gan_compression needs at least one (teacher_tap, "
+                "student_tap) pair. Fix: e.g. --distill_pairs=block_2:block_2,block_5:block_5.")
+
+
+class GANCompression(AdaptsFeatures, KD):
     """KD terms + lambda_distill * sum_pairs MSE(t_tap, conv1x1(s_tap)).
 
     ``pairs``: ((teacher_tap, student_tap), ...) at equal resolution, e.g. the
     ResNet generators' ``("block_2", "block_2")``.
     """
+
+    options_class = GANCompressionOptions
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name):
+        return cls(options.distill_pairs, lambda_distill=options.lambda_distill,
+                   lambda_recon=options.lambda_recon, lambda_gt=options.lambda_gt,
+                   gan_mode=gan_mode, name=name)
 
     def __init__(self, pairs, lambda_distill=1.0, **kwargs):
         super().__init__(**kwargs)
@@ -22,22 +46,13 @@ class GANCompression(KD):
         self.lambda_distill = lambda_distill
         self.adapters = FeatureAdapters(pairs, name="adapters")
 
-    def feature_pairs(self):
-        return self.adapters.pairs
-
-    def build_adapters(self, teacher_shapes, student_shapes):
-        self.adapters.build_for(teacher_shapes, student_shapes)
-        self.built = True
-
     @property
     def term_names(self):
         return super().term_names + ("distill",)
 
     def student_losses(self, ctx, discriminate):
         terms = super().student_losses(ctx, discriminate)
-        mapped = self.adapters(ctx.student_features)
-        per_example = tf.add_n([
-            per_example_mean(tf.square(m - ctx.teacher_features[t_tap]))
-            for m, (t_tap, _) in zip(mapped, self.adapters.pairs)])
+        per_example = tf.add_n([per_example_mean(tf.square(m - t))
+                                for t, m in self.adapted_pairs(ctx)])
         terms["distill"] = self.lambda_distill * global_average(per_example)
         return terms

@@ -1,8 +1,23 @@
 """Plain output distillation: student GAN loss + L1 to the teacher output (SPEC §6)."""
+import dataclasses
+
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.models.adversarial import generator_loss
-from itgc_tf.recipes.base import Recipe, global_average, per_example_mean
+from itgc_tf.options import option
+from itgc_tf.recipes.base import Recipe, RecipeOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class KDOptions(RecipeOptions):
+    """Options of `KD` (and the KD part of GAN Compression)."""
+    lambda_recon: float = option(10.0, "kd/gan_compression: L1 weight to the teacher output.")
+    lambda_gt: float = option(0.0, "kd/gan_compression: L1 weight to the ground truth (paired "
+                              "data only).")
+
+    def __post_init__(self):
+        self.non_negative("lambda_recon", "lambda_gt")
 
 
 class KD(Recipe):
@@ -11,7 +26,13 @@ class KD(Recipe):
     With several teachers, the reconstruction term uses the first one.
     """
 
+    options_class = KDOptions
     uses_discriminator = True
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name):
+        return cls(lambda_recon=options.lambda_recon, lambda_gt=options.lambda_gt,
+                   gan_mode=gan_mode, name=name)
 
     def __init__(self, lambda_recon=10.0, lambda_gt=0.0, gan_weight=1.0, gan_mode="lsgan",
                  **kwargs):

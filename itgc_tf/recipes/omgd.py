@@ -5,13 +5,36 @@ never sees a discriminator and learns from every teacher's output through
 SSIM + VGG16 Gram style + VGG16 relu2_2 feature + total variation, plus channel
 distillation between mapped student taps and the first teacher's taps.
 """
+import dataclasses
 
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)
-from itgc_tf.recipes.base import FeatureAdapters, Recipe, global_average
+from itgc_tf.losses.reduce import global_average
+from itgc_tf.options import option, require
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions, Recipe
 
 
-class OMGD(Recipe):
+@dataclasses.dataclass(frozen=True)
+class OMGDOptions(FeaturePairsOptions):
+    """Options of `OMGD`: its term weights (reference values) and the VGG16 weights."""
+    lambda_cd: float = option(5e2, "omgd: channel-distillation weight.")
+    lambda_ssim: float = option(1e1, "omgd: 1 - SSIM weight.")
+    lambda_style: float = option(1e4, "omgd: VGG16 Gram style weight.")
+    lambda_feature: float = option(1e1, "omgd: VGG16 relu2_2 feature weight.")
+    lambda_tv: float = option(1e-5, "omgd: total-variation weight.")
+    vgg_weights: str | None = option(
+        None, "omgd: VGG16 notop ImageNet weights (.h5); default the Keras cache "
+        "(~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).", kind="str")
+
+    def __post_init__(self):
+        self.non_negative("lambda_cd", "lambda_ssim", "lambda_style", "lambda_feature",
+                          "lambda_tv")
+        require(self.lambda_cd == 0 or self.distill_pairs, "omgd with lambda_cd > 0 needs "
+                "(teacher_tap, student_tap) pairs for channel distillation. Fix: e.g. "
+                "--distill_pairs=block_8:block_8, or --lambda_cd=0.")
+
+
+class OMGD(AdaptsFeatures, Recipe):
     """L = sum_teachers [w_ssim (1 - SSIM) + w_style Style + w_feat Feat + w_tv TV](s, t_k)
          + lambda_cd * CD(conv1x1(s_taps), t_taps).
 
@@ -19,7 +42,21 @@ class OMGD(Recipe):
     distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
     """
 
+    options_class = OMGDOptions
     online_teachers = True
+
+    @classmethod
+    def from_options(cls, options, *, gan_mode, name, vgg=None, ssim_filter_size=11):
+        """``vgg``: a ready `VGGFeatures` (default: ImageNet weights from
+        ``options.vgg_weights`` or the Keras cache); ``ssim_filter_size``: the SSIM
+        window (smaller for small images)."""
+        del gan_mode  # the OMGD student never sees a discriminator
+        from itgc_tf.losses.vgg import VGGFeatures
+        weights = dict(ssim=options.lambda_ssim, style=options.lambda_style,
+                       feature=options.lambda_feature, tv=options.lambda_tv)
+        return cls(vgg or VGGFeatures(weights_path=options.vgg_weights),
+                   pairs=options.distill_pairs, lambda_cd=options.lambda_cd, weights=weights,
+                   ssim_filter_size=ssim_filter_size, name=name)
 
     def __init__(self, vgg, pairs=(), lambda_cd=5e2, weights=None, ssim_filter_size=11,
                  **kwargs):
@@ -39,13 +76,6 @@ class OMGD(Recipe):
     def term_names(self):
         return ("ssim", "style", "feature", "tv") + (("cd",) if self.lambda_cd > 0 else ())
 
-    def feature_pairs(self):
-        return self.adapters.pairs
-
-    def build_adapters(self, teacher_shapes, student_shapes):
-        self.adapters.build_for(teacher_shapes, student_shapes)
-        self.built = True
-
     def student_losses(self, ctx, discriminate):
         del discriminate  # the OMGD student never sees a discriminator
         sums = {}
@@ -56,8 +86,7 @@ class OMGD(Recipe):
                 sums[name] = sums.get(name, 0.0) + self.weights_[name] * terms[name]
         losses = {name: global_average(value) for name, value in sums.items()}
         if self.lambda_cd > 0:
-            mapped = self.adapters(ctx.student_features)
-            teacher = [ctx.teacher_features[t_tap] for t_tap, _ in self.adapters.pairs]
+            teacher, mapped = zip(*self.adapted_pairs(ctx))
             losses["cd"] = self.lambda_cd * global_average(
-                channel_distillation_loss(mapped, teacher))
+                channel_distillation_loss(list(mapped), list(teacher)))
         return losses

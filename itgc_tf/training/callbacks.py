@@ -5,6 +5,7 @@ Summary steps are epochs counted from 0, as Keras' TensorBoard callback writes
 its ``epoch_*`` scalars. Under a multi-worker strategy give non-chief workers a
 temporary ``log_dir`` (``itgc_tf.training.checkpointing.write_dir``).
 """
+import contextlib
 import numbers
 
 import keras
@@ -143,7 +144,40 @@ def image_grid(images, max_images=4):
     return tf.clip_by_value((grid + 1.0) * 0.5, 0.0, 1.0)
 
 
-class ImageGridCallback(keras.callbacks.Callback):
+class _EveryNEpochsSummary(keras.callbacks.Callback):
+    """Base of the callbacks that write summaries into ``log_dir`` every
+    ``every_n_epochs`` epochs: one file writer, opened at the first write, flushed
+    after each, closed at the end of training. Subclasses implement
+    ``_on_due_epoch(epoch, logs)`` and write inside ``with self._writing():``."""
+
+    def __init__(self, log_dir, every_n_epochs):
+        super().__init__()
+        _check_every(every_n_epochs)
+        self._log_dir, self._every = log_dir, every_n_epochs
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _due(epoch, self._every):
+            self._on_due_epoch(epoch, logs)
+
+    def _on_due_epoch(self, epoch, logs):
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _writing(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self._log_dir)
+        with self._writer.as_default():
+            yield
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class ImageGridCallback(_EveryNEpochsSummary):
     """Writes one image summary per ``every_n_epochs`` epochs: the `image_grid`
     of ``images_fn()`` (an ordered mapping {name: [N, H, W, C]} in [-1, 1], e.g.
     input | teacher | student | Langevin sample), under the tag ``name``.
@@ -157,33 +191,20 @@ class ImageGridCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, log_dir, images_fn, every_n_epochs=1, max_images=4, name="samples"):
-        super().__init__()
-        _check_every(every_n_epochs)
+        super().__init__(log_dir, every_n_epochs)
         if max_images < 1:
             raise ValueError(f"max_images must be >= 1, got {max_images}.")
-        self._log_dir, self._images_fn, self._name = log_dir, images_fn, name
-        self._every, self._max_images = every_n_epochs, max_images
-        self._writer = None
+        self._images_fn, self._name, self._max_images = images_fn, name, max_images
 
-    def on_epoch_end(self, epoch, logs=None):
-        if not _due(epoch, self._every):
-            return
+    def _on_due_epoch(self, epoch, logs):
         images = self._images_fn()
         grid = image_grid(images, self._max_images)
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self._log_dir)
-        with self._writer.as_default():
+        with self._writing():
             tf.summary.image(self._name, grid[tf.newaxis], step=epoch,
                              description="columns: " + " | ".join(images) + "; rows: examples")
-        self._writer.flush()
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
 
 
-class PeriodicEvaluation(keras.callbacks.Callback):
+class PeriodicEvaluation(_EveryNEpochsSummary):
     """Every ``every_n_epochs`` epochs, calls ``evaluate_fn()`` → {name: number}
     and logs each value as the scalar ``eval/<name>`` in ``log_dir`` and as
     ``eval/<name>`` in the Keras logs (so ``History`` has it; its lists hold only
@@ -194,32 +215,20 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     """
 
     def __init__(self, every_n_epochs, evaluate_fn, log_dir):
-        super().__init__()
-        _check_every(every_n_epochs)
-        self._every, self._evaluate_fn, self._log_dir = every_n_epochs, evaluate_fn, log_dir
-        self._writer = None
+        super().__init__(log_dir, every_n_epochs)
+        self._evaluate_fn = evaluate_fn
 
-    def on_epoch_end(self, epoch, logs=None):
-        if not _due(epoch, self._every):
-            return
+    def _on_due_epoch(self, epoch, logs):
         results = self._evaluate_fn()
         for name, value in results.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"evaluate_fn must return {{name: number}}; {name!r} is {value!r}. "
                                 "Return only numeric metrics (see itgc_tf.eval.report.scalar_metrics).")
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self._log_dir)
-        with self._writer.as_default():
+        with self._writing():
             for name, value in results.items():
                 tf.summary.scalar(EVAL_PREFIX + name, float(value), step=epoch)
-        self._writer.flush()
         if logs is not None:
             logs.update({EVAL_PREFIX + name: float(value) for name, value in results.items()})
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
 
 
 class NonFiniteLossError(RuntimeError):

@@ -18,7 +18,7 @@ Resuming: ``model.fit(..., initial_epoch=run_checkpoint.restore_latest())``
 continues the epoch count. ``epoch`` in a checkpoint is the number of
 COMPLETED epochs: a step-level save (``save_every_n_steps``) inside epoch e
 stores e, and ``step`` the steps done over the whole run; the CLI runner
-(``itgc_tf.cli.runner.fit``) uses both to finish the interrupted epoch with the
+(``itgc_tf.training.runner.fit``) uses both to finish the interrupted epoch with the
 batches it had not yet seen, so a resumed run is exact.
 
 Atomicity: TensorFlow writes a checkpoint's data files first and only then the

@@ -3,10 +3,9 @@
 One ``train_step`` is SPEC §4:
   0. (online recipes) each teacher takes its own GAN step;
   1. t = G_t(x) (constant), s = G_s(x);
-  2. t~ = langevin_sample(E, s);
-  3. one critic step on ebm_loss(E(t, s), E(t~, s));
+  2-3. the critic step: t~ = langevin_sample(E, s), one update on ebm_loss(E(t, s), E(t~, s));
   4. one student step on L_base + vem_weight * mi_loss, with the updated critic frozen
-     (repeated ``n_dis`` times per teacher step);
+     (steps 1-4 repeated ``n_dis`` times per teacher step);
   5. one student-discriminator step, if the recipe has one.
 
 Mixed precision: under a ``mixed_float16``/``mixed_bfloat16`` Keras policy the
@@ -21,66 +20,19 @@ when its loss or gradients are non-finite (`itgc_tf.training.distributed`), its
 trackers ignore that step, and ``skipped_steps`` (logged) counts the steps of
 the run in which some update was skipped (a model variable: restored on resume).
 """
-import dataclasses
-
 import keras
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.taps import feature_taps
-from itgc_tf.recipes.base import StepContext, global_average
-from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite, global_from_share,
-                                          update_if_finite)
+from itgc_tf.recipes.base import StepContext
+from itgc_tf.training.adam import TorchAdam
+from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
-from itgc_tf.vem.langevin import resolve_noise_std
+from itgc_tf.vem.config import VEMConfig
 
-VEM_TARGETS = ("teacher", "ground_truth")
-
-
-@dataclasses.dataclass(frozen=True)
-class VEMConfig:
-    """VEM options. ``weight`` 0 turns VEM off (no critic is built or run).
-
-    target: what t is in q(t|s): the teacher output (default; the authors' CycleGAN
-      code) or the ground-truth image (the authors' paired Pix2Pix code).
-    tap: None for output images, or (teacher_tap, student_tap) to bound the
-      information between two feature maps (no clipping, no input pooling; when
-      the channel counts differ, a learnable 1x1 conv trained with the student
-      maps the student tap to the teacher's channels, where the chain starts).
-    """
-    weight: float = 0.0
-    langevin_steps: int = 10
-    step_size: float = 100.0
-    noise_std: float | str = 0.005
-    energy_l2: float = 0.05
-    critic_width: int = 16
-    critic_blocks: int = 7
-    critic_lr: float = 1e-4
-    target: str = "teacher"
-    tap: tuple | None = None
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.weight < 0:
-            raise ValueError(f"vem_weight must be >= 0 (0 turns VEM off), got {self.weight}.")
-        if self.langevin_steps < 0 or self.step_size < 0 or self.energy_l2 < 0:
-            raise ValueError("langevin_steps, langevin_step_size and energy_l2 must be >= 0, got "
-                             f"{self.langevin_steps}, {self.step_size}, {self.energy_l2}.")
-        resolve_noise_std(self.noise_std, self.step_size)
-        if self.target not in VEM_TARGETS:
-            raise ValueError(f"vem_target must be one of {VEM_TARGETS}, got {self.target!r}.")
-        if self.target == "ground_truth" and self.tap is not None:
-            raise ValueError("vem_target=ground_truth bounds output images; it cannot be combined "
-                             "with a feature-map vem_tap.")
-        if self.critic_lr <= 0:
-            raise ValueError(f"critic_lr must be > 0, got {self.critic_lr}.")
-
-    @property
-    def enabled(self):
-        return self.weight > 0
-
-
-class Distiller(MultiWorkerFit, keras.Model):
+class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
     """Student + optional student discriminator + energy critic, trained together.
 
     Args:
@@ -93,16 +45,15 @@ class Distiller(MultiWorkerFit, keras.Model):
       online_teachers: Teacher models (compiled, with their own ``train_step``)
         trained in this loop; their generators must be in ``teachers``.
       vem: ``VEMConfig``. n_dis: student updates per teacher update.
+      seed: seeds the Langevin chains (with the step count).
       skip_nonfinite_steps: skip (and count) updates with a non-finite loss or
         gradient instead of applying them (see the module docstring).
-      testing_nan_at_step: TESTING ONLY: the student loss of the N-th training
-        step of the run (from 1) is multiplied by NaN (fault injection).
     Call: ``distiller(x)`` = ``distiller.student(x)``.
     """
 
     def __init__(self, student, teachers, recipe, image_shape, *, discriminator=None,
                  online_teachers=(), paired=True, vem=VEMConfig(), gan_mode="lsgan", n_dis=1,
-                 skip_nonfinite_steps=False, testing_nan_at_step=None, **kwargs):
+                 seed=0, skip_nonfinite_steps=False, **kwargs):
         super().__init__(**kwargs)
         if not teachers:
             raise ValueError("The Distiller needs at least one teacher generator.")
@@ -114,23 +65,19 @@ class Distiller(MultiWorkerFit, keras.Model):
                              "online_teachers=[...] (compiled Teacher models).")
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}.")
-        if testing_nan_at_step is not None and testing_nan_at_step < 1:
-            raise ValueError(f"testing_nan_at_step counts steps from 1 (None: off), got "
-                             f"{testing_nan_at_step}.")
-        if vem.target == "ground_truth" and not paired:
+        if vem.vem_target == "ground_truth" and not paired:
             raise ValueError("vem_target=ground_truth needs paired data; use vem_target=teacher "
                              "for unpaired datasets.")
         self.student, self.teachers, self.recipe = student, list(teachers), recipe
         self.discriminator = discriminator if recipe.uses_discriminator else None
         self.online_teachers = list(online_teachers)
         self.paired, self.vem, self.gan_mode, self.n_dis = paired, vem, gan_mode, n_dis
-        self.skip_nonfinite_steps = skip_nonfinite_steps
-        self.testing_nan_at_step = testing_nan_at_step
+        self.seed, self.skip_nonfinite_steps = seed, skip_nonfinite_steps
         for teacher in self.teachers:
             if not self.online_teachers:
                 teacher.trainable = False
 
-        pairs = list(recipe.feature_pairs()) + ([vem.tap] if vem.enabled and vem.tap else [])
+        pairs = list(recipe.feature_pairs()) + ([vem.vem_tap] if vem.enabled and vem.vem_tap else [])
         self.teacher_taps = sorted({t for t, _ in pairs})
         self.student_taps = sorted({s for _, s in pairs})
         self._teacher_net = feature_taps(self.teachers[0], self.teacher_taps)
@@ -138,7 +85,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         self.critic = None
         self._build_networks(tuple(image_shape))
         self.built = True
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self._metric_names()}
         # Run-long counters (checkpointed; the first replica's value is kept on all).
         counter = dict(shape=(), dtype="int64", initializer="zeros", trainable=False,
                        aggregation="only_first_replica")
@@ -158,8 +105,8 @@ class Distiller(MultiWorkerFit, keras.Model):
         if self.discriminator is not None:
             self._discriminate(x, s_out)
         self.vem_adapter = None
-        if self.vem.enabled and self.vem.tap is not None:
-            t_c, s_c = t_feats[self.vem.tap[0]].shape[-1], s_feats[self.vem.tap[1]].shape[-1]
+        if self.vem.enabled and self.vem.vem_tap is not None:
+            t_c, s_c = t_feats[self.vem.vem_tap[0]].shape[-1], s_feats[self.vem.vem_tap[1]].shape[-1]
             if t_c != s_c:  # the chain starts at s, so s must live in t's space
                 self.vem_adapter = keras.layers.Conv2D(t_c, 1, name="vem_adapter")
                 self.vem_adapter.build((None, None, None, s_c))
@@ -168,7 +115,7 @@ class Distiller(MultiWorkerFit, keras.Model):
             self.critic = EnergyCritic(
                 t_channels=t_side.shape[-1], s_channels=s_side.shape[-1],
                 base_width=self.vem.critic_width, n_blocks=self.vem.critic_blocks,
-                pool_inputs=self.vem.tap is None, name="critic")
+                pool_inputs=self.vem.vem_tap is None, name="critic")
             self.critic((t_side, s_side))
 
     def _metric_names(self):
@@ -183,7 +130,8 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     def compile(self, student_optimizer, discriminator_optimizer=None, critic_optimizer=None,
                 **kwargs):
-        """One optimizer per trained network; the critic defaults to Adam(critic_lr, 0, 0.999).
+        """One optimizer per trained network; the critic defaults to the reference's
+        Adam(critic_lr, betas (0, 0.999), eps 1e-8) with PyTorch's epsilon (``TorchAdam``).
 
         The student optimizer doubles as Keras' ``optimizer`` (its ``iterations``
         count steps for callbacks). Online teachers come compiled with their own.
@@ -199,13 +147,13 @@ class Distiller(MultiWorkerFit, keras.Model):
             discriminator_optimizer.build(self.discriminator.trainable_variables)
         self.critic_optimizer = None
         if self.vem.enabled:
-            self.critic_optimizer = critic_optimizer or keras.optimizers.Adam(
-                self.vem.critic_lr, beta_1=0.0, beta_2=0.999)
+            self.critic_optimizer = critic_optimizer or TorchAdam(
+                self.vem.critic_lr, beta_1=0.0, beta_2=0.999, epsilon=1e-8)
             self.critic_optimizer.build(self.critic.trainable_variables)
 
     @property
     def metrics(self):
-        tracked = list(self._trackers.values())
+        tracked = list(self.trackers.values())
         for teacher in self.online_teachers:
             tracked += teacher.metrics
         return tracked
@@ -228,29 +176,38 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     def _vem_pair(self, y, t_out, t_feats, s_out, s_feats):
         """(t, s) for the bound: output images, ground truth, or a feature-map pair."""
-        if self.vem.tap is not None:
-            s_side = s_feats[self.vem.tap[1]]
+        if self.vem.vem_tap is not None:
+            s_side = s_feats[self.vem.vem_tap[1]]
             if self.vem_adapter is not None:
                 s_side = self.vem_adapter(s_side)
-            return t_feats[self.vem.tap[0]], s_side
-        return (y if self.vem.target == "ground_truth" else t_out), s_out
+            return t_feats[self.vem.vem_tap[0]], s_side
+        return (y if self.vem.vem_target == "ground_truth" else t_out), s_out
 
     def _langevin_seed(self):
-        return tf.stack([tf.constant(self.vem.seed, tf.int32),
+        return tf.stack([tf.constant(self.seed, tf.int32),
                          tf.cast(self.student_optimizer.iterations, tf.int32)])
 
     def langevin_sample(self, s, seed=0):
         """Langevin samples t~ from q(.|s) with this run's VEM settings (for inspection)."""
         return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
-                               step_size=self.vem.step_size, noise_std=self.vem.noise_std,
-                               clip=self.vem.tap is None, seed=seed)
+                               step_size=self.vem.langevin_step_size,
+                               noise_std=self.vem.langevin_noise,
+                               clip=self.vem.vem_tap is None, seed=seed)
+
+    def _student_forward(self, x, y, teacher_outputs, teacher_features):
+        """Step 1 for the student (record it on the student's tape): (StepContext,
+        (t, s) of the bound, or None without VEM). Student tensors are float32."""
+        s_out, s_feats = _float32(self._student_net(x, training=True))
+        ctx = StepContext(x=x, y=y, teacher_outputs=teacher_outputs,
+                          teacher_features=teacher_features, student_output=s_out,
+                          student_features=s_feats, paired=self.paired)
+        pair = (self._vem_pair(y, teacher_outputs[0], teacher_features, s_out, s_feats)
+                if self.vem.enabled else None)
+        return ctx, pair
 
     def _critic_step(self, t, s):
-        """Steps 2-3: Langevin samples from s, then one critic update. Returns t~."""
-        return self._critic_update(t, s)[0]
-
-    def _critic_update(self, t, s):
-        """`_critic_step`, returning (t~, applied flag or None when not skipping)."""
+        """Steps 2-3: Langevin samples t~ from s, then one critic update on
+        ebm_loss. Returns (t~, applied flag or None when not skipping)."""
         t, s = tf.stop_gradient(t), tf.stop_gradient(s)
         t_neg = self.langevin_sample(s, seed=self._langevin_seed())
         batch = tf.shape(t)[0]
@@ -259,48 +216,29 @@ class Distiller(MultiWorkerFit, keras.Model):
                                    training=True)
             e_pos, e_neg = energies[:batch], energies[batch:]
             loss = ebm_loss(e_pos, e_neg, self.vem.energy_l2)
-            scaled_loss = self.critic_optimizer.scale_loss(loss)
-        variables = self.critic.trainable_variables
-        grads = tape.gradient(scaled_loss, variables)
-        finite = self._apply(self.critic_optimizer, loss, grads, variables)
-        self._track(finite, critic_loss=loss, e_pos=global_average(tf.reshape(e_pos, [-1])),
-                    e_neg=global_average(tf.reshape(e_neg, [-1])),
-                    contrastive_gap=contrastive_gap(e_pos, e_neg))
-        self._track_grad_norm("critic_grad_norm", self.critic_optimizer, grads, finite)
+        finite = self._update(tape, self.critic_optimizer, loss, self.critic.trainable_variables,
+                              "critic_grad_norm", critic_loss=loss,
+                              e_pos=global_average(e_pos),
+                              e_neg=global_average(e_neg),
+                              contrastive_gap=contrastive_gap(e_pos, e_neg))
         return t_neg, finite
 
-    def _student_step(self, x, y, teacher_outputs, teacher_features):
-        """Steps 1-4 for the student (the critic step runs inside, unrecorded).
-        Returns the student output (float32)."""
-        return self._student_update(x, y, teacher_outputs, teacher_features)[0]
+    def _student_step(self, tape, ctx, pair, t_neg):
+        """Step 4: the recipe's terms (+ vem_weight * mi_loss against the updated,
+        frozen critic), recorded on ``tape`` (which holds the student forward), and
+        one student update. Returns the applied flag (None when not skipping)."""
+        with tape:
+            loss, terms = self._student_loss(ctx, pair, t_neg)
+        return self._update(tape, self.student_optimizer, loss, self._student_variables(),
+                            "student_grad_norm", student_loss=loss,
+                            **{f"loss_{k}": v for k, v in terms.items()})
 
-    def _student_update(self, x, y, teacher_outputs, teacher_features):
-        """`_student_step`, returning (student output, both updates applied: bool, or
-        None when not skipping)."""
-        critic_finite = None
-        with tf.GradientTape() as tape:
-            s_out, s_feats = _float32(self._student_net(x, training=True))
-            ctx = StepContext(x=x, y=y, teacher_outputs=teacher_outputs,
-                              teacher_features=teacher_features, student_output=s_out,
-                              student_features=s_feats, paired=self.paired)
-            terms = self.recipe.student_losses(ctx, self._discriminate)
-            if self.vem.enabled:
-                t_side, s_side = self._vem_pair(y, teacher_outputs[0], teacher_features,
-                                                s_out, s_feats)
-                with tape.stop_recording():
-                    t_neg, critic_finite = self._critic_update(t_side, s_side)
-                terms["mi"] = self.vem.weight * mi_loss(self.critic, t_side, s_side, t_neg)
-            loss = tf.add_n(list(terms.values()))
-            if self.testing_nan_at_step is not None:
-                loss *= tf.where(self.train_steps + 1 == self.testing_nan_at_step, float("nan"),
-                                 1.0)
-            scaled_loss = self.student_optimizer.scale_loss(loss)
-        variables = self._student_variables()
-        grads = tape.gradient(scaled_loss, variables)
-        finite = self._apply(self.student_optimizer, loss, grads, variables)
-        self._track(finite, student_loss=loss, **{f"loss_{k}": v for k, v in terms.items()})
-        self._track_grad_norm("student_grad_norm", self.student_optimizer, grads, finite)
-        return s_out, _both(finite, critic_finite)
+    def _student_loss(self, ctx, pair, t_neg):
+        """(L_base + vem_weight * mi_loss, {term: weighted value}) of one step."""
+        terms = self.recipe.student_losses(ctx, self._discriminate)
+        if pair is not None:
+            terms["mi"] = self.vem.vem_weight * mi_loss(self.critic, *pair, t_neg)
+        return tf.add_n(list(terms.values())), terms
 
     def _discriminator_step(self, x, y, s_out):
         """Step 5: real = the domain-B image y (paired: with its input), fake = student.
@@ -309,30 +247,19 @@ class Distiller(MultiWorkerFit, keras.Model):
             per_example = discriminator_loss(self.gan_mode, self._discriminate(x, y),
                                               self._discriminate(x, tf.stop_gradient(s_out)))
             loss = global_average(per_example)
-            scaled_loss = self.discriminator_optimizer.scale_loss(loss)
-        variables = self.discriminator.trainable_variables
+        return self._update(tape, self.discriminator_optimizer, loss,
+                            self.discriminator.trainable_variables, "d_grad_norm", d_loss=loss)
+
+    def _update(self, tape, optimizer, loss, variables, grad_norm_name, **tracked):
+        """Gradients of ``optimizer.scale_loss(loss)`` on ``tape``, applied (`_apply`)
+        and tracked with the gradient norm. Returns the applied flag (or None)."""
+        with tape:
+            scaled_loss = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled_loss, variables)
-        finite = self._apply(self.discriminator_optimizer, loss, grads, variables)
-        self._track(finite, d_loss=loss)
-        self._track_grad_norm("d_grad_norm", self.discriminator_optimizer, grads, finite)
+        finite = self._apply(optimizer, loss, grads, variables)
+        self._track(finite, {name: global_from_share(v) for name, v in tracked.items()})
+        self._track_grad_norm(grad_norm_name, optimizer, grads, finite)
         return finite
-
-    def _apply(self, optimizer, loss, grads, variables):
-        """optimizer.apply; with skip_nonfinite_steps only when finite (returns that
-        flag; None when not skipping)."""
-        if not self.skip_nonfinite_steps:
-            optimizer.apply(grads, variables)
-            return None
-        return apply_if_finite(optimizer, loss, grads, variables)
-
-    def _track(self, finite, **shares):
-        """Update trackers with this replica's shares of global-batch averages."""
-        for name, share in shares.items():
-            value = global_from_share(share)
-            if finite is None:
-                self._trackers[name].update_state(value)
-            else:
-                update_if_finite(self._trackers[name], value, finite)
 
     def _track_grad_norm(self, name, optimizer, grads, finite):
         """Track the norm of ``grads`` (gradients of ``optimizer.scale_loss(loss)``
@@ -343,7 +270,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             overflow_free = tf.math.is_finite(norm)
             finite = overflow_free if finite is None else tf.logical_and(finite, overflow_free)
-        self._track(finite, **{name: norm})
+        self._track(finite, {name: global_from_share(norm)})
 
     # -------------------------------------------------------------- the step
     def _teacher_forward(self, x):
@@ -356,23 +283,26 @@ class Distiller(MultiWorkerFit, keras.Model):
     def train_step(self, data):
         x, y = data["A"], data["B"]
         for teacher in self.online_teachers:
-            teacher.train_step(data)
+            teacher.train_step(data)                                        # teacher steps
         teacher_outputs, teacher_features = self._teacher_forward(x)
-        applied = []
+        applied, t_neg = [], None
         for _ in range(self.n_dis):
-            s_out, finite = self._student_update(x, y, teacher_outputs, teacher_features)
-            applied.append(finite)
+            with tf.GradientTape() as tape:
+                ctx, pair = self._student_forward(x, y, teacher_outputs, teacher_features)
+            if pair is not None:
+                t_neg, critic_ok = self._critic_step(*pair)                 # critic step
+                applied.append(critic_ok)
+            applied.append(self._student_step(tape, ctx, pair, t_neg))      # student step
         if self.discriminator is not None:
-            applied.append(self._discriminator_step(x, y, s_out))
-        if self.skip_nonfinite_steps:
-            self.skipped_steps.assign_add(1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
+            applied.append(self._discriminator_step(x, y, ctx.student_output))  # D step
+        self._count_skipped(applied)
         self.train_steps.assign_add(1)
         return self._fit_logs(self._logs())
 
     def _logs(self):
         """Tracker results (+ ``skipped_steps`` when skipping); online teachers' logs
         prefixed ``teacher<i>_``."""
-        logs = {name: m.result() for name, m in self._trackers.items()}
+        logs = {name: m.result() for name, m in self.trackers.items()}
         if self.skip_nonfinite_steps:
             logs["skipped_steps"] = self.skipped_steps.value
         for i, teacher in enumerate(self.online_teachers):
@@ -394,10 +324,3 @@ def _float32(outputs_and_features):
     """(output, {tap: feature}) of a tapped network, cast to float32 (mixed precision)."""
     out, feats = outputs_and_features
     return tf.cast(out, tf.float32), {k: tf.cast(v, tf.float32) for k, v in feats.items()}
-
-
-def _both(finite, other):
-    """Logical and of two applied-flags, either of which may be None (not checked)."""
-    if finite is None or other is None:
-        return finite if other is None else other
-    return tf.logical_and(finite, other)

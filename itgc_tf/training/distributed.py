@@ -119,3 +119,37 @@ def update_if_finite(tracker, value, finite):
     value = tf.cast(value, tf.float32)
     weight = tf.broadcast_to(tf.cast(finite, tf.float32), tf.shape(value))
     tracker.update_state(tf.where(finite, value, tf.zeros_like(value)), sample_weight=weight)
+
+
+class GuardedUpdates:
+    """Optimizer updates and tracker updates that honour ``skip_nonfinite_steps``,
+    shared by the teachers and the Distiller. The model sets
+    ``skip_nonfinite_steps``, ``trackers`` ({name: keras.metrics.Mean}) and the
+    ``skipped_steps`` counter variable."""
+
+    def _apply(self, optimizer, loss, grads, variables):
+        """optimizer.apply; when skipping non-finite steps only if ``loss`` and
+        ``grads`` are finite. Returns that applied flag (None when not skipping)."""
+        if not self.skip_nonfinite_steps:
+            optimizer.apply(grads, variables)
+            return None
+        return apply_if_finite(optimizer, loss, grads, variables)
+
+    def _track(self, finite, values):
+        """Update the trackers named in ``values`` ({name: tensor}; other names are
+        ignored), leaving out a step whose update was skipped (``finite`` False)."""
+        for name, value in values.items():
+            if name not in self.trackers:
+                continue
+            if finite is None:
+                self.trackers[name].update_state(value)
+            else:
+                update_if_finite(self.trackers[name], value, finite)
+
+    def _count_skipped(self, applied):
+        """Count the step in ``skipped_steps`` when some update of it was skipped
+        (``applied``: the flags of its updates; None entries are ignored)."""
+        applied = [flag for flag in applied if flag is not None]
+        if self.skip_nonfinite_steps and applied:
+            self.skipped_steps.assign_add(
+                1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))

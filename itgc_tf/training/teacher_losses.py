@@ -9,14 +9,14 @@ these, so the objectives live in one place. Unweighted terms are reported
 """
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import per_example_mean
 from itgc_tf.models.adversarial import (adversarial_loss, discriminator_loss,
                                         generator_loss)
 
 
 def l1_per_example(x, y):
     """Mean absolute difference per example: [B, ...] × [B, ...] -> [B]."""
-    diff = tf.abs(tf.cast(x, tf.float32) - tf.cast(y, tf.float32))
-    return tf.reduce_mean(tf.reshape(diff, [tf.shape(diff)[0], -1]), axis=1)
+    return per_example_mean(tf.abs(tf.cast(x, tf.float32) - tf.cast(y, tf.float32)))
 
 
 def pix2pix_discriminator_losses(discriminator, real_a, real_b, fake_b,

@@ -3,7 +3,7 @@ maps -> photos) as Keras models with their own ``compile`` and ``train_step``.
 
 Batches are dicts ``{"A": [B, H, W, C_A], "B": [B, H, W, C_B]}`` of images in
 [-1, 1]. Losses are averaged over the GLOBAL batch
-(``tf.nn.compute_average_loss``), so a step under a ``tf.distribute`` strategy
+(`itgc_tf.losses.reduce.global_average`), so a step under a ``tf.distribute`` strategy
 equals a single-device step on the same global batch. Every loss term has a
 ``keras.metrics.Mean`` tracker (exposed by ``metrics``, so it shows in ``fit``'s
 progress bar and in TensorBoard logs). Default optimisers: Adam(2e-4, β1 0.5),
@@ -20,11 +20,11 @@ the ``skipped_steps`` log counts such steps over the run.
 import keras
 import tensorflow as tf
 
+from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import GAN_MODES
-from itgc_tf.training.distributed import (MultiWorkerFit, apply_if_finite,
-                                          update_if_finite)
-from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.models.discriminators import discriminator_features
+from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
+from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
                                              cyclegan_generator_losses,
                                              pix2pix_discriminator_losses,
@@ -43,7 +43,7 @@ def _channels(model, which):
     return tensors[0].shape[-1] if tensors else None
 
 
-class _GANTeacher(MultiWorkerFit, keras.Model):
+class _GANTeacher(GuardedUpdates, MultiWorkerFit, keras.Model):
     """Shared machinery: two optimisers (generators / discriminators), loss
     trackers, guarded updates, batch unpacking."""
 
@@ -94,29 +94,10 @@ class _GANTeacher(MultiWorkerFit, keras.Model):
             logs["skipped_steps"] = self.skipped_steps.value
         return logs
 
-    def _apply(self, optimizer, tape, scaled_loss, loss, variables):
-        """Apply the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
-        recorded on ``tape``). Returns the applied flag when skipping non-finite
-        updates, else None."""
-        grads = tape.gradient(scaled_loss, variables)
-        if not self.skip_nonfinite_steps:
-            optimizer.apply(grads, variables)
-            return None
-        return apply_if_finite(optimizer, loss, grads, variables)
-
-    def _track(self, losses, finite):
-        for name, value in losses.items():
-            if name not in self.trackers:
-                continue
-            if finite is None:
-                self.trackers[name].update_state(value)
-            else:
-                update_if_finite(self.trackers[name], value, finite)
-
-    def _count_skip(self, *applied):
-        if self.skip_nonfinite_steps:
-            self.skipped_steps.assign_add(
-                1 - tf.cast(tf.reduce_all(tf.stack(applied)), tf.int64))
+    def _apply_gradients(self, optimizer, tape, scaled_loss, loss, variables):
+        """`_apply` the gradients of ``scaled_loss`` (= optimizer.scale_loss(loss),
+        recorded on ``tape``); returns the applied flag (None when not skipping)."""
+        return self._apply(optimizer, loss, tape.gradient(scaled_loss, variables), variables)
 
     def _unpack(self, data):
         if not isinstance(data, dict) or not {"A", "B"} <= set(data):
@@ -184,20 +165,20 @@ class Pix2PixTeacher(_GANTeacher):
                     d_losses = pix2pix_discriminator_losses(
                         self.discriminator, real_a, real_b, fake_b,
                         self.gan_mode)
-                    d_loss = tf.nn.compute_average_loss(d_losses["total"])
+                    d_loss = global_average(d_losses["total"])
                     d_scaled = self.d_optimizer.scale_loss(d_loss)
-                d_applied = self._apply(self.d_optimizer, d_tape, d_scaled,
-                                        d_loss, self.discriminator_variables())
+                d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled,
+                                                  d_loss, self.discriminator_variables())
             g_losses = pix2pix_generator_losses(
                 self.discriminator, real_a, real_b, fake_b, self.gan_mode,
                 self.lambda_l1)
-            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+            g_loss = global_average(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
-        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables())
-        self._track(d_losses, d_applied)
-        self._track(g_losses, g_applied)
-        self._count_skip(d_applied, g_applied)
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables())
+        self._track(d_applied, d_losses)
+        self._track(g_applied, g_losses)
+        self._count_skipped([d_applied, g_applied])
         return self._fit_logs(self.step_logs())
 
 
@@ -269,10 +250,10 @@ class CycleGANTeacher(_GANTeacher):
             g_losses, fakes = cyclegan_generator_losses(
                 self.g_ab, self.g_ba, self.d_a, self.d_b, real_a, real_b,
                 self.gan_mode, self.lambda_cycle, self.lambda_identity)
-            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+            g_loss = global_average(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
-        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables())
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables())
         fake_a, fake_b = (tf.stop_gradient(tf.cast(fakes[k], tf.float32))
                           for k in ("fake_a", "fake_b"))
         fake_a, fake_b = self.pool_a(fake_a), self.pool_b(fake_b)
@@ -280,13 +261,13 @@ class CycleGANTeacher(_GANTeacher):
             d_losses = cyclegan_discriminator_losses(
                 self.d_a, self.d_b, real_a, real_b, fake_a, fake_b,
                 self.gan_mode)
-            d_loss = tf.nn.compute_average_loss(d_losses["total"])
+            d_loss = global_average(d_losses["total"])
             d_scaled = self.d_optimizer.scale_loss(d_loss)
-        d_applied = self._apply(self.d_optimizer, d_tape, d_scaled, d_loss,
-                                self.discriminator_variables())
-        self._track(g_losses, g_applied)
-        self._track(d_losses, d_applied)
-        self._count_skip(g_applied, d_applied)
+        d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                          self.discriminator_variables())
+        self._track(g_applied, g_losses)
+        self._track(d_applied, d_losses)
+        self._count_skipped([g_applied, d_applied])
         return self._fit_logs(self.step_logs())
 
 
@@ -366,18 +347,18 @@ class SPADETeacher(_GANTeacher):
             g_losses = spade_generator_losses(
                 self.d_features, semantics, real, fake, self.vgg, self.gan_mode,
                 self.lambda_feat, self.lambda_vgg, SPADE_VGG_WEIGHTS)
-            g_loss = tf.nn.compute_average_loss(g_losses["total"])
+            g_loss = global_average(g_losses["total"])
             g_scaled = self.g_optimizer.scale_loss(g_loss)
-        g_applied = self._apply(self.g_optimizer, g_tape, g_scaled, g_loss,
-                                self.generator_variables())
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables())
         with tf.GradientTape() as d_tape:
             d_losses = spade_discriminator_losses(self.d_features, semantics, real, fake,
                                                   self.gan_mode)
-            d_loss = tf.nn.compute_average_loss(d_losses["total"])
+            d_loss = global_average(d_losses["total"])
             d_scaled = self.d_optimizer.scale_loss(d_loss)
-        d_applied = self._apply(self.d_optimizer, d_tape, d_scaled, d_loss,
-                                self.discriminator_variables())
-        self._track(g_losses, g_applied)
-        self._track(d_losses, d_applied)
-        self._count_skip(g_applied, d_applied)
+        d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                          self.discriminator_variables())
+        self._track(g_applied, g_losses)
+        self._track(d_applied, d_losses)
+        self._count_skipped([g_applied, d_applied])
         return self._fit_logs(self.step_logs())

@@ -9,6 +9,7 @@ Langevin chain) and ``energy_given(t, cond)``.
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.layers import leaky_relu
 from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
 
 
@@ -53,24 +54,36 @@ def _check_same_size(t, s, note=""):
 
 
 class _ResBlock(keras.layers.Layer):
-    """out = LeakyReLU(AvgPool2x2(shortcut(h) + conv2(LeakyReLU(conv1(h)))))."""
+    """out = LeakyReLU(AvgPool2x2(shortcut(h) + conv2(LeakyReLU(conv1(h))))).
 
-    def __init__(self, filters, change_channels, leak, **kwargs):
+    conv1: 3x3, c_in -> c_in; conv2: 3x3, c_in -> ``filters``, starts N(0, 1e-10) and
+    is only bounded (W / max(sigma, 1)); shortcut: 3x3 conv c_in -> ``filters`` when
+    the channel count changes, identity otherwise. [B, H, W, c_in] -> [B, H/2, W/2, filters].
+    """
+
+    def __init__(self, filters, leak, sigma_gradient=False, **kwargs):
         super().__init__(**kwargs)
-        self.leak = leak
-        dtype = self.dtype_policy
-        self.conv1 = SNConv2D(filters, 3, name="conv1", dtype=dtype)
-        self.conv2 = SNConv2D(filters, 3, bounded=True, name="conv2", dtype=dtype,
-                              kernel_initializer=keras.initializers.RandomNormal(stddev=1e-10))
-        self.shortcut = (SNConv2D(filters, 3, name="shortcut", dtype=dtype)
-                         if change_channels else None)
+        self.filters, self.leak, self.sigma_gradient = filters, leak, sigma_gradient
+        self.shortcut = None
+
+    def build(self, input_shape):
+        c_in, dtype, sn = input_shape[-1], self.dtype_policy, dict(sigma_gradient=self.sigma_gradient)
+        self.conv1 = SNConv2D(c_in, 3, name="conv1", dtype=dtype, **sn)
+        self.conv2 = SNConv2D(self.filters, 3, bounded=True, name="conv2", dtype=dtype,
+                              kernel_initializer=keras.initializers.RandomNormal(stddev=1e-10),
+                              **sn)
+        self.conv1.build(input_shape)
+        self.conv2.build(input_shape)
+        if c_in != self.filters:
+            self.shortcut = SNConv2D(self.filters, 3, name="shortcut", dtype=dtype, **sn)
+            self.shortcut.build(input_shape)
 
     def call(self, h, training=False):
-        branch = self.conv2(tf.nn.leaky_relu(self.conv1(h, training=training), self.leak),
+        branch = self.conv2(leaky_relu(self.conv1(h, training=training), self.leak),
                             training=training)
         skip = self.shortcut(h, training=training) if self.shortcut is not None else h
         out = tf.nn.avg_pool2d(skip + branch, ksize=2, strides=2, padding="VALID")
-        return tf.nn.leaky_relu(out, self.leak)
+        return leaky_relu(out, self.leak)
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
@@ -80,16 +93,20 @@ class EnergyCritic(Critic):
     Inputs t [B, H, W, t_channels] and s [B, H, W, s_channels] (images in [-1, 1]
     or feature maps); with ``pool_inputs`` each is first average-pooled to half
     size (3x3, stride 2, pad 1). Then: 3x3 stem conv to ``base_width // 2``
-    channels + LeakyReLU; ``n_blocks`` residual blocks, each halving the spatial
-    size, channels doubling in the first ``doublings`` blocks; ReLU, global
-    average pool, linear -> energy [B, 1]. Every conv and the linear layer is
-    spectrally normalised; each block's second conv starts near zero and is only
-    bounded. Defaults (base_width 16, 7 blocks) are the reference's
-    ``input_nc=16, n_blocks=7``; they need inputs of at least 255x255.
+    channels + LeakyReLU; ``n_blocks`` residual blocks (see ``_ResBlock``), each
+    halving the spatial size, channels doubling in the first ``doublings`` blocks;
+    ReLU, global average pool, linear -> energy [B, 1]. Every conv and the linear
+    layer is spectrally normalised (sigma without gradient unless
+    ``sigma_gradient``); every LeakyReLU has slope ``leak`` (0.01, PyTorch's
+    default, as the reference). Convs start N(0, 1) with zero bias (each block's
+    second conv N(0, 1e-10), only bounded); the head as PyTorch's ``nn.Linear``.
+    Defaults (base_width 16, 7 blocks) are the reference's ``ResnetEBM(input_nc=16,
+    n_blocks=7)``: 107,473 trainable parameters; they need inputs of at least
+    255x255. The authors' paired Pix2Pix distiller uses base_width 64.
     """
 
     def __init__(self, t_channels=3, s_channels=3, base_width=16, n_blocks=7, doublings=2,
-                 leak=0.2, pool_inputs=True, **kwargs):
+                 leak=0.01, pool_inputs=True, sigma_gradient=False, **kwargs):
         super().__init__(**kwargs)
         if base_width < 2 or base_width % 2:
             raise ValueError(f"base_width must be an even number >= 2, got {base_width}.")
@@ -97,15 +114,14 @@ class EnergyCritic(Critic):
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}.")
         self.t_channels, self.s_channels = t_channels, s_channels
         self.base_width, self.n_blocks, self.doublings = base_width, n_blocks, doublings
-        self.leak, self.pool_inputs = leak, pool_inputs
-        width, dtype = base_width // 2, self.dtype_policy
-        self.stem = SNConv2D(width, 3, name="stem", dtype=dtype)
+        self.leak, self.pool_inputs, self.sigma_gradient = leak, pool_inputs, sigma_gradient
+        width, dtype, sn = base_width // 2, self.dtype_policy, dict(sigma_gradient=sigma_gradient)
+        self.stem = SNConv2D(width, 3, name="stem", dtype=dtype, **sn)
         self.blocks = []
         for i in range(n_blocks):
-            change = i < doublings
-            width = width * 2 if change else width
-            self.blocks.append(_ResBlock(width, change, leak, name=f"block_{i}", dtype=dtype))
-        self.head = SNDense(1, name="head", dtype=dtype)
+            width = width * 2 if i < doublings else width
+            self.blocks.append(_ResBlock(width, leak, name=f"block_{i}", dtype=dtype, **sn))
+        self.head = SNDense(1, name="head", dtype=dtype, **sn)
 
     def min_input_size(self):
         """Smallest H and W the blocks accept (each block halves the size)."""
@@ -140,7 +156,7 @@ class EnergyCritic(Critic):
         self._check_input(t, self.t_channels, "t")
         t = avg_pool_half(t) if self.pool_inputs else t
         _check_same_size(t, cond, "after pooling" if self.pool_inputs else "")
-        h = tf.nn.leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
+        h = leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
                              self.leak)
         for block in self.blocks:
             h = block(h, training=training)
@@ -156,7 +172,7 @@ class EnergyCritic(Critic):
         return super().get_config() | dict(
             t_channels=self.t_channels, s_channels=self.s_channels, base_width=self.base_width,
             n_blocks=self.n_blocks, doublings=self.doublings, leak=self.leak,
-            pool_inputs=self.pool_inputs)
+            pool_inputs=self.pool_inputs, sigma_gradient=self.sigma_gradient)
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")

@@ -1,19 +1,11 @@
 """VEM losses (SPEC §2-§3), averaged over the global batch.
 
-Energies are [B] or [B, 1] float32. Averages use ``tf.nn.compute_average_loss``:
-the plain mean outside tf.distribute; inside a replica it divides by the global
-batch, so summing gradients over replicas gives the global-batch gradient.
+Energies are [B] or [B, 1] float32; averages are global-batch means
+(`itgc_tf.losses.reduce.global_average`).
 """
 import tensorflow as tf
 
-
-def _per_example(e):
-    return tf.reshape(tf.cast(e, tf.float32), [-1])
-
-
-def global_mean(values):
-    """Mean of per-example values [B] over the global batch (see module doc)."""
-    return tf.nn.compute_average_loss(_per_example(values))
+from itgc_tf.losses.reduce import global_average, per_example_mean
 
 
 def ebm_loss(e_pos, e_neg, l2=0.1):
@@ -22,13 +14,13 @@ def ebm_loss(e_pos, e_neg, l2=0.1):
     e_pos: energies of data pairs (t, s); e_neg: energies of Langevin samples (t~, s).
     Minimising it lowers the energy of teacher pairs and raises that of samples.
     """
-    e_pos, e_neg = _per_example(e_pos), _per_example(e_neg)
-    return global_mean(e_pos - e_neg + l2 * (tf.square(e_pos) + tf.square(e_neg)))
+    e_pos, e_neg = per_example_mean(e_pos), per_example_mean(e_neg)
+    return global_average(e_pos - e_neg + l2 * (tf.square(e_pos) + tf.square(e_neg)))
 
 
 def contrastive_gap(e_pos, e_neg):
     """mean E(t~, s) - mean E(t, s): > 0 when the critic separates data from samples."""
-    return global_mean(_per_example(e_neg) - _per_example(e_pos))
+    return global_average(per_example_mean(e_neg) - per_example_mean(e_pos))
 
 
 def mi_loss(critic, t, s, t_neg):
@@ -45,4 +37,4 @@ def mi_loss(critic, t, s, t_neg):
     # One critic pass over [t; t~] with s repeated: half the kernel launches of two passes.
     energies, _ = critic.stateless_call(
         trainable, frozen, (tf.concat([t, t_neg], 0), tf.concat([s, s], 0)), training=False)
-    return global_mean(energies[:batch] - energies[batch:])
+    return global_average(energies[:batch] - energies[batch:])

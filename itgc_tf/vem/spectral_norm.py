@@ -5,13 +5,26 @@ Each layer keeps the raw weight (PyTorch's ``weight_orig``) as its trainable
 weight used in the forward pass is ``W / sigma`` (forced, spectral norm 1) or
 ``W / max(sigma, 1)`` (bounded: only scaled down), where ``sigma`` is the
 power-iteration estimate of the largest singular value of ``W`` reshaped to
-``[out, -1]``. The estimate carries gradient through ``W``; ``u`` is refined by
-one power step per training call and held fixed otherwise (inference, Langevin
-sampling), so sampling never changes the critic. ``v`` (PyTorch's ``weight_v``)
-is kept as well so that inference reuses exactly the last training estimate.
+``[out, -1]``.
+
+As in the VEM reference (its ``snlayer.py`` computes sigma from ``W.data``),
+sigma is a constant for autodiff by default: the gradient of ``W / sigma`` is
+``grad / sigma``, with no term through sigma. ``sigma_gradient=True`` gives the
+form of Miyato et al. / PyTorch's ``spectral_norm`` instead, where sigma = u^T W v
+carries gradient through ``W``.
+
+``u`` is refined by one power step per training call and held fixed otherwise
+(inference, Langevin sampling), so sampling never changes the critic. ``v``
+(PyTorch's ``weight_v``) is kept as well so that inference reuses exactly the
+last training estimate. ``(u, v)`` start as the exact top singular pair of the
+initial kernel. The reference starts ``u`` at random but refines it on every
+forward pass (K Langevin calls and the training passes, 12+ power steps per
+iteration), so its estimate is converged after the first iteration; the exact
+start gives that converged state from step one with one step per training call.
 
 Keras's own ``SpectralNormalization`` wrapper cannot express the bounded
-variant and rewrites the kernel in place, so it is not used here.
+variant, keeps sigma's gradient and rewrites the kernel in place, so it is not
+used here.
 """
 import keras
 import numpy as np
@@ -30,32 +43,42 @@ def _power_step(w_mat, u):
 class _SpectralNormMixin:
     """Shared power-iteration logic; the host layer creates ``kernel`` then calls ``_add_uv``."""
 
-    def _init_sn(self, bounded, power_iterations):
+    def _init_sn(self, bounded, power_iterations, sigma_gradient):
         if power_iterations < 1:
             raise ValueError(f"power_iterations must be >= 1, got {power_iterations}.")
         self.bounded = bounded
         self.power_iterations = power_iterations
+        self.sigma_gradient = sigma_gradient
 
     def _w_mat(self):
         kernel = tf.convert_to_tensor(self.kernel)
         return tf.reshape(kernel, [-1, kernel.shape[-1]])
 
     def _add_uv(self):
-        """Create u [out] and v [n] as the exact top singular pair of the initial kernel."""
-        n, out = self._w_mat().shape
-        self.u = self.add_weight(name="u", shape=(out,), trainable=False, initializer="ones")
-        self.v = self.add_weight(name="v", shape=(n,), trainable=False, initializer="ones")
+        """Create u [out] and v [n] as the exact top singular pair of the initial kernel.
+
+        The pair is computed here and given as the variables' initial values (an
+        ``assign`` would be lost when Keras builds the layer inside a stateless
+        scope, e.g. on a model's first call).
+        """
         with tf.init_scope():  # variables hold concrete values here, even while tracing
             left, _, right_t = np.linalg.svd(self._w_mat().numpy().astype(np.float64),
                                              full_matrices=False)
-            self.v.assign(left[:, 0].astype(np.float32))
-            self.u.assign(right_t[0].astype(np.float32))
+
+        def initial(vector):
+            return lambda shape, dtype=None: tf.constant(vector.astype(np.float32), dtype)
+
+        self.u = self.add_weight(name="u", shape=right_t[0].shape, trainable=False,
+                                 initializer=initial(right_t[0]))
+        self.v = self.add_weight(name="v", shape=left[:, 0].shape, trainable=False,
+                                 initializer=initial(left[:, 0]))
 
     def sigma(self, training=False):
         """Power-iteration estimate u^T W v of the kernel's largest singular value.
 
         Training calls refine (u, v) by ``power_iterations`` steps and store them;
         other calls use the stored pair, so they reproduce the last training value.
+        Without ``sigma_gradient`` the result is a constant for autodiff.
         """
         w_mat = self._w_mat()
         u, v = tf.convert_to_tensor(self.u), tf.convert_to_tensor(self.v)
@@ -65,6 +88,8 @@ class _SpectralNormMixin:
             self.u.assign(u)
             self.v.assign(v)
         u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+        if not self.sigma_gradient:
+            w_mat = tf.stop_gradient(w_mat)
         return tf.tensordot(u, tf.linalg.matvec(w_mat, v, transpose_a=True), 1)
 
     def normalized_kernel(self, training=False):
@@ -75,7 +100,8 @@ class _SpectralNormMixin:
         return self.kernel / sigma
 
     def _sn_config(self, config):
-        config.update(bounded=self.bounded, power_iterations=self.power_iterations)
+        config.update(bounded=self.bounded, power_iterations=self.power_iterations,
+                      sigma_gradient=self.sigma_gradient)
         return config
 
 
@@ -83,13 +109,16 @@ class _SpectralNormMixin:
 class SNConv2D(_SpectralNormMixin, keras.layers.Layer):
     """Spectrally normalised 2-D convolution, stride 1, zero 'same' padding.
 
-    Input [B, H, W, C_in] -> output [B, H, W, filters].
+    Input [B, H, W, C_in] -> output [B, H, W, filters]. The kernel starts N(0, 1)
+    and the bias at 0, as every conv of the reference EBM.
     """
 
     def __init__(self, filters, kernel_size=3, bounded=False, power_iterations=1,
-                 kernel_initializer="glorot_uniform", use_bias=True, **kwargs):
+                 kernel_initializer=None, use_bias=True, sigma_gradient=False, **kwargs):
         super().__init__(**kwargs)
-        self._init_sn(bounded, power_iterations)
+        self._init_sn(bounded, power_iterations, sigma_gradient)
+        if kernel_initializer is None:
+            kernel_initializer = keras.initializers.RandomNormal(stddev=1.0)
         self.filters = filters
         self.kernel_size = kernel_size
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -119,19 +148,30 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class SNDense(_SpectralNormMixin, keras.layers.Layer):
-    """Spectrally normalised dense layer. Input [..., C_in] -> [..., units]."""
+    """Spectrally normalised dense layer. Input [..., C_in] -> [..., units].
 
-    def __init__(self, units, bounded=False, power_iterations=1,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    Default initialisation is PyTorch's ``nn.Linear``: kernel and bias uniform in
+    +-1/sqrt(C_in) (the reference EBM's head keeps it).
+    """
+
+    def __init__(self, units, bounded=False, power_iterations=1, kernel_initializer=None,
+                 sigma_gradient=False, **kwargs):
         super().__init__(**kwargs)
-        self._init_sn(bounded, power_iterations)
+        self._init_sn(bounded, power_iterations, sigma_gradient)
         self.units = units
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_initializer = (keras.initializers.get(kernel_initializer)
+                                   if kernel_initializer is not None else None)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
-                                      initializer=self.kernel_initializer)
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        fan_in = input_shape[-1]
+        def torch_default():
+            return keras.initializers.RandomUniform(-fan_in ** -0.5, fan_in ** -0.5)
+
+        self.kernel = self.add_weight(name="kernel", shape=(fan_in, self.units),
+                                      initializer=self.kernel_initializer or torch_default())
+        self.bias = self.add_weight(
+            name="bias", shape=(self.units,),
+            initializer="zeros" if self.kernel_initializer else torch_default())
         self._add_uv()
 
     def call(self, x, training=False):
@@ -141,6 +181,7 @@ class SNDense(_SpectralNormMixin, keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
+        initializer = (keras.initializers.serialize(self.kernel_initializer)
+                       if self.kernel_initializer is not None else None)
         return self._sn_config(super().get_config() | dict(
-            units=self.units,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer)))
+            units=self.units, kernel_initializer=initializer))

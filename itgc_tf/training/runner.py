@@ -1,7 +1,8 @@
-"""What every training command shares: strategy, precision, model_dir layout, the fit loop.
+"""What every training command does, from its configuration (never flags): strategy,
+precision, model_dir layout, the fit loop. ``train(config, build_model, ...)``.
 
-Distribution (``--strategy``): models are built in the strategy's scope and
-``model.fit`` runs each step on every replica; ``--batch_size`` is the GLOBAL
+Distribution (``strategy``): models are built in the strategy's scope and
+``model.fit`` runs each step on every replica; ``batch_size`` is the GLOBAL
 batch (split evenly across replicas; each loss is averaged over the global
 batch, so results do not depend on the replica count). Under
 ``multi_worker`` (``MultiWorkerMirroredStrategy``, cluster from ``TF_CONFIG``)
@@ -30,28 +31,27 @@ model_dir/
 import contextlib
 import os
 import pathlib
-import sys
-import tempfile
 
 import keras
 import tensorflow as tf
-from absl import flags, logging
+from absl import logging
 
-from itgc_tf.training.callbacks import (ImageGridCallback, NaNGuard, NonFiniteLossError,
-                                       tensorboard_callbacks)
+from itgc_tf import options
+from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.training.callbacks import ImageGridCallback, NaNGuard, tensorboard_callbacks
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, write_dir
 from itgc_tf.training.schedules import LinearDecay
 
-FLAGS = flags.FLAGS
-
 
 def make_strategy(name, tpu=None):
-    """The tf.distribute strategy for --strategy (see its help). Call it before any
-    other TensorFlow work: ``multi_worker`` must start its collectives first.
+    """The tf.distribute strategy ``name`` (see ``DistributionConfig.strategy``). Call
+    it before any other TensorFlow work: ``multi_worker`` must start its collectives
+    first.
 
-    ``tpu`` (untested here: no TPU) resolves ``--tpu`` (a name or grpc:// address;
-    empty on a Cloud TPU VM) with ``TPUClusterResolver``, connects and initialises
-    the TPU system, and returns a ``TPUStrategy``."""
+    ``tpu`` (untested here: no TPU) resolves a TPU name or grpc:// address (empty
+    on a Cloud TPU VM) with ``TPUClusterResolver``, connects and initialises the TPU
+    system, and returns a ``TPUStrategy``."""
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
@@ -77,15 +77,15 @@ def make_strategy(name, tpu=None):
                      "mirrored, multi_worker, tpu.")
 
 
-def configure_run():
-    """Seeds (--seed: weights, Langevin chains, data), --deterministic_ops and the
-    Keras dtype policy (--mixed_precision). Call after `make_strategy`, before
-    building any model."""
-    keras.utils.set_random_seed(FLAGS.seed)
-    if FLAGS.deterministic_ops:
+def configure_run(distribution, seed):
+    """Seeds (``seed``: weights, Langevin chains, data), ``deterministic_ops`` and the
+    Keras dtype policy (``mixed_precision``) of a `DistributionConfig`. Call after
+    `make_strategy`, before building any model."""
+    keras.utils.set_random_seed(seed)
+    if distribution.deterministic_ops:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(
-        "float32" if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision)
+        "float32" if distribution.mixed_precision == "none" else distribution.mixed_precision)
 
 
 def check_global_batch(batch_size, strategy):
@@ -107,8 +107,8 @@ def run_dirs(model_dir, strategy):
     model_dir/checkpoints, which every worker restores from (`RunCheckpoint`
     redirects a non-chief's saves)."""
     if not model_dir:
-        raise flags.ValidationError("--model_dir is required: the folder for checkpoints, "
-                                    "TensorBoard logs and exports of this run.")
+        raise ValueError("--model_dir is required: the folder for checkpoints, TensorBoard logs "
+                         "and exports of this run. Fix: pass --model_dir=DIR.")
     root = pathlib.Path(write_dir(model_dir, strategy))
     dirs = {name: root / name for name in ("tensorboard", "export")}
     for path in dirs.values():
@@ -121,43 +121,19 @@ def run_dirs(model_dir, strategy):
         cleanup_write_dir(str(root), model_dir)
 
 
-def write_flagfile(root, module_name):
-    """Save the parsed flags of the running program (``module_name``'s and the
-    shared ones) as ``root/flags.cfg``, atomically."""
-    lines = [f"--{f.name}={f.value}" if not isinstance(f.value, (list, tuple))
-             else f"--{f.name}={','.join(map(str, f.value))}"
-             for f in _program_flags(module_name) if f.value is not None]
-    _atomic_write(pathlib.Path(root) / "flags.cfg", "\n".join(sorted(lines)) + "\n")
+def write_flagfile(path, config):
+    """Save ``config`` as the flag lines that reproduce it (``--flagfile=path``), atomically."""
+    with atomic_output(path, overwrite=True) as tmp:
+        pathlib.Path(tmp).write_text("\n".join(options.flag_lines(config)) + "\n")
 
 
-def _program_flags(module_name):
-    seen, result = set(), []
-    for module, module_flags in FLAGS.flags_by_module_dict().items():
-        if module.startswith("itgc_tf") or module == module_name or module.endswith("__main__"):
-            for flag in module_flags:
-                if flag.name not in seen and flag.name not in ("flagfile", "helpfull"):
-                    seen.add(flag.name)
-                    result.append(flag)
-    return result
-
-
-def _atomic_write(path, text):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def lr_schedule(steps_per_epoch):
-    """--lr constant for --epochs, then linear decay to 0 over --epochs_decay."""
-    return LinearDecay(FLAGS.lr, FLAGS.epochs, FLAGS.epochs_decay, steps_per_epoch)
-
-
-def adam(steps_per_epoch):
-    """Adam(--lr schedule, --beta1), in a LossScaleOptimizer under mixed_float16."""
-    optimizer = keras.optimizers.Adam(lr_schedule(steps_per_epoch), beta_1=FLAGS.beta1,
-                                      beta_2=0.999)
-    if FLAGS.mixed_precision == "mixed_float16":
+def build_optimizer(schedule, steps_per_epoch):
+    """Adam(``lr`` constant for ``epochs``, then linear decay to 0 over ``epochs_decay``;
+    ``beta1``) of a `ScheduleConfig`, in a LossScaleOptimizer under mixed_float16."""
+    optimizer = keras.optimizers.Adam(
+        LinearDecay(schedule.lr, schedule.epochs, schedule.epochs_decay, steps_per_epoch),
+        beta_1=schedule.beta1, beta_2=0.999)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
@@ -171,26 +147,39 @@ def save_keras_atomically(model, path):
     return path
 
 
-def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, hparams=None):
-    """model.fit for --epochs + --epochs_decay with exact resume, TensorBoard, NaN guard.
+def training_data(data, schedule):
+    """(dataset_fn, info, steps_per_epoch) of a `DataConfig` and `ScheduleConfig`.
+
+    ``dataset_fn()`` builds the repeated training stream anew: every new dataset
+    object replays the same sequence for a seed (an object iterated twice
+    reshuffles), which exact resumption relies on (`fit`)."""
+    info = dataset_info(data, "train")
+    steps = schedule.steps_per_epoch or max(info.num_examples // data.batch_size, 1)
+    return lambda: build_dataset(data, "train").repeat(), info, steps
+
+
+def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
+        hparams=None):
+    """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
+    guard.
 
     ``dataset_fn()`` builds the run's infinite batch stream (a new dataset object
     each call: iterating one object twice would reshuffle). ``fit`` reads it with
     one iterator across epochs, so a run resumed after ``n`` saved steps
     continues with ``dataset_fn().skip(n)`` (tf.data computes the skipped
     batches: seconds to minutes for long runs), and a step-level checkpoint
-    inside an epoch resumes that epoch at its next step. With --deterministic
-    data and --deterministic_ops the resumed run then equals an uninterrupted one.
+    inside an epoch resumes that epoch at its next step. With deterministic data
+    and deterministic_ops the resumed run then equals an uninterrupted one.
 
     Returns the Keras History of the last ``fit`` call (empty when the run had
     already finished). Raises `NonFiniteLossError` when a loss or energy turns
-    NaN/Inf (without --skip_nonfinite_steps); with it, prints how many steps
+    NaN/Inf (without skip_nonfinite_steps); with it, prints how many steps
     were skipped.
     """
-    total_epochs = FLAGS.epochs + FLAGS.epochs_decay
+    total_epochs = run.schedule.total_epochs
     checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
-                               max_to_keep=FLAGS.keep_checkpoints,
-                               save_every_n_steps=FLAGS.checkpoint_every_steps, strategy=strategy)
+                               max_to_keep=run.keep_checkpoints,
+                               save_every_n_steps=run.checkpoint_every_steps, strategy=strategy)
     history = keras.callbacks.History()
     try:
         epoch = checkpoint.restore_latest()
@@ -206,14 +195,14 @@ def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, h
                 "flags of that run (--flagfile=MODEL_DIR/flags.cfg), or use a new --model_dir.")
         callbacks = [NaNGuard(checkpoint), checkpoint.callback(),
                      *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
-        if images_fn is not None and FLAGS.image_summary_every > 0:
+        if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
-                                               every_n_epochs=FLAGS.image_summary_every))
+                                               every_n_epochs=run.image_summary_every))
 
         def fit_epochs(steps, extra_callbacks=()):
             return model.fit(dataset_fn().skip(steps_done),
                              epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                             callbacks=callbacks + list(extra_callbacks), verbose=FLAGS.verbose,
+                             callbacks=callbacks + list(extra_callbacks), verbose=run.verbose,
                              shuffle=False)
 
         if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
@@ -227,61 +216,35 @@ def fit(model, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None, h
             logging.info("Training finished (%d epochs).", total_epochs)
     finally:
         checkpoint.cleanup()
-    if FLAGS.skip_nonfinite_steps:
+    if run.schedule.skip_nonfinite_steps:
         print(f"Skipped steps with non-finite values: {int(model.skipped_steps.numpy())} "
               "(over the whole run).")
     return history
 
 
-def train(module_name, build_model, image_grid, outputs):
-    """What every training command does: strategy, run folder, flagfile, data, the
-    model built in the strategy scope, fit with resume, atomic saves.
+def train(config, build_model, image_grid, outputs):
+    """What every training command does with its configuration (``config.data``: a
+    `DataConfig`, ``config.run``: a `RunConfig`): strategy, run folder, flags.cfg,
+    data, the model built in the strategy scope, fit with resume, atomic saves.
 
-    build_model(info, steps_per_epoch, crop_size) -> compiled model (in scope);
+    build_model(info, steps_per_epoch) -> compiled model (called in scope);
     image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
     outputs(model) -> {file name: Keras model} saved into the run folder.
     Returns the path of the last saved output (under a temporary folder, deleted
     on return, on a non-chief worker).
     """
-    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
-    configure_run()
-    with run_dirs(FLAGS.model_dir, strategy) as dirs:
-        write_flagfile(dirs["root"], module_name)
-        from itgc_tf.cli import tasks  # tasks imports this module
-        config, dataset_fn, info, steps = tasks.training_data()
-        check_global_batch(config.batch_size, strategy)
+    run, distribution = config.run, config.run.distribution
+    strategy = make_strategy(distribution.strategy, distribution.tpu)
+    configure_run(distribution, config.data.seed)
+    with run_dirs(run.model_dir, strategy) as dirs:
+        write_flagfile(dirs["root"] / "flags.cfg", config)
+        dataset_fn, info, steps = training_data(config.data, run.schedule)
+        check_global_batch(config.data.batch_size, strategy)
         with strategy.scope():
-            model = build_model(info, steps, config.crop_size)
+            model = build_model(info, steps)
         sample = next(iter(dataset_fn().take(1)))
-        fit(model, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-            hparams=dict(FLAGS.flag_values_dict()),
-            images_fn=lambda: image_grid(model, sample))
+        fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
+            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample))
         for name, network in outputs(model).items():
             path = save_keras_atomically(network, dirs["root"] / name)
         return path
-
-
-def run_app(define_flags, main, required=("model_dir", "dataset")):
-    """Define the flags, mark the required ones, run ``main`` with clear user errors."""
-    from absl import app
-
-    define_flags()
-    for name in required:
-        flags.mark_flag_as_required(name)
-    app.run(main_with_user_errors(main))
-
-
-def main_with_user_errors(function):
-    """Wrap an absl ``main`` so configuration mistakes print their message, not a
-    traceback, and a non-finite loss ends the program with its message (exit 1)."""
-    from absl import app
-
-    def main(argv):
-        tf.get_logger().setLevel("WARNING")  # TF's own INFO chatter hides the progress
-        try:
-            return function(argv)
-        except (ValueError, FileNotFoundError, flags.ValidationError) as error:
-            raise app.UsageError(str(error)) from error
-        except NonFiniteLossError as error:
-            sys.exit(f"FATAL: {error}")
-    return main

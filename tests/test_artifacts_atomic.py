@@ -1,9 +1,9 @@
-"""All-or-nothing writes (itgc_tf.export.atomic)."""
+"""All-or-nothing writes (itgc_tf.artifacts.atomic)."""
 import os
 
 import pytest
 
-from itgc_tf.export.atomic import atomic_output
+from itgc_tf.artifacts.atomic import atomic_output
 
 
 def test_file_appears_only_on_success(tmp_path):

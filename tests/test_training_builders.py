@@ -1,8 +1,8 @@
-"""Flag -> object builders that need no flags: discriminator initialisation from a teacher run."""
+"""Configuration -> model builders: discriminator initialisation from a teacher run."""
 import numpy as np
 import pytest
 
-from itgc_tf.cli.tasks import init_from_teacher_discriminator
+from itgc_tf.training.builders import init_from_teacher_discriminator
 from itgc_tf.models.registry import build_discriminator
 
 

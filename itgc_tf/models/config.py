@@ -1,0 +1,54 @@
+"""Network options: generator (`GeneratorConfig`, `LayersConfig`) and discriminator
+(`DiscriminatorConfig`), each validated once, and the networks they describe."""
+import dataclasses
+
+from itgc_tf.models.adversarial import GAN_MODES
+from itgc_tf.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator
+from itgc_tf.options import option, require
+
+NORMS = ("instance", "batch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayersConfig:
+    """Layers of every generator a command builds (teachers and students)."""
+    flag_group = "model"
+
+    norm: str = option("instance", "Normalisation in the generators.", choices=NORMS)
+    dropout: bool = option(False, "Dropout in the generators' blocks.")
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """The generator a teacher run trains."""
+    flag_group = "model"
+
+    netG: str = option("resnet_9blocks", "Generator architecture: "  # noqa: N815
+                       f"{', '.join(sorted(GENERATORS))} or unet_<N>.")
+    ngf: int = option(64, "Generator base width (filters of the first conv).")
+
+    def __post_init__(self):
+        require(self.ngf >= 1, f"ngf must be >= 1, got {self.ngf}. Fix: pass --ngf >= 1.")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The discriminator(s) and the adversarial loss."""
+    flag_group = "model"
+
+    netD: str = option("n_layers", "Discriminator architecture.",  # noqa: N815
+                       choices=tuple(sorted(DISCRIMINATORS)))
+    ndf: int = option(64, "Base width of the discriminator.")
+    n_layers_D: int = option(3, "PatchGAN depth (3 = 70x70 receptive field).")  # noqa: N815
+    num_D: int = option(2, "Scales of the multi_scale discriminator.")  # noqa: N815
+    gan_mode: str = option("lsgan", "Adversarial loss.", choices=GAN_MODES)
+
+    def __post_init__(self):
+        for name in ("ndf", "n_layers_D", "num_D"):
+            require(getattr(self, name) >= 1, f"{name} must be >= 1, got "
+                    f"{getattr(self, name)}. Fix: pass --{name} >= 1.")
+
+    def build(self, input_nc, name_prefix=""):
+        """The discriminator for ``input_nc`` input channels (see `build_discriminator`)."""
+        return build_discriminator(self.netD, input_nc, self.ndf, n_layers=self.n_layers_D,
+                                   num_D=self.num_D, name_prefix=name_prefix)

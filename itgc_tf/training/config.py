@@ -1,0 +1,198 @@
+"""Configurations of the training commands, each validated once; their flags are
+generated from the fields (`itgc_tf.options`).
+
+  TrainTeacherConfig = data + run (output, schedule, distribution) + model + teacher
+  DistillConfig      = data + run + model + student + recipe options + VEM
+                       (+ teacher, for recipes that train their teachers online)
+"""
+import dataclasses
+
+from itgc_tf.data.config import DataConfig
+from itgc_tf.models.config import DiscriminatorConfig, GeneratorConfig, LayersConfig
+from itgc_tf.options import option, pick, require, union
+from itgc_tf.recipes import RECIPES
+from itgc_tf.vem.config import VEMConfig
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+TEACHER_MODELS = ("pix2pix", "cycle_gan")
+
+
+def _at_least(config, minimum, *names):
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            require(value >= minimum, f"--{name} must be >= {minimum}, got {value}. Fix: pass "
+                    f"--{name} >= {minimum}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """Epochs, learning rate and its linear decay, the generators' Adam."""
+    flag_group = "training"
+
+    epochs: int = option(100, "Epochs at the initial learning rate (n_epochs).")
+    epochs_decay: int = option(100, "Further epochs with the learning rate decaying linearly "
+                               "to 0 (n_epochs_decay).")
+    steps_per_epoch: int | None = option(None, "Batches per epoch; default: one pass over the "
+                                         "training data.", kind="int")
+    lr: float = option(2e-4, "Adam learning rate of the generators and discriminators.")
+    beta1: float = option(0.5, "Adam beta_1 of the generators and discriminators.")
+    skip_nonfinite_steps: bool = option(
+        False, "Skip (do not apply) an update whose loss or gradients hold NaN/Inf and count "
+        "it (skipped_steps), instead of stopping the run with an error naming the term and "
+        "step (the default).")
+
+    def __post_init__(self):
+        _at_least(self, 0, "epochs", "epochs_decay")
+        _at_least(self, 1, "steps_per_epoch")
+        require(self.lr > 0, f"--lr must be > 0, got {self.lr}. Fix: pass a positive --lr.")
+
+    @property
+    def total_epochs(self):
+        return self.epochs + self.epochs_decay
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionConfig:
+    """Where and in which precision the steps run."""
+    flag_group = "distribution"
+
+    strategy: str = option(
+        "auto", "tf.distribute strategy: auto (mirrored when more than one GPU is visible, else "
+        "default), default, one_device (the first GPU, else the CPU), mirrored (every local "
+        "GPU), multi_worker (MultiWorkerMirroredStrategy: run the same command on every host, "
+        "cluster and task from TF_CONFIG; only the chief writes to --model_dir), tpu "
+        "(TPUClusterResolver with --tpu). --batch_size is the global batch.",
+        choices=STRATEGIES)
+    tpu: str | None = option(None, "TPU name or grpc:// address for --strategy=tpu (empty: the "
+                             "local Cloud TPU VM).", kind="str")
+    jit_compile: bool = option(False, "XLA-compile the train step (slower on CPUs: 0.1-0.95x "
+                               "the throughput in docs/PERFORMANCE.md; try it on GPUs).")
+    mixed_precision: str = option(
+        "none", "Keras dtype policy: none (float32), mixed_float16 (GPUs; losses scaled by "
+        "LossScaleOptimizers) or mixed_bfloat16 (TPUs, recent GPUs). The energy critic and the "
+        "Langevin chain stay float32.", choices=PRECISIONS)
+    deterministic_ops: bool = option(
+        False, "tf.config.experimental.enable_op_determinism(): bit-reproducible kernels given "
+        "--seed (slower; some GPU ops then raise). With --deterministic data, a resumed run "
+        "equals an uninterrupted one.")
+
+    def __post_init__(self):
+        require(self.tpu is None or self.strategy == "tpu", "--tpu names the TPU of "
+                "--strategy=tpu. Fix: add --strategy=tpu or drop --tpu.")
+        require(not (self.strategy == "tpu" and self.mixed_precision == "mixed_float16"),
+                "TPUs compute in bfloat16. Fix: use --mixed_precision=mixed_bfloat16 with "
+                "--strategy=tpu.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The run folder, checkpoints and logging, with the schedule and distribution
+    (``model_dir`` may stay None for models built without a run, e.g. benchmarks)."""
+    flag_group = "output"
+
+    model_dir: str | None = option(
+        None, "Folder that holds everything of this run: checkpoints/, tensorboard/, export/, "
+        "flags.cfg (the resolved flags). Re-running with the same --model_dir resumes from the "
+        "latest checkpoint. Required by the training commands.", kind="str")
+    keep_checkpoints: int = option(3, "Checkpoints kept in model_dir/checkpoints.")
+    checkpoint_every_steps: int | None = option(
+        None, "Also save every N steps (besides every epoch end), so a killed run loses at most "
+        "N steps.", kind="int")
+    image_summary_every: int = option(1, "Epochs between TensorBoard image grids (0: never).")
+    verbose: int = option(1, "Keras progress output: 0 silent, 1 bar, 2 line/epoch.")
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    distribution: DistributionConfig = dataclasses.field(default_factory=DistributionConfig)
+
+    def __post_init__(self):
+        _at_least(self, 1, "keep_checkpoints", "checkpoint_every_steps")
+        _at_least(self, 0, "image_summary_every")
+        require(self.verbose in (0, 1, 2), "--verbose must be 0 (silent), 1 (progress bar) or "
+                f"2 (one line per epoch), got {self.verbose}. Fix: pick one of them.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    """Teacher objectives (pix2pix / CycleGAN, the originals' defaults)."""
+    flag_group = "teacher"
+
+    teacher_model: str = option("pix2pix", "pix2pix (paired) or cycle_gan (unpaired).",
+                                choices=TEACHER_MODELS)
+    lambda_l1: float = option(100.0, "pix2pix L1 weight.")
+    lambda_cycle: float = option(10.0, "CycleGAN cycle-consistency weight (each way).")
+    lambda_identity: float = option(0.5, "CycleGAN identity weight, relative to lambda_cycle "
+                                    "(0 turns it off).")
+    pool_size: int = option(50, "CycleGAN image history per discriminator.")
+
+    def __post_init__(self):
+        _at_least(self, 0, "lambda_l1", "lambda_cycle", "lambda_identity", "pool_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainTeacherConfig:
+    """Everything ``itgc-train-teacher`` does."""
+    data: DataConfig
+    run: RunConfig
+    generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
+    layers: LayersConfig = dataclasses.field(default_factory=LayersConfig)
+    discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+
+
+RecipeOptions = union("RecipeOptions", [r.options_class for r in RECIPES.values()], "recipe")
+RecipeOptions.__doc__ = ("Every recipe's options (`RECIPES`); each recipe reads its own "
+                         "(`options_class`).")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    """The student, its teacher(s) and the base recipe."""
+    flag_group = "student"
+
+    recipe: str = option("kd", "Base compression method: kd (L1 to the teacher + GAN), "
+                         "gan_compression (kd + feature distillation), omgd (online teachers, "
+                         "perceptual losses, no discriminator).", choices=tuple(RECIPES))
+    student_netG: str = option("mobile_resnet_9blocks", "Student architecture.")  # noqa: N815
+    student_ngf: int = option(16, "Student base width.")
+    teacher: str | None = option(None, "Frozen teacher (kd, gan_compression): MODEL_DIR of an "
+                                 "itgc-train-teacher run, or a .keras generator file.",
+                                 kind="str")
+    teacher_netG: tuple[str, ...] = option(  # noqa: N815
+        ("resnet_9blocks",), "omgd: architectures of the online teachers (comma-separated; "
+        "Pix2Pix uses a wide and a deep one).", kind="list")
+    teacher_ngf: tuple[int, ...] = option((64,), "omgd: widths of the online teachers, one "
+                                          "per --teacher_netG entry.", kind="int_list")
+    init_discriminator_from_teacher: bool = option(
+        False, "kd/gan_compression: start the student discriminator from the teacher run's "
+        "discriminator.keras (GAN Compression); --netD/--ndf/--n_layers_D/--norm must match "
+        "the teacher run.")
+    n_dis: int = option(1, "Student updates per (online) teacher update.")
+
+    def __post_init__(self):
+        _at_least(self, 1, "student_ngf", "n_dis")
+        require(len(self.teacher_netG) == len(self.teacher_ngf),
+                f"--teacher_netG ({len(self.teacher_netG)} entries) and --teacher_ngf "
+                f"({len(self.teacher_ngf)}) must list the online teachers one-to-one. Fix: give "
+                "one width per architecture.")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Everything ``itgc-distill`` does."""
+    data: DataConfig
+    run: RunConfig
+    student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    recipe_options: RecipeOptions = dataclasses.field(default_factory=RecipeOptions)
+    vem: VEMConfig = dataclasses.field(default_factory=VEMConfig)
+    layers: LayersConfig = dataclasses.field(default_factory=LayersConfig)
+    discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+
+    def __post_init__(self):
+        self.recipe_config  # noqa: B018 (validates the chosen recipe's options)
+
+    @property
+    def recipe_config(self):
+        """The chosen recipe's own options (validated)."""
+        return pick(self.recipe_options, RECIPES[self.student.recipe].options_class)

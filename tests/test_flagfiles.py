@@ -1,0 +1,142 @@
+"""Every flagfile in flags/ is a recipe its command accepts: it names the command, parses
+with that command's flags alone (in a fresh interpreter, so another command's flags cannot
+make it pass), its data options validate, its feature taps exist in the networks it names,
+and every option it still lacks is listed in docs/REPRODUCE.md."""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from itgc_tf.models.registry import build_generator
+from itgc_tf.models.taps import available_taps
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FLAGFILES = sorted((ROOT / "flags").glob("*.cfg"))
+COMMAND = re.compile(r"^#.*python -m (itgc_tf\.\w+)")
+TODO_FLAG = re.compile(r"^# TODO flag: (\w+)")
+
+# The configuration each command parses its flags into (`itgc_tf.options`).
+CONFIGS = {"itgc_tf.train_teacher": "itgc_tf.training.config:TrainTeacherConfig",
+           "itgc_tf.distill": "itgc_tf.training.config:DistillConfig"}
+
+# Runs in a fresh interpreter: define one command's flags, parse each flagfile into the
+# command's configuration (which validates every option), print the values the test checks.
+_PARSE = """
+import importlib, json, sys
+from absl import flags
+from itgc_tf import options
+module, name = sys.argv[1].split(":")
+config_class = getattr(importlib.import_module(module), name)
+options.define_flags(config_class)
+FLAGS = flags.FLAGS
+parsed = {}
+for path in sys.argv[2:]:
+    FLAGS(["prog", "--flagfile=" + path])
+    config = options.from_flags(config_class)
+    values = {"netG": config.generator.netG if hasattr(config, "generator") else None}
+    if hasattr(config, "student"):
+        values.update(recipe=config.student.recipe, student_netG=config.student.student_netG,
+                      teacher_netG=list(config.student.teacher_netG),
+                      pairs=[list(p) for p in config.recipe_options.distill_pairs])
+    parsed[path] = values
+    FLAGS.unparse_flags()
+print(json.dumps(parsed))
+"""
+
+
+def _command(path):
+    for line in path.read_text().splitlines():
+        match = COMMAND.match(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _parse_all():
+    by_command = {}
+    for path in FLAGFILES:
+        by_command.setdefault(_command(path), []).append(str(path))
+    parsed = {}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    for command, paths in by_command.items():
+        assert command in CONFIGS, f"{paths} name {command}, which has no entry in CONFIGS"
+        result = subprocess.run([sys.executable, "-c", _PARSE, CONFIGS[command], *paths],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{command} rejects {paths}:\n{result.stderr[-4000:]}"
+        parsed.update(json.loads(result.stdout.strip().splitlines()[-1]))
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def parsed():
+    return _parse_all()
+
+
+def test_every_flagfile_opens_with_a_comment_naming_its_command():
+    assert FLAGFILES
+    for path in FLAGFILES:
+        assert path.read_text().startswith("#"), f"{path.name} has no header comment"
+        assert _command(path), f"{path.name} names no 'python -m itgc_tf.<command>'"
+
+
+def test_every_flagfile_parses_with_the_command_it_names(parsed):
+    assert sorted(parsed) == sorted(str(p) for p in FLAGFILES)
+
+
+def test_a_flagfile_with_an_unknown_flag_is_rejected(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("# python -m itgc_tf.train_teacher\n--dataset=demo:enhance\n"
+                   "--student_ngf=16\n")  # a distill flag: unknown to train_teacher
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", _PARSE, CONFIGS["itgc_tf.train_teacher"],
+                             str(bad)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "student_ngf" in result.stderr
+
+
+def _teacher_netG(path, values, parsed):
+    """The teacher architecture a distill flagfile's taps refer to: the first online teacher
+    (omgd), else the netG of the same task's teacher flagfile."""
+    if values["recipe"] == "omgd":
+        return values["teacher_netG"][0]
+    task = path.name.split("_")[0]
+    teachers = [p for p in parsed if pathlib.Path(p).name.startswith(f"{task}_")
+                and pathlib.Path(p).name.endswith("_teacher.cfg")]
+    assert len(teachers) == 1, f"{path.name}: expected one {task}_*_teacher.cfg, got {teachers}"
+    return parsed[teachers[0]]["netG"]
+
+
+def test_distill_pairs_name_taps_of_the_teacher_and_student_networks(parsed):
+    taps = {}
+
+    def taps_of(net):
+        if net not in taps:
+            taps[net] = set(available_taps(build_generator(net, 3, 3, ngf=2)))
+        return taps[net]
+
+    checked = 0
+    for name, values in parsed.items():
+        path = pathlib.Path(name)
+        if "recipe" not in values or not values["pairs"]:
+            continue
+        teacher = _teacher_netG(path, values, parsed)
+        for t_tap, s_tap in values["pairs"]:
+            assert t_tap in taps_of(teacher), f"{path.name}: {t_tap} not a tap of {teacher}"
+            assert s_tap in taps_of(values["student_netG"]), \
+                f"{path.name}: {s_tap} not a tap of {values['student_netG']}"
+            checked += 1
+    assert checked > 0
+
+
+def test_every_todo_flag_is_listed_under_options_we_add_in_reproduce_md():
+    doc = (ROOT / "docs" / "REPRODUCE.md").read_text()
+    section = doc.split("## Options we add", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^- `(\w+)`", section, flags=re.MULTILINE))
+    todos = {m.group(1) for p in FLAGFILES for line in p.read_text().splitlines()
+             if (m := TODO_FLAG.match(line))}
+    assert todos, "no flagfile names a missing option"
+    assert todos <= listed, f"missing from docs/REPRODUCE.md: {sorted(todos - listed)}"
