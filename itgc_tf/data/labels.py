@@ -76,3 +76,15 @@ def label_example(element: dict, config: DataConfig, training: bool, seed: tf.Te
                                  [*crop, config.semantic_nc]),
             "B": tf.ensure_shape(image / 127.5 - 1.0, [*crop, config.output_nc]),
             "label": tf.ensure_shape(labels, crop)}
+
+
+# One fixed colour per class id 0..255 in [-1, 1] (for showing label maps only).
+PALETTE = np.random.default_rng(0).uniform(-1.0, 1.0, (256, 3)).astype("float32")
+
+
+def shown_input(batch: dict) -> tf.Tensor:
+    """The input of a batch as an image [B, H, W, C] in [-1, 1]: ``A`` itself, or for a
+    label-map batch (it has ``"label"``) the class ids drawn in `PALETTE` colours."""
+    if "label" not in batch:
+        return batch["A"]
+    return tf.gather(PALETTE, tf.cast(batch["label"], tf.int32))
