@@ -10,8 +10,8 @@ import pytest
 from itgc_tf.data import build_dataset
 from itgc_tf.data.config import DataConfig
 from itgc_tf.data.demo import LABEL_NC
-from test_cli import _parse, _run
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
+from test_cli import _parse, _run
 
 DATA = ["--dataset=demo:labels2photo", f"--label_nc={LABEL_NC}", "--load_size=64",
         "--crop_size=64", "--batch_size=2", "--steps_per_epoch=2", "--verbose=0",

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
-from itgc_tf.training.distiller import Distiller, VEMConfig
+from itgc_tf.training.distiller import Distiller
+from itgc_tf.vem.config import VEMConfig
 
 SIZE, LABELS = 64, 5
 PALETTE = np.random.default_rng(7).uniform(-1, 1, (LABELS, 3)).astype("float32")
@@ -32,7 +33,7 @@ def spade_distiller(recipe, vem_weight, **vem_options):
                               name_prefix="student_")
     options = {"pairs": [("block_1", "block_1"), ("up_1", "up_1")]} \
         if recipe == "gan_compression" else {}
-    vem = VEMConfig(weight=vem_weight, **(TOY_VEM | vem_options))
+    vem = VEMConfig(vem_weight=vem_weight, **(TOY_VEM | vem_options))
     return Distiller(student, [teacher], build_recipe(recipe, **options),
                      (SIZE, SIZE, LABELS),
                      discriminator=build_discriminator("n_layers", LABELS + 3, ndf=4,
@@ -65,8 +66,8 @@ def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight):
 @pytest.mark.slow
 def test_spade_distillation_with_vem_on_two_replicas_equals_one(two_replica_strategy):
     def make():
-        d = spade_distiller("gan_compression", 0.5, langevin_steps=2, step_size=1.0,
-                            noise_std=0.0)
+        d = spade_distiller("gan_compression", 0.5, langevin_steps=2, langevin_step_size=1.0,
+                            langevin_noise=0.0)
         d.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05),
                   critic_optimizer=keras.optimizers.SGD(0.05))
         return d
