@@ -49,8 +49,16 @@ def evaluate_run(config):
     student_dir = pathlib.Path(options.student)
     path = pathlib.Path(options.report or (student_dir if student_dir.is_dir()
                                            else student_dir.parent) / "report.json")
+    if options.comparison_png:
+        from itgc_tf.data.pipeline import native_pairs
+        from itgc_tf.eval.comparison import write_comparison
+        comparison = write_comparison(options.comparison_png, teacher, student,
+                                      native_pairs(data, options.split, count=3))
+        report["comparison_png"] = comparison.path
     write_report(path, report)
     print(format_table(report))
+    if options.comparison_png:
+        print(f"Comparison picture written to {report['comparison_png']}")
     return report, path
 
 

@@ -36,13 +36,16 @@ def toy_info(paired=True):
                        layout="toy")
 
 
-def toy_distiller(recipe="kd", vem_weight=0.0, recipe_options=None, paired=True, **vem_options):
-    """A compiled toy Distiller distilling a random ResNet-6 (ngf 8) teacher."""
+def toy_distiller(recipe="kd", vem_weight=0.0, recipe_options=None, paired=True,
+                  teacher_net="resnet_6blocks", teacher_width=8, **values):
+    """A compiled toy Distiller distilling a random frozen teacher ``teacher_net`` of
+    width ``teacher_width``; ``values``: flag-named options (student, VEM, data,
+    training) on top of the toy configuration."""
     options_ = dict(recipe_options or {})
     if recipe == "gan_compression":
         options_.setdefault("distill_pairs", (("block_2", "block_2"),))
-    teacher = build_generator("resnet_6blocks", 3, 3, ngf=8, name_prefix="teacher_")
-    config = toy_config(recipe=recipe, vem_weight=vem_weight, **options_, **vem_options)
+    teacher = build_generator(teacher_net, 3, 3, ngf=teacher_width, name_prefix="teacher_")
+    config = toy_config(recipe=recipe, vem_weight=vem_weight, **options_, **values)
     return build_distiller(config, toy_info(paired), 1, teacher=teacher)
 
 

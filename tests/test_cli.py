@@ -116,8 +116,8 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     student_dir = tmp_path / "student"
     args = [f"--model_dir={student_dir}", f"--teacher={teacher_dir}", "--recipe=kd",
             "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks",
-            "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
-            "--epochs=1", "--epochs_decay=0", *DATA]
+            "--student_ngf=4", "--residual", "--vem_weight=0.1", "--critic_width=8",
+            "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA]
     _run("itgc_tf.distill", *args)
     assert (student_dir / "generator.keras").is_file()
     # Its flags.cfg holds only itgc-distill's flags and reproduces the run's config.
@@ -128,9 +128,12 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     assert (student_dir / "export" / "saved_model" / "saved_model.pb").is_file()
     assert (student_dir / "export" / "model_fp32.tflite").is_file()
     _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={teacher_dir}",
-         "--latency_runs=3", *DATA[:4])
+         "--latency_runs=3", f"--comparison_png={tmp_path / 'comparison.png'}", *DATA[:4])
     report = json.loads((student_dir / "report.json").read_text())
     assert report  # keys are checked by tests/test_eval_report.py
+    assert report["comparison_png"] == str(tmp_path / "comparison.png")
+    assert (tmp_path / "comparison.png").stat().st_size > 0
+    assert "--residual=true" in (student_dir / "flags.cfg").read_text()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -7,7 +7,9 @@ import pytest
 
 from data_helpers import demo_cache, demo_cache_dir  # noqa: F401 (fixtures)
 from itgc_tf.data import DataConfig, build_dataset, dataset_info, demo_dir, load_image
-from itgc_tf.data.demo import CROPS_PER_PHOTO, DEMO_PHOTOS, DEMO_VERSION, TEST_PHOTOS
+from itgc_tf.data.demo import (CROPS_PER_PHOTO, DEMO_PHOTOS, DEMO_VERSION, SHORT_SIDE,
+                               TEST_PHOTOS, demo_photo, held_out_photos)
+from itgc_tf.data.pipeline import native_pairs
 
 
 def _photos(folder: pathlib.Path) -> set[str]:
@@ -41,6 +43,11 @@ def test_demo_tasks_read_as_user_layouts_split_by_photo(demo_cache, task, layout
     assert batch["A"].shape == batch["B"].shape == (8, 64, 64, 3)
 
 
+def _block_means(image, block=4):
+    height, width, channels = image.shape
+    return image.reshape(height // block, block, width // block, block, channels).mean((1, 3))
+
+
 def test_enhance_pairs_are_degraded_versions_of_the_clean_crop(demo_cache):
     root = demo_dir("enhance") / "train"
     names = sorted(p.name for p in (root / "A").glob("*.png"))[:10]
@@ -49,8 +56,8 @@ def test_enhance_pairs_are_degraded_versions_of_the_clean_crop(demo_cache):
         assert a.shape == b.shape == (128, 128, 3)
         error = np.abs(a - b).mean()
         assert 1.0 < error < 25.0, name  # degraded, yet the same scene
-        # the degradation removes fine detail: less high-frequency energy in A
-        assert np.abs(np.diff(a, axis=1)).mean() < np.abs(np.diff(b, axis=1)).mean(), name
+        # mostly sensor noise: 4x4 block means (noise averages out) agree far better than pixels
+        assert np.abs(_block_means(a) - _block_means(b)).mean() < 0.6 * error, name
 
 
 def test_edge_maps_are_dark_lines_on_white(demo_cache):
@@ -109,3 +116,28 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         demo_dir("enhance")
     assert list((tmp_path / "demo" / DEMO_VERSION).iterdir()) == []
+
+
+def test_held_out_photos_are_the_whole_degraded_test_photos():
+    photos = held_out_photos()
+    assert [name for name, _, _ in photos] == list(TEST_PHOTOS) and len(photos) == 3
+    for name, degraded, clean in photos:
+        np.testing.assert_array_equal(clean, demo_photo(name))
+        assert degraded.shape == clean.shape and min(clean.shape[:2]) == SHORT_SIDE
+        error = np.abs(degraded.astype(float) - clean).mean()
+        assert 1.0 < error < 25.0, name
+    again = held_out_photos()
+    for (_, first, _), (_, second, _) in zip(photos, again):
+        np.testing.assert_array_equal(first, second)  # seeded
+
+
+def test_native_pairs_are_the_stored_files_in_unit_range(demo_cache):
+    config = DataConfig(dataset="demo:enhance", load_size=36, crop_size=32, output_nc=1)
+    pairs = native_pairs(config, "test", count=2)
+    root = demo_dir("enhance") / "test"
+    first = sorted(p.name for p in (root / "A").glob("*.png"))[:2]
+    for (a, b), name in zip(pairs, first):
+        np.testing.assert_allclose(a, load_image(str(root / "A" / name)) / 127.5 - 1, atol=1e-6)
+        assert a.shape == (128, 128, 3) and b.shape == (128, 128, 1)  # no crop; B as grayscale
+    with pytest.raises(ValueError, match="unpaired.*Fix:"):
+        native_pairs(DataConfig(dataset="demo:unpaired", load_size=36, crop_size=32), "test")

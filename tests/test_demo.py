@@ -59,3 +59,19 @@ def test_demo_runs_end_to_end(tmp_path):
         assert saved[key] is not None, key
     assert report["student.macs"] < report["teacher.macs"]
     assert pathlib.Path(saved["exports"]["student_tflite_int8"]).is_file()
+    assert saved["comparison_png"] == str(tmp_path / "comparison.png")
+    assert (tmp_path / "comparison.png").is_file()
+    assert saved["image_size"] == [demo.SPEED_SIZE] * 2
+    assert len(saved["comparison.psnr"]) == 3  # three held-out photos
+
+
+@pytest.mark.parametrize("teacher,student,expected", [
+    (30.0, 29.5, "student keeps 75% of the teacher's PSNR gain over the input at 1/12"),
+    (27.0, 26.0, "The teacher does not beat the degraded input (-1.00 dB)"),
+])
+def test_summary_line_states_the_share_of_the_gain_and_the_cost(teacher, student, expected):
+    report = {"input.psnr_vs_target": 28.0, "teacher.psnr_vs_target": teacher,
+              "student.psnr_vs_target": student, "macs_ratio": 12.4, "speedup": 3.25,
+              "image_size": [256, 256]}
+    line = demo.summary_line(report)
+    assert expected in line and "3.2x faster at 256x256" in line

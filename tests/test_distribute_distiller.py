@@ -5,11 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from distill_helpers import SIZE, TOY_VEM, toy_pairs
-from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.recipes import build_recipe
-from itgc_tf.training.distiller import Distiller
-from itgc_tf.vem.config import VEMConfig
+from distill_helpers import toy_distiller, toy_pairs
 
 NOT_REPLICA_INVARIANT = ("student_grad_norm", "critic_grad_norm", "d_grad_norm")
 
@@ -17,12 +13,9 @@ NOT_REPLICA_INVARIANT = ("student_grad_norm", "critic_grad_norm", "d_grad_norm")
 def _distiller():
     """kd: student, frozen teacher, student discriminator, energy critic (VEM, no
     Langevin noise: the replicas' chains get different noise seeds)."""
-    return Distiller(build_generator("unet_16", 3, 3, ngf=4, name_prefix="student_"),
-                     [build_generator("unet_16", 3, 3, ngf=8, name_prefix="teacher_")],
-                     build_recipe("kd"), (SIZE, SIZE, 3),
-                     discriminator=build_discriminator("n_layers", 6, ndf=4, n_layers=2),
-                     vem=VEMConfig(vem_weight=0.5, langevin_steps=3, langevin_step_size=1.0,
-                                   langevin_noise=0.0, **TOY_VEM))
+    return toy_distiller("kd", vem_weight=0.5, teacher_net="unet_16", teacher_width=8,
+                         student_netG="unet_16", student_ngf=4, langevin_steps=3,
+                         langevin_step_size=1.0, langevin_noise=0.0)
 
 
 def _compile_sgd(distiller):

@@ -51,3 +51,23 @@ def test_saved_model_and_tflite_helpers_time_the_exports(tmp_path):
                                               signature="uint8", warmup=1, runs=3),
                   latency.tflite_latency(lite.path, warmup=1, runs=3)):
         assert stats.runs == 3 and 0 < stats.median_ms <= stats.p90_ms
+
+
+def test_several_callables_are_timed_interleaved(monkeypatch):
+    # a's calls take 1, 2, 3 ms, b's 10, 20, 30 ms (after one untimed round): a load that
+    # rises during the measurement slows both, and each keeps its own median.
+    clock = _FakeClock([5.0, 5.0] + [k / 1000 for k in (1, 10, 2, 20, 3, 30)])
+    monkeypatch.setattr(latency.time, "perf_counter", clock.perf_counter)
+    order = []
+
+    def named(name):
+        def fn(example):
+            order.append(name)
+            return clock.run(example)
+        return fn
+
+    stats = latency.measure_latencies({"a": named("a"), "b": named("b")}, np.zeros((1, 2)),
+                                      warmup=1, runs=3)
+    assert order == ["a", "b"] * 4
+    assert stats["a"].median_ms == pytest.approx(2.0) and stats["b"].median_ms == pytest.approx(20.0)
+    assert stats["a"].runs == stats["b"].runs == 3

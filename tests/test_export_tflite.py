@@ -7,7 +7,8 @@ import pytest
 
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
-from itgc_tf.export import ParityError, export_saved_model, export_tflite
+from itgc_tf.export import ParityError, QuantizationError, export_saved_model, export_tflite
+from itgc_tf.export.tflite import degenerate_int8_tensors
 from export_helpers import smooth_images, tiny_generator
 
 SIZE = (24, 32)
@@ -94,3 +95,35 @@ def test_runners_report_wrong_inputs(saved_model, exports):
         TFLiteRunner(exports["fp32"].path)(smooth_images(1, 16))
     with pytest.raises(ValueError, match="no signature 'float16'"):
         SavedModelRunner(export_dir, signature="float16")
+
+
+def _dead_relu_generator():
+    """A residual generator whose ReLU branch is zero on every input (bias -100)."""
+    inputs = keras.Input((None, None, 3))
+    hidden = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    hidden = keras.layers.Conv2D(4, 1, bias_initializer=keras.initializers.Constant(-100.0),
+                                 name="dead_conv")(hidden)
+    hidden = keras.layers.ReLU(name="dead_relu")(hidden)
+    outputs = keras.layers.Add()([inputs, keras.layers.Conv2D(3, 1)(hidden)])
+    return keras.Model(inputs, keras.layers.Activation("tanh")(outputs))
+
+
+def test_int8_with_a_layer_dead_on_every_calibration_image_names_it_and_writes_nothing(tmp_path):
+    keras.utils.set_random_seed(0)
+    export_dir = export_saved_model(_dead_relu_generator(), str(tmp_path / "dead"),
+                                    input_nc=3, output_nc=3)
+    images = _images(4, seed=4)
+    path = tmp_path / "dead_int8.tflite"
+    with pytest.raises(QuantizationError, match=r"(?s)zero on every calibration image.*dead_.*"
+                                                r"was not written\. Fix: "):
+        export_tflite(export_dir, str(path), input_size=SIZE, parity_images=images,
+                      quantization="int8", representative_images=images)
+    assert not path.exists() and os.listdir(tmp_path) == ["dead"]
+    # The float model of the same network exports and runs.
+    assert export_tflite(export_dir, str(tmp_path / "dead_fp32.tflite"), input_size=SIZE,
+                         parity_images=images).parity_psnr > 100
+
+
+def test_a_healthy_int8_model_has_no_degenerate_activation(exports):
+    with open(exports["int8"].path, "rb") as f:
+        assert degenerate_int8_tensors(f.read()) == []

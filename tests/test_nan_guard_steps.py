@@ -1,21 +1,15 @@
 """--skip_nonfinite_steps inside the train steps (itgc_tf.training.distributed):
 a non-finite update is not applied (no Adam moment or iteration moves), is
 counted, and stays out of the trackers; one replica's NaN skips every replica."""
-import functools
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from distill_helpers import SIZE, TOY_VEM, toy_pairs
+from distill_helpers import toy_distiller, toy_pairs
 from itgc_tf.models.discriminators import n_layer_discriminator
-from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.models.unet import unet_generator
-from itgc_tf.recipes import build_recipe
-from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import Pix2PixTeacher
-from itgc_tf.vem.config import VEMConfig
 
 
 def _pix2pix():
@@ -35,30 +29,28 @@ def _batches(nan_example=None, n=4, size=16):
     return tf.data.Dataset.from_tensor_slices({"A": a, "B": b}).batch(n)
 
 
-class NaNStudentLossAt(Distiller):
-    """Fault injection: the student loss (total only) of training step ``nan_at_step``
-    of the run (from 1) is multiplied by NaN."""
+def inject_nan_student_loss(distiller, at_step):
+    """Fault injection: the student loss (total only) of training step ``at_step`` of
+    the run (from 1) is multiplied by NaN. Wraps the instance's ``_student_loss``
+    before its first (traced) step."""
+    student_loss = distiller._student_loss
 
-    def __init__(self, *args, nan_at_step, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.nan_at_step = nan_at_step
+    def nan_at_step(ctx, pair, t_neg):
+        loss, terms = student_loss(ctx, pair, t_neg)
+        return loss * tf.where(distiller.train_steps + 1 == at_step, float("nan"), 1.0), terms
 
-    def _student_loss(self, ctx, pair, t_neg):
-        loss, terms = super()._student_loss(ctx, pair, t_neg)
-        return loss * tf.where(self.train_steps + 1 == self.nan_at_step, float("nan"), 1.0), terms
+    distiller._student_loss = nan_at_step
+    return distiller
 
 
-def _distiller(vem_weight=0.1, nan_at_step=None, **options):
-    """kd (+ VEM) toy Distiller with Distiller ``options`` (skip), its student loss NaN
-    at step ``nan_at_step``."""
-    model_class = Distiller if nan_at_step is None else functools.partial(
-        NaNStudentLossAt, nan_at_step=nan_at_step)
-    return model_class(build_generator("unet_16", 3, 3, ngf=2, name_prefix="student_"),
-                       [build_generator("unet_16", 3, 3, ngf=4, name_prefix="teacher_")],
-                       build_recipe("kd"), (SIZE, SIZE, 3),
-                       discriminator=build_discriminator("n_layers", 6, ndf=4, n_layers=2),
-                       vem=VEMConfig(vem_weight=vem_weight, langevin_steps=2, **TOY_VEM),
-                       **options)
+def _distiller(vem_weight=0.1, nan_at_step=None, **values):
+    """kd (+ VEM) toy Distiller of U-Net 16 generators built by the factory, with
+    flag-named ``values`` (e.g. skip_nonfinite_steps), its student loss NaN at step
+    ``nan_at_step``."""
+    distiller = toy_distiller("kd", vem_weight=vem_weight, teacher_net="unet_16",
+                              teacher_width=4, student_netG="unet_16", student_ngf=2,
+                              langevin_steps=2, **values)
+    return distiller if nan_at_step is None else inject_nan_student_loss(distiller, nan_at_step)
 
 
 def _state(model):

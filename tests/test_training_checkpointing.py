@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from distill_helpers import compile_default, toy_pairs
+from distill_helpers import compile_default, toy_distiller, toy_pairs
 from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.recipes import build_recipe
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
-from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import CycleGANTeacher
-from itgc_tf.vem.config import VEMConfig
 
 
 def _regressor(units=1):
@@ -50,9 +47,10 @@ def _discriminator(prefix, input_nc):
 
 def _distiller():
     """kd + VEM: student, frozen teacher, student discriminator, energy critic."""
-    vem = VEMConfig(vem_weight=0.1, critic_width=4, critic_blocks=2, langevin_steps=2)
-    distiller = Distiller(_generator("student_", 2), [_generator("teacher_", 4)], build_recipe("kd"),
-                          (16, 16, 3), discriminator=_discriminator("d_", 6), vem=vem)
+    distiller = toy_distiller("kd", vem_weight=0.1, teacher_net="unet_4", teacher_width=4,
+                              student_netG="unet_4", student_ngf=2, load_size=16, crop_size=16,
+                              ndf=4, n_layers_D=1, critic_width=4, critic_blocks=2,
+                              langevin_steps=2)
     return compile_default(distiller)
 
 

@@ -4,11 +4,12 @@ No download: `demo_dir(task)` builds the task's folder at first use (a few secon
 from the photos in `DEMO_PHOTOS`, downscaled so the shorter side is 256 px and cut
 into 128x128 crops at seeded positions, and caches it under
 ``$ITGC_TF_CACHE/demo/<version>/<task>`` (default cache ``~/.cache/itgc_tf``). The
-photos in `TEST_PHOTOS` form the test split, the rest the train split, so no photo
+photos in `TEST_PHOTOS` form the test split (grayscale photos are used as RGB), the rest the train split, so no photo
 contributes to both. Folders use the layouts user data uses:
 
-- ``enhance`` (folders: ``split/A``, ``split/B``): A = the clean crop degraded by
-  Gaussian blur, Gaussian noise and a JPEG round trip (seeded per crop), B = clean.
+- ``enhance`` (folders: ``split/A``, ``split/B``): A = the clean crop degraded as a
+  cheap camera would (slight lens blur, sensor noise, a JPEG round trip; seeded per
+  crop), B = clean.
 - ``edges2photo`` (aligned: ``split/*.png`` = A|B): A = Canny edges, dark on white,
   3 channels; B = the photo.
 - ``unpaired`` (``splitA``, ``splitB``): A = crops from the left half of each photo,
@@ -36,10 +37,11 @@ from PIL import Image
 from itgc_tf.data import errors
 from itgc_tf.data.config import DEMO_TASKS
 
-DEMO_VERSION = "v2"
+DEMO_VERSION = "v3"
 DEMO_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left",
-               "motorcycle_right", "hubble_deep_field", "immunohistochemistry", "retina")
-TEST_PHOTOS = ("chelsea", "rocket")
+               "motorcycle_right", "hubble_deep_field", "immunohistochemistry", "retina",
+               "camera", "coins", "moon", "brick")
+TEST_PHOTOS = ("chelsea", "coffee", "rocket")
 CROP = 128
 CROPS_PER_PHOTO = 16
 SHORT_SIDE = 256
@@ -59,6 +61,8 @@ def demo_photo(name: str) -> np.ndarray:
         image = left if name == "motorcycle_left" else right
     else:
         image = getattr(skimage.data, name)()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
     height, width = image.shape[:2]
     scale = SHORT_SIDE / min(height, width)
     size = (round(height * scale), round(width * scale))
@@ -75,15 +79,28 @@ def _crops(photo: np.ndarray, rng: np.random.Generator, count: int,
 
 
 def _degrade(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur (sigma 1.5-2.5 px), noise (std 8-16 levels) and JPEG (quality 10-25): about
-    23 dB PSNR, a degradation a small network can visibly undo."""
-    blurred = skimage.filters.gaussian(clean / 255.0, sigma=rng.uniform(1.5, 2.5),
+    """A cheap camera: slight blur (sigma 0.5-1 px), sensor noise (std 10-20 levels) and
+    JPEG (quality 30-50): about 25 dB PSNR, mostly noise a small network can remove (a
+    stronger blur destroys detail that no network restores in the demo's minutes)."""
+    blurred = skimage.filters.gaussian(clean / 255.0, sigma=rng.uniform(0.5, 1.0),
                                        channel_axis=-1)
-    noisy = blurred + rng.normal(0.0, rng.uniform(8, 16) / 255.0, clean.shape)
+    noisy = blurred + rng.normal(0.0, rng.uniform(10, 20) / 255.0, clean.shape)
     image = Image.fromarray(np.round(np.clip(noisy, 0, 1) * 255).astype(np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=int(rng.integers(10, 26)))
+    image.save(buffer, "JPEG", quality=int(rng.integers(30, 51)))
     return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def held_out_photos() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The ``enhance`` task's test photos whole: [(name, degraded, clean)], uint8 [H, W, 3]
+    at the demo resolution (shorter side SHORT_SIDE), degraded as the crops are (seeded
+    per photo), for pictures at native resolution (`itgc_tf.eval.comparison`)."""
+    photos = []
+    for name in TEST_PHOTOS:
+        clean = demo_photo(name)
+        rng = np.random.default_rng([DEMO_PHOTOS.index(name), len(DEMO_TASKS)])
+        photos.append((name, _degrade(clean, rng), clean))
+    return photos
 
 
 def _edges(photo: np.ndarray) -> np.ndarray:

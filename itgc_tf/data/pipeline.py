@@ -6,7 +6,7 @@ import tensorflow as tf
 from itgc_tf.data.config import DataConfig
 from itgc_tf.data.images import decode
 from itgc_tf.data.labels import label_example
-from itgc_tf.data.preprocess import transform
+from itgc_tf.data.preprocess import _to_channels, transform
 from itgc_tf.data.resolve import resolve_source
 from itgc_tf.data.sources import Source, Stream
 
@@ -145,3 +145,24 @@ def build_dataset(config: DataConfig, split: str = "train", training: bool = Tru
         tf.data.experimental.AutoShardPolicy.OFF if input_context is not None
         else tf.data.experimental.AutoShardPolicy.DATA)
     return ds.prefetch(AUTOTUNE).with_options(options)
+
+
+def native_pairs(config: DataConfig, split: str = "test", count: int = 3) -> list:
+    """The first ``count`` (A, B) pairs of paired ``split`` at their stored resolution (no
+    resize, crop or flip): float32 [H, W, input_nc] and [H, W, output_nc] numpy arrays in
+    [-1, 1], for whole-image pictures (`itgc_tf.eval.comparison`). Raises ValueError on unpaired data."""
+    source = _oriented(config, split)
+    if not source.paired:
+        raise ValueError(f"{source.description} is unpaired: a comparison with the ground truth "
+                         "needs paired data (aligned A|B images or A/ B/ folders). Fix: use a "
+                         "paired dataset, or leave the comparison out.")
+    stream = source.streams[0]
+    elements = stream.elements(training=False, seed=0).take(count)
+    if stream.reads_files:
+        elements = elements.map(_read_files)
+    pairs = []
+    for element in elements:
+        a, b = _pair_images(element, config.direction)
+        pairs.append(tuple((_to_channels(tf.cast(x, tf.float32), nc) / 127.5 - 1.0).numpy()
+                           for x, nc in ((a, config.input_nc), (b, config.output_nc))))
+    return pairs

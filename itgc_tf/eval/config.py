@@ -32,6 +32,10 @@ class EvalOptions:
                                 "classes: as they are, or Cityscapes labelIds -> the 19 "
                                 "trainIds (DRN-D-105).",
                                 choices=("identity", "cityscapes_train_ids"))
+    comparison_png: str | None = option(
+        None, "Also write a comparison picture here: the split's first 3 pairs at their "
+        "stored resolution, degraded input | teacher | student | ground truth, each with "
+        "PSNR/SSIM and a zoomed inset (paired data only).", kind="str")
 
     def __post_init__(self):
         for name in ("student", "teacher"):

@@ -56,13 +56,29 @@ def measure_latency(fn, example, warmup=10, runs=50):
     Returns:
       LatencyStats(median_ms, p90_ms, runs).
     """
+    return measure_latencies({"fn": fn}, example, warmup=warmup, runs=runs)["fn"]
+
+
+def measure_latencies(fns, example, warmup=10, runs=50):
+    """Times several callables on `example`, interleaved: each round calls every one
+    once, so a change in machine load during the measurement affects all alike (their
+    ratio, e.g. a speed-up, stays fair on a shared machine).
+
+    Args:
+      fns: {name: callable}, as `measure_latency`'s `fn`.
+      example, warmup, runs: as `measure_latency` (`warmup` untimed rounds first).
+
+    Returns:
+      {name: LatencyStats}.
+    """
     if runs < 1 or warmup < 0:
         raise ValueError(f"measure_latency needs runs >= 1 and warmup >= 0; got runs={runs}, "
                          f"warmup={warmup}.")
-    wall, _ = time_interleaved({"call": lambda: _to_numpy(fn(example))}, runs, warmup)["call"]
-    times = np.asarray(wall)
-    return LatencyStats(median_ms=float(np.median(times) * 1e3),
-                        p90_ms=float(np.percentile(times, 90) * 1e3), runs=runs)
+    timed = time_interleaved({name: (lambda fn=fn: _to_numpy(fn(example))) for name, fn in fns.items()},
+                             runs, warmup)
+    return {name: LatencyStats(median_ms=float(np.median(wall) * 1e3),
+                               p90_ms=float(np.percentile(wall, 90) * 1e3), runs=runs)
+            for name, (wall, _) in timed.items()}
 
 
 def saved_model_latency(export_dir, example, signature="serving_default", warmup=10, runs=50):

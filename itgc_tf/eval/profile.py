@@ -10,8 +10,11 @@ VEM for their MAC tables), batch 1:
                          stride-s layer this is s² times the multiply-adds
                          actually performed; the literature's tables use it)
   dense / matmul         M·N·K
+  residual output add    H·W·C: the image-level ``x + G(x)`` of residual
+                         generators (``ResidualOutput``), one add per output value
 
-Bias adds, normalisation, activations, padding and pooling are not counted.
+Other adds (biases, residual blocks), normalisation, activations, clipping,
+padding and pooling are not counted.
 The model is traced (not run) at the given input size with ``training=False``,
 so nested models and wrapped layers (e.g. ``SpectralNormalization``) count as
 the ops they lower to.
@@ -26,6 +29,8 @@ import math
 import re
 
 import tensorflow as tf
+
+from itgc_tf.models.layers import ResidualOutput
 
 _SUFFIX = re.compile(r"_\d+$")
 _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
@@ -83,17 +88,20 @@ def _op_macs(op):
         a = op.inputs[0].shape
         k = a[-2] if op.get_attr("adj_x") else a[-1]
         return "dense", out, out.num_elements() * k
+    if op.type == "AddV2":
+        return "residual_add", out, out.num_elements()
 
 
 def _counted_ops(graph, name=None):
     """(name, op) of the graph's ops, descending into function calls (Keras
     runs e.g. grouped convolutions as nested ``tf.function``s); ops inside a
-    call are named after the call op."""
+    call are named after the call op. Adds are candidates (`profile` keeps
+    those of ``ResidualOutput`` layers)."""
     for op in graph.get_operations():
         if op.type in _CALLS:
             inner = graph._get_function(op.get_attr("f").name).graph
             yield from _counted_ops(inner, name or op.name)
-        elif op.type in _COUNTED:
+        elif op.type in _COUNTED or op.type == "AddV2":
             yield name or op.name, op
 
 
@@ -121,9 +129,14 @@ def profile(model, input_shape):
     spec = tf.TensorSpec((1, *input_shape), tf.float32)
     graph = tf.function(lambda x: model(x, training=False)) \
         .get_concrete_function(spec).graph
-    layer_names = {layer.name for layer in model._flatten_layers()}
+    layers = list(model._flatten_layers())
+    layer_names = {layer.name for layer in layers}
+    residual_adds = {layer.name for layer in layers if isinstance(layer, ResidualOutput)}
     per_layer = []
     for name, op in _counted_ops(graph):
+        path = _layer_path(name, layer_names)
+        if op.type == "AddV2" and path not in residual_adds:
+            continue
         if not all(t.shape.is_fully_defined() for t in (*op.inputs,
                                                         *op.outputs)):
             raise ValueError(
@@ -131,7 +144,7 @@ def profile(model, input_shape):
                 f"input {tuple(input_shape)}; profile a model whose layers "
                 f"keep static shapes.")
         kind, out, macs = _op_macs(op)
-        per_layer.append(LayerProfile(_layer_path(name, layer_names), kind,
+        per_layer.append(LayerProfile(path, kind,
                                       tuple(out.as_list()), int(macs)))
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return Profile(params=int(model.count_params()),

@@ -15,7 +15,8 @@ that order; a value that was not measured is None (null in JSON):
   `itgc_tf.eval.profile` at ``image_size``, batch 1 (params: every weight);
   ``macs_ratio`` = teacher MACs / student MACs.
 - ``student.latency_ms``, ``teacher.latency_ms``: median of batch-1 calls after
-  a warm-up (`itgc_tf.eval.latency`), of the Keras model as a ``tf.function``
+  a warm-up, student and teacher calls interleaved (`itgc_tf.eval.latency.measure_latencies`:
+  load changes hit both alike), of the Keras model as a ``tf.function``
   or, when ``export_paths`` names its SavedModel, of that export
   (``*.latency_source``: "keras" or "saved_model"); ``latency.runs``,
   ``latency.device`` ("GPU" or "CPU"); ``speedup`` = teacher / student latency.
@@ -43,9 +44,10 @@ import numpy as np
 import tensorflow as tf
 
 from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.artifacts.runners import SavedModelRunner
 from itgc_tf.eval.fid import RealStatistics, fid_and_kid
 from itgc_tf.eval.image_metrics import PairedImageMetrics
-from itgc_tf.eval.latency import measure_latency, saved_model_latency
+from itgc_tf.eval.latency import measure_latencies
 from itgc_tf.eval.miou import confusion_matrix, mean_iou
 from itgc_tf.eval.profile import profile
 
@@ -161,14 +163,13 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
 
     exports = {name: os.path.abspath(path) for name, path in (export_paths or {}).items()}
     example = tf.zeros([1, *image_size, channels])
+    timed = {name: SavedModelRunner(exports[name]) if name in exports else networks[name]
+             for name in ("student", "teacher")}
+    latencies = measure_latencies(timed, example, warmup=latency_warmup, runs=latency_runs)
     for name, model in (("student", student), ("teacher", teacher)):
         cost = profile(model, (*image_size, channels))
-        if name in exports:
-            stats = saved_model_latency(exports[name], example, warmup=latency_warmup, runs=latency_runs)
-        else:
-            stats = measure_latency(networks[name], example, warmup=latency_warmup, runs=latency_runs)
         report.update({f"{name}.macs": cost.macs, f"{name}.params": cost.params,
-                       f"{name}.latency_ms": stats.median_ms,
+                       f"{name}.latency_ms": latencies[name].median_ms,
                        f"{name}.latency_source": "saved_model" if name in exports else "keras"})
     if report["student.macs"]:
         report["macs_ratio"] = report["teacher.macs"] / report["student.macs"]

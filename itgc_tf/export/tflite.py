@@ -20,8 +20,18 @@ QUANTIZATIONS = ("fp32", "fp16", "int8")
 DEFAULT_MIN_PARITY_PSNR = {"fp32": 60.0, "fp16": 40.0, "int8": 20.0}
 
 
+# An int8 activation whose calibrated range (255 * scale) is below this was (almost)
+# zero on every calibration image.
+DEGENERATE_INT8_RANGE = 1e-5
+
+
 class ParityError(ValueError):
     """TFLite outputs differ from the SavedModel's by more than the threshold allows."""
+
+
+class QuantizationError(ValueError):
+    """The converted TFLite model cannot be prepared for inference (e.g. an int8
+    activation with a degenerate calibrated range)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +80,36 @@ def _convert(saved_model, input_shape, quantization, representative_images):
     return converter.convert()
 
 
+def degenerate_int8_tensors(flatbuffer):
+    """Names of the per-tensor int8 activations of a TFLite model whose calibrated range
+    (255 * scale) is below `DEGENERATE_INT8_RANGE`: layers that were (almost) zero on
+    every calibration image. Read without TFLite's default delegates."""
+    interpreter = tf.lite.Interpreter(
+        model_content=flatbuffer,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType
+        .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return [t["name"] for t in interpreter.get_tensor_details()
+            if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) == 1
+            and 255 * t["quantization_parameters"]["scales"][0] < DEGENERATE_INT8_RANGE]
+
+
+def _runner(flatbuffer, quantization, tflite_path):
+    """A `TFLiteRunner` of the converted model, or a `QuantizationError` saying why
+    TFLite cannot prepare it."""
+    try:
+        return TFLiteRunner(flatbuffer)
+    except RuntimeError as error:
+        dead = degenerate_int8_tensors(flatbuffer) if quantization == "int8" else []
+        cause = (f" These int8 activations were (almost) zero on every calibration image, so "
+                 f"their quantisation range is degenerate: {', '.join(dead)}." if dead else "")
+        raise QuantizationError(
+            f"TFLite cannot prepare the {quantization} model for {tflite_path} ({error}).{cause} "
+            f"{tflite_path} was not written. Fix: calibrate with representative images on which "
+            "these layers are active (more, and more varied, training images), train the "
+            "network longer (an untrained network has dead layers), or export fp16/fp32."
+        ) from error
+
+
 def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, quantization="fp32",
                   representative_images=None, min_parity_psnr=None, overwrite=False):
     """Convert the `serving_default` signature of a SavedModel (from
@@ -93,6 +133,8 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
 
     Raises:
       ParityError: parity below `min_parity_psnr`; nothing is written.
+      QuantizationError: TFLite cannot prepare the converted model (int8: names the
+        activations that were zero on every calibration image); nothing is written.
       ValueError: bad quantization, sizes or images.
       FileExistsError: `tflite_path` exists and `overwrite` is False.
     """
@@ -114,7 +156,7 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
             representative_images = _check_images(representative_images, "representative_images",
                                                   input_size, channels)
         flatbuffer = _convert(saved_model, (1, *input_size, channels), quantization, representative_images)
-        lite = TFLiteRunner(flatbuffer)
+        lite = _runner(flatbuffer, quantization, tflite_path)
         per_image = psnr(lite(parity_images), saved_model(parity_images)).numpy().astype(np.float64)
         if per_image.min() < min_parity_psnr:
             raise ParityError(

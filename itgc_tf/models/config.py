@@ -16,6 +16,9 @@ class LayersConfig:
 
     norm: str = option("instance", "Normalisation in the generators.", choices=NORMS)
     dropout: bool = option(False, "Dropout in the generators' blocks.")
+    residual: bool = option(False, "Residual generators (teachers and students): output = "
+                            "clip(input + G(input), -1, 1), the usual design of restoration "
+                            "networks; needs --input_nc = --output_nc.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -252,6 +252,19 @@ class SizeCheck(keras.layers.Layer):
                 "minimum": self.minimum, "architecture": self.architecture}
 
 
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class ResidualOutput(keras.layers.Layer):
+    """[x, delta] -> clip(x + delta, -1, 1); both [B, H, W, C] in [-1, 1] (the output
+    of residual generators, `itgc_tf.models.residual`)."""
+
+    def call(self, inputs):
+        image, delta = inputs
+        return tf.clip_by_value(image + tf.cast(delta, image.dtype), -1.0, 1.0)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[1]
+
+
 def image_input(input_nc, input_size=None, name="image"):
     """``keras.Input`` for NHWC images: [B, H, W, input_nc], H and W None
     (any size) unless given.

@@ -10,7 +10,8 @@ besides the listed U-Nets. ``spade`` is GauGAN's generator as GAN Compression bu
 (input: a semantic map, ``input_nc`` = semantic_nc; H, W multiples of 64; ``norm`` is
 SPADE's parameter-free norm, ``batch`` = sync batch norm as GauGAN on Cityscapes, or
 ``instance``); ``spade_compressed`` is GAN Compression's compressed GauGAN (widths
-32_32_48_32_32_32_32_24 scaled by ngf / 64).
+32_32_48_32_32_32_32_24 scaled by ngf / 64). Every generator has a residual form
+(``residual=True``, `itgc_tf.models.residual`).
 """
 import math
 import re
@@ -18,6 +19,7 @@ import re
 from itgc_tf.models.discriminators import (multi_scale_discriminator,
                                            n_layer_discriminator,
                                            pixel_discriminator)
+from itgc_tf.models.residual import channel_mismatch, make_residual
 from itgc_tf.models.resnet import resnet_generator
 from itgc_tf.models.spade import compressed_widths, spade_generator
 from itgc_tf.models.unet import unet_generator
@@ -101,16 +103,22 @@ def _generator_builder(name):
 
 
 def build_generator(name, input_nc, output_nc, ngf, norm="instance",
-                    dropout=False, input_size=None, name_prefix=""):
+                    dropout=False, input_size=None, name_prefix="",
+                    residual=False):
     """Generator ``name`` (see ``GENERATORS``): a functional ``keras.Model``
     [B, H, W, input_nc] in [-1, 1] -> [B, H, W, output_nc] in [-1, 1].
 
     ``input_size`` (int or (H, W)) fixes the spatial size, None leaves it free.
     The model is called ``name_prefix + name`` (layer names are never prefixed,
-    so feature-tap names stay the same for every model).
+    so feature-tap names stay the same for every model). ``residual``: output
+    clip(x + G(x), -1, 1), which needs ``input_nc == output_nc``.
     """
-    return _generator_builder(name)(input_nc, output_nc, ngf, norm, dropout,
-                                    input_size, f"{name_prefix}{name}")
+    builder = _generator_builder(name)
+    if residual and input_nc != output_nc:
+        raise channel_mismatch(f"{name_prefix}{name}", input_nc, output_nc)
+    model = builder(input_nc, output_nc, ngf, norm, dropout, input_size,
+                    f"{name_prefix}{name}")
+    return make_residual(model) if residual else model
 
 
 def build_discriminator(name, input_nc, ndf, n_layers=3, norm="instance",

@@ -16,7 +16,8 @@ from itgc_tf.training.teachers import (SPADE_VGG_LAYERS, CycleGANTeacher, Pix2Pi
 def generator(layers, net, ngf, input_nc, output_nc, name_prefix=""):
     """Generator ``net`` of width ``ngf`` with the `LayersConfig` ``layers``."""
     return build_generator(net, input_nc, output_nc, ngf, norm=layers.norm,
-                           dropout=layers.dropout, name_prefix=name_prefix)
+                           dropout=layers.dropout, residual=layers.residual,
+                           name_prefix=name_prefix)
 
 
 def model_input_nc(data, info):

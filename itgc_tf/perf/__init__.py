@@ -1,0 +1,23 @@
+"""Performance measurements behind scripts/benchmark.py, one module per section.
+
+Each ``measure_*`` takes a JSON-able spec and returns a JSON-able record (or list of
+records); times in seconds unless a key ends in _ms, memory in MiB. Imports are lazy
+per section: CONFIGS, FORMATS and SECTIONS load without TensorFlow.
+"""
+import importlib
+
+CONFIGS = ("pix2pix_teacher", "cyclegan_teacher", "kd", "kd_vem", "gan_compression_vem",
+           "omgd_vem")
+FORMATS = ("keras", "keras_eager", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
+SECTIONS = ("train", "vem_share", "latency", "data", "profile")
+_MEASURE = {"train": ("itgc_tf.perf.train", "measure_train"),
+            "vem_share": ("itgc_tf.perf.vem_share", "measure_vem_share"),
+            "latency": ("itgc_tf.perf.latency", "measure_latency"),
+            "data": ("itgc_tf.perf.data_rate", "measure_data"),
+            "profile": ("itgc_tf.perf.trace", "measure_profile")}
+
+
+def measure(spec):
+    """Run the measurement of section spec["section"] (one of SECTIONS) on ``spec``."""
+    module, name = _MEASURE[spec["section"]]
+    return getattr(importlib.import_module(module), name)(spec)

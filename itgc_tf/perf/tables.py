@@ -1,0 +1,92 @@
+"""Human-readable tables of a benchmark report (the dict the benchmark writes as JSON)."""
+
+
+def cell(value, spec=""):
+    """``value`` formatted with ``spec``; "-" for None (a figure left out)."""
+    return "-" if value is None else format(value, spec)
+
+
+def table(title, header, rows):
+    """``title`` and a table, one line a row: first column left-aligned, the others
+    right-aligned, each as wide as its widest cell; None cells print as "-"."""
+    rows = [[c if isinstance(c, str) else cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    lines = [title] + ["  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}"
+                                 for i, (c, w) in enumerate(zip(row, widths)))
+                       for row in [header] + rows]
+    return "\n".join(lines)
+
+
+def _train(report):
+    data = {(r["size"], r["batch"]): r["images_per_s"] for r in report["data"]}
+    return table(
+        "Training step (median of timed steps after the first): data x = pipeline "
+        "images/s / step images/s",
+        ["config", "size", "batch", "xla", "images/s", "step s", "cpu s", "first s",
+         "traces", "peak RSS MB", "data x"],
+        [[r["config"], r["size"], r["batch"], "on" if r["jit"] else "off",
+          cell(r["images_per_s"], ".3f"), cell(r["step_s"], ".3f"),
+          cell(r["cpu_s_per_step"], ".3f"), cell(r["first_call_s"], ".1f"),
+          r["traces"], cell(r["peak_rss_mb"], ".0f"),
+          cell(data.get((r["size"], r["batch"])) and
+               data[r["size"], r["batch"]] / r["images_per_s"], ".0f")]
+         for r in report["train"]])
+
+
+def _percent(share):
+    return cell(None if share is None else 100 * share, ".1f")
+
+
+def _vem_share(report):
+    return table(
+        "kd+VEM step, XLA off (s; shares of the kd+VEM step; vem/kd = throughput ratio)",
+        ["size", "batch", "kd", "kd+vem", "K=0", "langevin", "lang XLA", "critic upd",
+         "MI term", "lang+crit %", "in situ lang %", "in situ vem %", "vem/kd", "accum"],
+        [[r["size"], r["batch"], cell(r["kd_step_s"], ".3f"),
+          cell(r["kd_vem_step_s"], ".3f"), cell(r["kd_vem_k0_step_s"], ".3f"),
+          cell(r["langevin_s"], ".3f"), cell(r["langevin_xla_s"], ".3f"),
+          cell(r["critic_update_s"], ".3f"), cell(r["mi_term_s"], ".3f"),
+          _percent(r["langevin_critic_share"]), _percent(r["langevin_share_in_situ"]),
+          _percent(r["vem_share_in_situ"]), cell(r["kd_vem_vs_kd"], ".2f"),
+          r["step_loop_accumulators"]] for r in report["vem_share"]])
+
+
+def _latency(report):
+    return "\n\n".join((
+        table("Inference latency, batch 1 (median ms; cpu = process CPU ms)",
+              ["model", "size", "format", "median ms", "p90 ms", "cpu ms", "GMACs", "MB"],
+              [[r["model"], r["size"], r["format"], cell(r["median_ms"], ".1f"),
+                cell(r["p90_ms"], ".1f"), cell(r["cpu_ms"], ".1f"), cell(r["gmacs"], ".2f"),
+                cell(r["file_mb"], ".1f")] for r in report["latency"]]),
+        table("Student speed-up (teacher ms / student ms)",
+              ["size", "format", "teacher ms", "student ms", "speed-up"],
+              [[r["size"], r["format"], cell(r["teacher_ms"], ".1f"),
+                cell(r["student_ms"], ".1f"), cell(r["student_speedup"], ".1f")]
+               for r in report["speedups"]])))
+
+
+def _data(report):
+    return table("Input pipeline (demo:enhance)", ["source", "size", "batch", "images/s"],
+                 [[r["source"], r["size"], r["batch"], cell(r["images_per_s"], ".1f")]
+                  for r in report["data"]])
+
+
+def _profile(record):
+    parts = ", ".join(f"{k} {100 * v:.0f}%" for k, v in record["by_part"].items())
+    ops = ", ".join(f"{k} {100 * v:.0f}%" for k, v in record["by_op"][:6])
+    return (f"Profile of {record['what']} at {record['size']}px, batch {record['batch']}: "
+            f"{record['op_ms_per_call']:.0f} ms of op time per call\n  by part: {parts}\n"
+            f"  by op: {ops}")
+
+
+_SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
+             ("data", _data))
+
+
+def format_report(report):
+    """The tables of every non-empty section, profile summaries and failed
+    measurements, separated by blank lines."""
+    blocks = [render(report) for section, render in _SECTIONS if report[section]]
+    blocks += [_profile(r) for r in report["profile"]]
+    blocks += [f"FAILED {e['spec']}: {e['error'][-1000:]}" for e in report["errors"]]
+    return "".join(f"\n{block}\n" for block in blocks).rstrip("\n")
