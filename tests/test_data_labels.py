@@ -7,6 +7,7 @@ from PIL import Image
 
 from data_helpers import demo_cache, demo_cache_dir  # noqa: F401 (fixtures)
 from itgc_tf.data import DataConfig, build_dataset, dataset_info
+from itgc_tf.data.demo import CROPS_PER_PHOTO, TEST_PHOTOS
 from itgc_tf.data.labels import instance_edges, semantic_map
 
 
@@ -139,7 +140,7 @@ def test_demo_labels2photo_pairs_photos_with_superpixel_classes(demo_cache):
     config = DataConfig(dataset="demo:labels2photo", label_nc=6, load_size=72, crop_size=64,
                         batch_size=4)
     info = dataset_info(config, "test")
-    assert info.layout == "labels" and info.num_examples == 32
+    assert info.layout == "labels" and info.num_examples == len(TEST_PHOTOS) * CROPS_PER_PHOTO
     batch = next(iter(build_dataset(config)))
     assert batch["A"].shape == (4, 64, 64, 7) and batch["B"].shape == (4, 64, 64, 3)
     assert len(np.unique(batch["label"].numpy())) >= 3
