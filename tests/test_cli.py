@@ -12,6 +12,7 @@ from itgc_tf import options
 from itgc_tf.demo import DemoConfig
 from itgc_tf.eval.config import EvalConfig
 from itgc_tf.export.config import ExportConfig
+from itgc_tf.prune import PruneConfig
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -74,12 +75,15 @@ NON_DEFAULT = {
                         vem_weight=0.25, langevin_noise="auto", vem_tap=("block_4", "block_4"),
                         teacher_netG=("unet_64", "resnet_6blocks"), teacher_ngf=(16, 8),
                         teacher="runs/t", init_discriminator_from_teacher=True, lambda_gt=1.5,
-                        vgg_weights="/w.h5", n_dis=2, critic_lr=3e-5),
+                        vgg_weights="/w.h5", n_dis=2, critic_lr=3e-5, student="runs/p",
+                        lambda_gan=0.5, centered=True),
     EvalConfig: dict(dataset="demo:enhance", student="s", teacher="t", fid_stats="f.npz",
                      latency_runs=5, split="val"),
     ExportConfig: dict(dataset="demo:enhance", generator="g", tflite=("fp16", "int8"),
                        min_parity_psnr=30.5, overwrite=True, num_calibration=4),
     DemoConfig: dict(model_dir="runs/x", demo_epochs=1, steps_per_epoch=4),
+    PruneConfig: dict(teacher="runs/t", macs_budget="2.6G", input_size=128, min_channels=8,
+                      output="runs/p", overwrite=True),
 }
 
 

@@ -17,6 +17,7 @@ from itgc_tf.models.taps import available_taps
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FLAGFILES = sorted((ROOT / "flags").glob("*.cfg"))
 COMMAND = re.compile(r"^#.*python -m (itgc_tf\.\w+)")
+TEACHER_FLAGFILE = re.compile(r"^# Teacher flagfile: (flags/\S+\.cfg)", re.MULTILINE)
 TODO_FLAG = re.compile(r"^# TODO flag: (\w+)")
 
 # The configuration each command parses its flags into (`itgc_tf.options`).
@@ -41,6 +42,7 @@ for path in sys.argv[2:]:
     if hasattr(config, "student"):
         values.update(recipe=config.student.recipe, student_netG=config.student.student_netG,
                       teacher_netG=list(config.student.teacher_netG),
+                      student=config.student.student, teacher=config.student.teacher,
                       pairs=[list(p) for p in config.recipe_options.distill_pairs])
     parsed[path] = values
     FLAGS.unparse_flags()
@@ -100,13 +102,18 @@ def test_a_flagfile_with_an_unknown_flag_is_rejected(tmp_path):
 
 def _teacher_netG(path, values, parsed):
     """The teacher architecture a distill flagfile's taps refer to: the first online teacher
-    (omgd), else the netG of the same task's teacher flagfile."""
+    (omgd), else the netG of the teacher flagfile its header names ("# Teacher flagfile:
+    flags/X.cfg"), else of the teacher flagfile whose command writes --model_dir=<its
+    --teacher>."""
     if values["recipe"] == "omgd":
         return values["teacher_netG"][0]
-    task = path.name.split("_")[0]
-    teachers = [p for p in parsed if pathlib.Path(p).name.startswith(f"{task}_")
-                and pathlib.Path(p).name.endswith("_teacher.cfg")]
-    assert len(teachers) == 1, f"{path.name}: expected one {task}_*_teacher.cfg, got {teachers}"
+    named = TEACHER_FLAGFILE.search(path.read_text())
+    if named:
+        return parsed[str(ROOT / named.group(1))]["netG"]
+    teachers = [p for p in parsed if p.endswith("_teacher.cfg") and
+                f"--model_dir={values['teacher']}" in pathlib.Path(p).read_text()]
+    assert len(teachers) == 1, (f"{path.name}: expected one teacher flagfile writing "
+                                f"--model_dir={values['teacher']}, got {teachers}")
     return parsed[teachers[0]]["netG"]
 
 
@@ -124,10 +131,11 @@ def test_distill_pairs_name_taps_of_the_teacher_and_student_networks(parsed):
         if "recipe" not in values or not values["pairs"]:
             continue
         teacher = _teacher_netG(path, values, parsed)
+        # an itgc-prune student (--student) is the teacher's architecture, pruned
+        student = teacher if values["student"] else values["student_netG"]
         for t_tap, s_tap in values["pairs"]:
             assert t_tap in taps_of(teacher), f"{path.name}: {t_tap} not a tap of {teacher}"
-            assert s_tap in taps_of(values["student_netG"]), \
-                f"{path.name}: {s_tap} not a tap of {values['student_netG']}"
+            assert s_tap in taps_of(student), f"{path.name}: {s_tap} not a tap of {student}"
             checked += 1
     assert checked > 0
 

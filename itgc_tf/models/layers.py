@@ -3,7 +3,9 @@
 Initialisation follows the pix2pix/CycleGAN originals (``init_type="normal"``,
 ``init_gain=0.02``): convolution and dense kernels ~ N(0, 0.02), biases 0,
 batch-norm scale ~ N(1, 0.02) and offset 0. Instance norm is non-affine, as in
-the originals (``InstanceNorm2d(affine=False)``).
+the originals (``InstanceNorm2d(affine=False)``); CAT's inception generators use
+the affine form (``affine=True``: a learnt per-channel scale γ and offset β, γ
+initialised 1, β 0, as PyTorch's ``affine=True``), whose |γ| rank channels for pruning.
 """
 import keras
 import tensorflow as tf
@@ -63,8 +65,9 @@ class LeakyReLU(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class InstanceNorm(keras.layers.Layer):
-    """Non-affine instance norm: (x - mean) / sqrt(var + epsilon), mean and variance
-    over H and W per example and channel (PyTorch ``InstanceNorm2d(affine=False)``).
+    """Instance norm: (x - mean) / sqrt(var + epsilon), mean and variance over H and W
+    per example and channel (PyTorch ``InstanceNorm2d(affine=False)``); with
+    ``affine`` then times ``gamma`` plus ``beta`` (per channel, PyTorch ``affine=True``).
 
     Same values as ``keras.layers.GroupNormalization(groups=-1, center=False,
     scale=False)`` (two-pass variance, float32 arithmetic under mixed precision), but
@@ -76,9 +79,17 @@ class InstanceNorm(keras.layers.Layer):
     Shapes: [B, H, W, C] -> [B, H, W, C].
     """
 
-    def __init__(self, epsilon=1e-5, **kwargs):
+    def __init__(self, epsilon=1e-5, affine=False, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
+        self.affine = affine
+
+    def build(self, input_shape):
+        if self.affine:
+            channels = (input_shape[-1],)
+            self.gamma = self.add_weight(name="gamma", shape=channels, initializer="ones")
+            self.beta = self.add_weight(name="beta", shape=channels, initializer="zeros")
+        self.built = True
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)
@@ -86,21 +97,25 @@ class InstanceNorm(keras.layers.Layer):
         # into a broadcasting SUB, which XNNPACK does not run in int8.
         centred = x + tf.reduce_mean(x, [1, 2], keepdims=True) * -1.0
         variance = tf.reduce_mean(centred * centred, [1, 2], keepdims=True)
-        return tf.cast(centred * tf.math.rsqrt(variance + self.epsilon), inputs.dtype)
+        normalised = centred * tf.math.rsqrt(variance + self.epsilon)
+        if self.affine:
+            normalised = normalised * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta,
+                                                                                 tf.float32)
+        return tf.cast(normalised, inputs.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
 
 
-def norm_layer(kind, name=None):
+def norm_layer(kind, name=None, affine_instance=False):
     """Normalisation layer for ``kind`` in ``instance|batch|none``.
 
-    ``batch`` is affine with PyTorch's momentum (0.1, i.e. Keras 0.9) and
-    epsilon; ``none`` is an identity layer so every block keeps the same layer
-    names whatever the norm.
+    ``instance`` is non-affine unless ``affine_instance``; ``batch`` is always
+    affine, with PyTorch's momentum (0.1, i.e. Keras 0.9) and epsilon; ``none`` is
+    an identity layer so every block keeps the same layer names whatever the norm.
     """
     if kind == "instance":
-        return InstanceNorm(name=name)
+        return InstanceNorm(affine=affine_instance, name=name)
     if kind == "batch":
         return keras.layers.BatchNormalization(
             momentum=0.9, epsilon=1e-5,

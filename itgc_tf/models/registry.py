@@ -19,6 +19,7 @@ import re
 from itgc_tf.models.discriminators import (multi_scale_discriminator,
                                            n_layer_discriminator,
                                            pixel_discriminator)
+from itgc_tf.models.inception import cat_widths, inception_generator
 from itgc_tf.models.residual import channel_mismatch, make_residual
 from itgc_tf.models.resnet import resnet_generator
 from itgc_tf.models.spade import compressed_widths, spade_generator
@@ -53,11 +54,19 @@ def _spade(compressed):
     return build
 
 
+def _inception(n_blocks):
+    def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        return inception_generator(input_nc, output_nc, cat_widths(ngf, n_blocks), norm,
+                                   dropout, input_size, name=name)
+    return build
+
+
 GENERATORS = {
     "resnet_6blocks": _resnet(6, mobile=False),
     "resnet_9blocks": _resnet(9, mobile=False),
     "mobile_resnet_6blocks": _resnet(6, mobile=True),
     "mobile_resnet_9blocks": _resnet(9, mobile=True),
+    "inception_resnet_9blocks": _inception(9),
     "unet_128": _unet(128),
     "unet_256": _unet(256),
     "spade": _spade(compressed=False),

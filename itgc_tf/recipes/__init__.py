@@ -2,6 +2,7 @@
 its `RecipeOptions` dataclass) + a line in RECIPES; its flags then appear in
 itgc-distill automatically (`itgc_tf.training.config.RecipeOptions`)."""
 from itgc_tf.recipes.base import Recipe, RecipeOptions, StepContext
+from itgc_tf.recipes.cat import CAT
 from itgc_tf.recipes.gan_compression import GANCompression
 from itgc_tf.recipes.kd import KD
 from itgc_tf.recipes.omgd import OMGD
@@ -10,6 +11,7 @@ RECIPES = {
     "kd": KD,
     "gan_compression": GANCompression,
     "omgd": OMGD,
+    "cat": CAT,
 }
 
 

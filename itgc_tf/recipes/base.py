@@ -46,9 +46,17 @@ class RecipeOptions:
 class FeaturePairsOptions(RecipeOptions):
     """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
     distill_pairs: tuple[tuple[str, str], ...] = option(
-        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression) or "
-        "channel distillation (omgd), e.g. block_2:block_2,block_5:block_5. Taps: stem, "
-        "down_<i>, block_<i>, up_<i>.", kind="pairs")
+        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression), "
+        "kernel alignment (cat) or channel distillation (omgd), e.g. "
+        "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>.",
+        kind="pairs")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureDistillOptions(FeaturePairsOptions):
+    """The feature pairs and the weight of their distillation term."""
+    lambda_distill: float = option(1.0, "gan_compression/cat: feature-distillation weight (cat: "
+                                   "of the summed negative kernel alignments).")
 
 
 class Recipe(keras.layers.Layer):

@@ -4,15 +4,14 @@ import dataclasses
 import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average, per_example_mean
-from itgc_tf.options import option, require
-from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeaturePairsOptions
+from itgc_tf.options import require
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, FeatureDistillOptions
 from itgc_tf.recipes.kd import KD, KDOptions
 
 
 @dataclasses.dataclass(frozen=True)
-class GANCompressionOptions(KDOptions, FeaturePairsOptions):
+class GANCompressionOptions(KDOptions, FeatureDistillOptions):
     """Options of `GANCompression`: KD's + the feature pairs and their weight."""
-    lambda_distill: float = option(1.0, "gan_compression: feature-distillation weight.")
 
     def __post_init__(self):
         super().__post_init__()

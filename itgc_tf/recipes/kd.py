@@ -10,9 +10,17 @@ from itgc_tf.recipes.base import Recipe, RecipeOptions
 
 
 @dataclasses.dataclass(frozen=True)
-class KDOptions(RecipeOptions):
+class ReconOptions(RecipeOptions):
+    """The reconstruction weight of the recipes with an L1 term (kd, gan_compression, cat)."""
+    lambda_recon: float = option(10.0, "kd/gan_compression/cat: L1 reconstruction weight (kd, "
+                                 "gan_compression: to the teacher output; cat: to the ground "
+                                 "truth on paired data, else to the teacher output; CAT's own "
+                                 "default is 100).")
+
+
+@dataclasses.dataclass(frozen=True)
+class KDOptions(ReconOptions):
     """Options of `KD` (and the KD part of GAN Compression)."""
-    lambda_recon: float = option(10.0, "kd/gan_compression: L1 weight to the teacher output.")
     lambda_gt: float = option(0.0, "kd/gan_compression: L1 weight to the ground truth (paired "
                               "data only).")
 

@@ -5,6 +5,7 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.pruning import load_pruned_student
 from itgc_tf.models.registry import build_generator
 from itgc_tf.recipes import recipe_from_options
 from itgc_tf.training.distiller import Distiller
@@ -139,8 +140,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
     recipe = recipe_from_options(student_config.recipe, config.recipe_config,
                                  gan_mode=disc_config.gan_mode, **resources)
     input_nc = model_input_nc(data, data_info)
-    student = generator(config.layers, student_config.student_netG, student_config.student_ngf,
-                        input_nc, data.output_nc, name_prefix="student_")
+    if student_config.student:
+        student = load_pruned_student(student_config.student)
+    else:
+        student = generator(config.layers, student_config.student_netG,
+                            student_config.student_ngf, input_nc, data.output_nc,
+                            name_prefix="student_")
     online = []
     if recipe.online_teachers:
         online = [teacher_model(config, net, ngf, data_info, steps_per_epoch,

@@ -165,9 +165,14 @@ class StudentConfig:
 
     recipe: str = option("kd", "Base compression method: kd (L1 to the teacher + GAN), "
                          "gan_compression (kd + feature distillation), omgd (online teachers, "
-                         "perceptual losses, no discriminator).", choices=tuple(RECIPES))
+                         "perceptual losses, no discriminator), cat (GAN + L1 + kernel alignment "
+                         "of features, no adapters).", choices=tuple(RECIPES))
     student_netG: str = option("mobile_resnet_9blocks", "Student architecture.")  # noqa: N815
     student_ngf: int = option(16, "Student base width.")
+    student: str | None = option(
+        None, "Start the student from an itgc-prune output folder (its generator.keras, "
+        "checked against its widths.json) instead of building --student_netG/--student_ngf "
+        "(CAT's pruned student).", kind="str")
     teacher: str | None = option(None, "Frozen teacher (kd, gan_compression): MODEL_DIR of an "
                                  "itgc-train-teacher run, or a .keras generator file.",
                                  kind="str")
