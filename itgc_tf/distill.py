@@ -1,5 +1,6 @@
 """Distil a student from a teacher with a base recipe + VEM: ``python -m itgc_tf.distill``."""
 from itgc_tf.cli.app import run_app
+from itgc_tf.data.labels import shown_input
 from itgc_tf.training import runner
 from itgc_tf.training.builders import build_distiller
 from itgc_tf.training.config import DistillConfig
@@ -7,7 +8,7 @@ from itgc_tf.training.config import DistillConfig
 
 def _grid(distiller, sample):
     """input | teacher | student | Langevin sample (when VEM bounds the output images)."""
-    grid = {"input": sample["A"], "teacher": distiller.teachers[0](sample["A"]),
+    grid = {"input": shown_input(sample), "teacher": distiller.teachers[0](sample["A"]),
             "student": distiller.student(sample["A"])}
     if distiller.critic is not None and distiller.vem.vem_tap is None:
         grid["langevin"] = distiller.langevin_sample(grid["student"])

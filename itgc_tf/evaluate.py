@@ -1,8 +1,8 @@
 """Evaluate a student against its teacher: ``python -m itgc_tf.evaluate``.
 
 Quality (PSNR/SSIM vs ground truth and vs teacher; FID/KID when Inception
-weights are available), cost (MACs, parameters, latency, speed-up); writes a
-JSON report and prints a table.
+weights are available; mIoU with ``--segmenter``), cost (MACs, parameters,
+latency, speed-up); writes a JSON report and prints a table.
 """
 import pathlib
 
@@ -24,6 +24,14 @@ def inception_or_none(weights_path):
         return None
 
 
+def segmenter_or_none(path, ids):
+    """The mIoU segmenter of ``--segmenter`` (None without one)."""
+    if not path:
+        return None
+    from itgc_tf.eval.miou import CITYSCAPES_TRAIN_IDS, load_segmenter
+    return load_segmenter(path, CITYSCAPES_TRAIN_IDS if ids == "cityscapes_train_ids" else None)
+
+
 def evaluate_run(config):
     """Evaluate per an `EvalConfig`; returns (report, report_path)."""
     from itgc_tf.eval.report import evaluate, format_table, write_report
@@ -34,9 +42,10 @@ def evaluate_run(config):
     teacher = load_generator(options.teacher, "teacher", data)
     inception = inception_or_none(options.inception_weights)
     report = evaluate(student, teacher, build_dataset(data, options.split, training=False),
-                      paired=info.paired, image_size=(data.crop_size, data.crop_size),
+                      paired=info.paired, image_size=data.crop_shape,
                       inception=inception, fid_stats_path=options.fid_stats,
-                      latency_runs=options.latency_runs)
+                      latency_runs=options.latency_runs,
+                      segmenter=segmenter_or_none(options.segmenter, options.segmenter_ids))
     student_dir = pathlib.Path(options.student)
     path = pathlib.Path(options.report or (student_dir if student_dir.is_dir()
                                            else student_dir.parent) / "report.json")

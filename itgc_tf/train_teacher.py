@@ -1,12 +1,14 @@
-"""Train a Pix2Pix or CycleGAN teacher: ``python -m itgc_tf.train_teacher --flagfile=...``."""
+"""Train a Pix2Pix, CycleGAN or GauGAN (SPADE) teacher:
+``python -m itgc_tf.train_teacher --flagfile=...``."""
 from itgc_tf.cli.app import run_app
+from itgc_tf.data.labels import shown_input
 from itgc_tf.training import builders, runner
 from itgc_tf.training.config import TrainTeacherConfig
 
 
 def _grid(model, sample):
     output = builders.teacher_generator_of(model)(sample["A"])
-    return {"input": sample["A"], "output": output, "target": sample["B"]}
+    return {"input": shown_input(sample), "output": output, "target": sample["B"]}
 
 
 def train(config):
@@ -15,7 +17,7 @@ def train(config):
     as discriminator.keras (a student discriminator can start from it)."""
     def build(info, steps):
         return builders.teacher_model(config, config.generator.netG, config.generator.ngf,
-                                      info.paired, steps)
+                                      info, steps)
 
     return runner.train(config, build, _grid, lambda model: {
         "discriminator.keras": builders.teacher_discriminator_of(model),

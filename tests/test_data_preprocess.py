@@ -130,9 +130,9 @@ def test_too_small_image_is_reported_at_run_time():
 @pytest.mark.parametrize("preprocess", ["resize_and_crop", "scale_width_and_crop", "crop"])
 @pytest.mark.parametrize("training", [True, False])
 def test_graph_resize_matches_the_eager_size_check(preprocess, training):
-    from itgc_tf.data.preprocess import _resize
+    from itgc_tf.data.preprocess import resize
     config = _config(preprocess=preprocess, load_size=37, crop_size=8)
     for height, width in ((25, 30), (31, 23), (17, 54), (40, 40)):
         image = tf.zeros([height, width, 3], tf.uint8)
-        assert tuple(_resize(image, config, training).shape[:2]) == resized_size(
+        assert tuple(resize(image, config, training).shape[:2]) == resized_size(
             height, width, config, training)

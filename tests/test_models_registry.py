@@ -8,10 +8,11 @@ from itgc_tf.eval.profile import profile
 from itgc_tf.models.registry import (DISCRIMINATORS, GENERATORS,
                                      build_discriminator, build_generator)
 
-# Smallest valid size per generator (U-Nets need 2**num_downs).
+# Smallest valid size per generator (U-Nets need 2**num_downs, SPADE 2**6).
 GENERATOR_SIZES = {"resnet_6blocks": 16, "resnet_9blocks": 16,
                    "mobile_resnet_6blocks": 16, "mobile_resnet_9blocks": 16,
                    "unet_128": 128, "unet_256": 256, "unet_deepest_256": 256,
+                   "spade": 64, "spade_compressed": 64,
                    "inception_resnet_9blocks": 16}
 
 
@@ -43,6 +44,7 @@ def test_generator_shapes_range_and_params(name):
     ("resnet_6blocks", "instance", False),
     ("mobile_resnet_6blocks", "batch", True),
     ("unet_128", "instance", True),
+    ("spade", "batch", False),
     ("inception_resnet_9blocks", "instance", True),
 ])
 def test_generator_savedmodel_roundtrip(name, norm, dropout, tmp_path):

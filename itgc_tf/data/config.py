@@ -4,10 +4,10 @@ import dataclasses
 from itgc_tf.data import errors
 from itgc_tf.options import option
 
-LAYOUTS = ("auto", "aligned", "folders", "unpaired")
+LAYOUTS = ("auto", "aligned", "folders", "unpaired", "labels")
 DIRECTIONS = ("AtoB", "BtoA")
 PREPROCESS_MODES = ("resize_and_crop", "scale_width_and_crop", "crop")
-DEMO_TASKS = ("enhance", "edges2photo", "unpaired")
+DEMO_TASKS = ("enhance", "edges2photo", "unpaired", "labels2photo")
 SOURCE_PREFIXES = ("tfds", "tfrecord", "demo")
 
 
@@ -16,10 +16,12 @@ class DataConfig:
     """Where the images come from and how they become model inputs.
 
     dataset: a folder, ``tfds:NAME[/CONFIG]``, ``tfrecord:DIR_OR_GLOB`` or
-      ``demo:enhance|edges2photo|unpaired``.
+      ``demo:enhance|edges2photo|unpaired|labels2photo``.
     layout: folder layout, ``aligned`` (``split/`` of A|B side-by-side images),
       ``folders`` (``split/A/`` + ``split/B/``, matched by file name), ``unpaired``
-      (``splitA/`` + ``splitB/``) or ``auto`` (detected). Other sources know their own.
+      (``splitA/`` + ``splitB/``), ``labels`` (``split/labels/`` class-id PNGs,
+      ``split/images/`` photos, optional ``split/instances/`` instance-id PNGs, matched by
+      file name) or ``auto`` (detected). Other sources know their own.
     direction: ``AtoB`` or ``BtoA`` (swaps the roles of A and B).
     preprocess (training / evaluation):
       ``resize_and_crop``: resize to load_size², random crop / resize to crop_size²;
@@ -27,6 +29,8 @@ class DataConfig:
         crop / centre crop;
       ``crop``: no resizing, random crop / centre crop.
     Training also flips horizontally unless ``no_flip``; evaluation has no randomness.
+    aspect_ratio: width / height of the crops (and of resize_and_crop's resize):
+      crops are round(crop_size / aspect_ratio) x crop_size (HxW); 2 for Cityscapes.
     input_nc / output_nc: channels of A / B (1 or 3, converted as needed).
     batch_size: GLOBAL batch size. shuffle_buffer: elements held by the shuffle of
     streamed sources (folders shuffle their whole file list). cache: keep the encoded
@@ -36,6 +40,10 @@ class DataConfig:
     seed: seeds shuffling and augmentation. tfds_data_dir: TFDS data folder.
     tfds_keys: names of the A and B image features of a TFDS dataset (two different
     names: paired; the same name twice: unpaired over splits ``{split}A``/``{split}B``).
+    label_nc, contain_dontcare_label, no_instance (``labels`` layout only): class ids are
+    0..label_nc-1 (255 = don't care, its own channel with ``contain_dontcare_label``);
+    A becomes the one-hot map plus, unless ``no_instance``, an instance-edge channel
+    (``semantic_nc`` channels in all); batches also carry the ids as ``"label"``.
     """
 
     flag_group = "data"
@@ -43,11 +51,13 @@ class DataConfig:
     dataset: str = option(
         help="Training images: a folder, tfds:NAME[/CONFIG] (e.g. tfds:cycle_gan/horse2zebra), "
              "tfrecord:DIR_OR_GLOB (written by scripts/make_tfrecords.py) or "
-             "demo:enhance|edges2photo|unpaired (built-in, made from scikit-image photos).",
+             "demo:enhance|edges2photo|unpaired|labels2photo (built-in, made from scikit-image "
+             "photos).",
         kind="str")
     layout: str = option("auto", "Folder layout: aligned (SPLIT/*.png with A|B side by side), "
                          "folders (SPLIT/A/ and SPLIT/B/ with matching names), unpaired (SPLITA/ "
-                         "and SPLITB/) or auto (detect).", choices=LAYOUTS)
+                         "and SPLITB/), labels (SPLIT/labels/ class-id PNGs, SPLIT/images/ photos, "
+                         "optional SPLIT/instances/) or auto (detect).", choices=LAYOUTS)
     direction: str = option("AtoB", "AtoB: translate A into B; BtoA: the reverse (swaps A and "
                             "B).", choices=DIRECTIONS)
     load_size: int = option(286, "Images are resized to this size (scale_width_and_crop: this "
@@ -85,11 +95,31 @@ class DataConfig:
         None, "Image features of a TFDS dataset as A_KEY,B_KEY: two different names for paired "
         "data, one name twice for unpaired data over splits SPLITA/SPLITB. Needed when the "
         "dataset has more than one image feature.", kind="list")
+    aspect_ratio: float = option(1.0, "Width / height of the crops: crops are "
+                                 "crop_size/aspect_ratio x crop_size (HxW), e.g. 2 for "
+                                 "Cityscapes at 256x512.")
+    label_nc: int = option(0, "Number of classes of a label-map dataset (--layout=labels; ids "
+                           "0..label_nc-1; 35 for Cityscapes labelIds). 0: not a label-map "
+                           "dataset.")
+    contain_dontcare_label: bool = option(False, "Label maps use id 255 for unlabelled pixels: "
+                                          "it gets its own input channel (label-map datasets).")
+    no_instance: bool = option(False, "Ignore instance maps: no instance-edge input channel "
+                               "(label-map datasets).")
 
     def __post_init__(self):
         if isinstance(self.tfds_keys, list):
             object.__setattr__(self, "tfds_keys", tuple(self.tfds_keys))
         self.validate()
+
+    @property
+    def crop_shape(self) -> tuple[int, int]:
+        """(H, W) of the crops: round(crop_size / aspect_ratio) x crop_size."""
+        return max(1, round(self.crop_size / self.aspect_ratio)), self.crop_size
+
+    @property
+    def semantic_nc(self) -> int:
+        """Channels of a label map input: label_nc, + 1 don't care, + 1 instance edge."""
+        return self.label_nc + int(self.contain_dontcare_label) + int(not self.no_instance)
 
     @property
     def source_kind(self) -> tuple[str, str]:
@@ -123,6 +153,14 @@ class DataConfig:
         for name in ("input_nc", "output_nc"):
             if getattr(self, name) not in (1, 3) or isinstance(getattr(self, name), bool):
                 raise errors.bad_channels(name, getattr(self, name))
+        if isinstance(self.aspect_ratio, bool) or not isinstance(self.aspect_ratio, (int, float)) \
+                or not self.aspect_ratio > 0:
+            raise errors.bad_aspect_ratio(self.aspect_ratio)
+        if isinstance(self.label_nc, bool) or not isinstance(self.label_nc, int) \
+                or not 0 <= self.label_nc <= 255:
+            raise errors.bad_label_nc(self.label_nc)
+        if (self.layout == "labels" or self.dataset == "demo:labels2photo") and not self.label_nc:
+            raise errors.labels_need_label_nc(self.dataset)
         if self.preprocess != "crop" and self.crop_size > self.load_size:
             raise errors.crop_larger_than_load(self.crop_size, self.load_size, self.preprocess)
         if self.tfds_keys is not None and (

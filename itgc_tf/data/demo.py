@@ -14,6 +14,9 @@ contributes to both. Folders use the layouts user data uses:
   3 channels; B = the photo.
 - ``unpaired`` (``splitA``, ``splitB``): A = crops from the left half of each photo,
   B = sepia-graded crops from its right half (disjoint pixels).
+- ``labels2photo`` (labels: ``split/labels``, ``split/instances``, ``split/images``):
+  SLIC superpixels of each crop are the instances; each superpixel's class is the
+  nearest of `LABEL_COLOURS` to its mean colour (``LABEL_NC`` = 6 classes, ids 0-5).
 """
 import functools
 import io
@@ -27,6 +30,7 @@ import numpy as np
 import skimage.data
 import skimage.feature
 import skimage.filters
+import skimage.segmentation
 import skimage.transform
 from PIL import Image
 
@@ -41,6 +45,9 @@ TEST_PHOTOS = ("chelsea", "coffee", "rocket")
 CROP = 128
 CROPS_PER_PHOTO = 16
 SHORT_SIDE = 256
+LABEL_COLOURS = np.array([[20, 20, 20], [235, 235, 235], [150, 60, 50], [60, 120, 50],
+                          [70, 100, 170], [190, 160, 110]], float)  # dark, light, red,
+LABEL_NC = len(LABEL_COLOURS)                                      # green, blue, tan
 _SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
 
 
@@ -109,6 +116,15 @@ def _sepia(photo: np.ndarray) -> np.ndarray:
     return np.round(np.clip(graded, 0, 255)).astype(np.uint8)
 
 
+def _labels(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids uint8 [H, W] in 0..LABEL_NC-1, superpixel ids uint8 [H, W]) of a crop."""
+    segments = skimage.segmentation.slic(photo, n_segments=48, compactness=10,
+                                         start_label=0)
+    means = np.stack([photo[segments == k].mean(axis=0) for k in range(segments.max() + 1)])
+    classes = np.argmin(((means[:, None] - LABEL_COLOURS[None]) ** 2).sum(-1), axis=1)
+    return classes[segments].astype(np.uint8), segments.astype(np.uint8)
+
+
 def _save(folder: pathlib.Path, name: str, image: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(folder / f"{name}.png")
@@ -129,7 +145,12 @@ def _build(task: str, root: pathlib.Path) -> None:
             continue
         for k, crop in enumerate(_crops(photo, rng, CROPS_PER_PHOTO, (0, width))):
             name = f"{photo_name}_{k:02d}"
-            if task == "enhance":
+            if task == "labels2photo":
+                labels, instances = _labels(crop)
+                _save(root / split / "labels", name, labels)
+                _save(root / split / "instances", name, instances)
+                _save(root / split / "images", name, crop)
+            elif task == "enhance":
                 _save(root / split / "A", name, _degrade(crop, rng))
                 _save(root / split / "B", name, crop)
             else:
@@ -146,7 +167,8 @@ def cache_root() -> pathlib.Path:
 
 
 def demo_dir(task: str) -> pathlib.Path:
-    """Folder of demo ``task`` (enhance, edges2photo, unpaired), built at first use.
+    """Folder of demo ``task`` (enhance, edges2photo, unpaired, labels2photo), built at
+    first use.
 
     The build writes to a temporary folder that is renamed into place, so an
     interrupted build never leaves a partial dataset.

@@ -39,9 +39,26 @@ def crop_larger_than_load(crop_size: int, load_size: int, preprocess: str) -> Va
                       f"crop. Fix: make crop_size <= load_size.")
 
 
+def bad_aspect_ratio(value) -> ValueError:
+    return ValueError(f"--aspect_ratio={value!r} must be a positive number (width / height of "
+                      f"the crops). Fix: pass e.g. --aspect_ratio=1 (square) or 2 (Cityscapes).")
+
+
+def bad_label_nc(value) -> ValueError:
+    return ValueError(f"--label_nc={value!r} must be an integer from 0 to 255 (label PNGs hold "
+                      f"8-bit class ids). Fix: pass the number of classes, e.g. 35 for "
+                      f"Cityscapes labelIds.")
+
+
+def labels_need_label_nc(dataset: str) -> ValueError:
+    return ValueError(f"--dataset={dataset} holds label maps but --label_nc is 0. Fix: pass "
+                      f"--label_nc=NUMBER_OF_CLASSES (e.g. 35 for Cityscapes, 6 for "
+                      f"demo:labels2photo).")
+
+
 def empty_dataset_spec() -> ValueError:
     return ValueError("--dataset is empty. Fix: pass a folder path, tfds:NAME[/CONFIG], "
-                      "tfrecord:DIR_OR_GLOB or demo:enhance|edges2photo|unpaired.")
+                      "tfrecord:DIR_OR_GLOB or demo:enhance|edges2photo|unpaired|labels2photo.")
 
 
 def empty_dataset_name(prefix: str) -> ValueError:
@@ -150,8 +167,39 @@ def unknown_layout(root: str, split: str) -> FileNotFoundError:
     return FileNotFoundError(
         f"Cannot find split {split!r} in {root}. Expected one of: {root}/{split}/ with aligned "
         f"A|B images (--layout=aligned), {root}/{split}/A/ and {root}/{split}/B/ with matching "
-        f"names (--layout=folders), or {root}/{split}A/ and {root}/{split}B/ (--layout=unpaired). "
+        f"names (--layout=folders), {root}/{split}A/ and {root}/{split}B/ (--layout=unpaired), "
+        f"or {root}/{split}/labels/ and {root}/{split}/images/ (--layout=labels). "
         f"Fix: arrange the folders like that or pass the right --dataset/split.")
+
+
+def label_out_of_range(path: str, bad_ids: Sequence[int], label_nc: int,
+                       contain_dontcare_label: bool) -> ValueError:
+    allowed = f"0..{label_nc - 1}" + (" and 255 (don't care)" if contain_dontcare_label else "")
+    hint = ("" if contain_dontcare_label or 255 not in bad_ids else
+            " If 255 marks unlabelled pixels, pass --contain_dontcare_label;")
+    return ValueError(f"Label map {path} holds class id(s) {list(bad_ids)[:10]} outside "
+                      f"{allowed} (--label_nc={label_nc}).{hint} Fix: raise --label_nc to the "
+                      f"number of classes, or remap the ids when preparing the labels.")
+
+
+def bad_label_mode(path: str, mode: str) -> ValueError:
+    return ValueError(f"Label map {path} is a {mode!r} image; label maps must be 8-bit "
+                      f"grayscale PNGs whose pixel values are the class ids (a palette or RGB "
+                      f"image would be read as colours). Fix: save the class ids as a mode 'L' "
+                      f"PNG (e.g. Image.fromarray(ids.astype('uint8')).save(path)).")
+
+
+def label_size_mismatch(path_a: str, path_b: str, size_a, size_b) -> ValueError:
+    return ValueError(f"{path_a} ({size_a[0]}x{size_a[1]}) and {path_b} ({size_b[0]}x"
+                      f"{size_b[1]}) belong to one example but differ in size, so labels and "
+                      f"pixels would not line up. Fix: store label maps, instance maps and "
+                      f"photos of an example at the same size.")
+
+
+def missing_instances(folder: str) -> FileNotFoundError:
+    return FileNotFoundError(f"Instance maps folder {folder} is missing. Fix: add instance-id "
+                             f"PNGs with the label maps' names there, or pass --no_instance "
+                             f"(no instance-edge channel).")
 
 
 def too_few_for_shards(count: int, num_shards: int, what: str) -> ValueError:

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from itgc_tf.data.config import DataConfig
 from itgc_tf.data.images import decode
+from itgc_tf.data.labels import label_example
 from itgc_tf.data.preprocess import _to_channels, transform
 from itgc_tf.data.resolve import resolve_source
 from itgc_tf.data.sources import Source, Stream
@@ -89,8 +90,11 @@ def _pair_images(element: dict, direction: str) -> list[tf.Tensor]:
 
 def build_dataset(config: DataConfig, split: str = "train", training: bool = True,
                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Batches ``{"A": float32 [B, crop, crop, input_nc], "B": float32 [B, crop, crop,
-    output_nc]}`` in [-1, 1] for ``split`` of ``config.dataset``.
+    """Batches ``{"A": float32 [B, crop_h, crop_w, input_nc], "B": float32 [B, crop_h,
+    crop_w, output_nc]}`` in [-1, 1] for ``split`` of ``config.dataset``
+    (crop_h, crop_w = ``config.crop_shape``). The ``labels`` layout gives A = the semantic
+    map [B, crop_h, crop_w, semantic_nc] in {0, 1} and adds ``"label"``: int32 class ids
+    [B, crop_h, crop_w] (`itgc_tf.data.labels`).
 
     Paired data: B is the target of A. Unpaired data: A and B are independent
     samples of the two domains; one epoch covers the larger domain once while the
@@ -110,7 +114,12 @@ def build_dataset(config: DataConfig, split: str = "train", training: bool = Tru
                               input_context.num_input_pipelines)
         batch_size = input_context.get_per_replica_batch_size(config.batch_size)
     total = _info(source).num_examples
-    if source.paired:
+    if source.layout == "labels":
+        def make_example(element, random):
+            return label_example(element, config, training, tf.stack([random, 0]))
+
+        ds = _examples(source.streams[0], config, training, total, salt=0)
+    elif source.paired:
         def make_example(element, random):
             a, b = transform(_pair_images(element, config.direction),
                              [config.input_nc, config.output_nc], config, training,

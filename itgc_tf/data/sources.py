@@ -18,6 +18,7 @@ from itgc_tf.data import errors
 from itgc_tf.data.config import DataConfig
 from itgc_tf.data.images import read_header, require_folder, scan_folder, stem
 from itgc_tf.data.preprocess import check_size
+from itgc_tf.data.labels import check_label_ids
 
 
 class Stream(abc.ABC):
@@ -82,6 +83,8 @@ def _detect_layout(root: str, split: str) -> str:
 
     if isdir(split + "A") and isdir(split + "B"):
         return "unpaired"
+    if isdir(split, "labels") and isdir(split, "images"):
+        return "labels"
     if isdir(split, "A") and isdir(split, "B"):
         return "folders"
     if isdir(split):
@@ -144,6 +147,8 @@ def folder_source(root: str, split: str, config: DataConfig) -> Source:
                 raise errors.pair_size_mismatch(path_a, path_b, (a.height, a.width),
                                                 (b.height, b.width), config.preprocess)
         paired, streams = True, (FileStream(("A", "B"), (files_a, files_b)),)
+    elif layout == "labels":
+        paired, streams = True, (_label_stream(root, split, config, images_in),)
     else:
         streams = []
         for domain in "AB":
@@ -166,3 +171,29 @@ def _summary(checked: int, ignored: collections.Counter) -> str:
         text += ("; ignored (unsupported types): "
                  + ", ".join(f"{kind} x{n}" for kind, n in sorted(ignored.items())))
     return text
+
+
+def _label_stream(root: str, split: str, config: DataConfig, images_in) -> FileStream:
+    """``split/labels`` + ``split/images`` (+ ``split/instances`` unless no_instance),
+    matched by name; every example's files share one size, label ids are < label_nc.
+    ``images_in(*parts)`` lists a folder's images (counting ignored files)."""
+    if not config.label_nc:
+        raise errors.labels_need_label_nc(root)
+    folder = posixpath.join(root, split)
+    labels, images = _match_by_name(images_in(split, "labels"), images_in(split, "images"))
+    keys, columns = ("label", "image"), [labels, images]
+    if not config.no_instance:
+        instances_dir = posixpath.join(folder, "instances")
+        if not tf.io.gfile.isdir(instances_dir):
+            raise errors.missing_instances(instances_dir)
+        columns[0], instances = _match_by_name(labels, images_in(split, "instances"))
+        keys, columns = keys + ("instance",), columns + [instances]
+    for files in zip(*columns):
+        headers = [read_header(f) for f in files]
+        sizes = [(h.height, h.width) for h in headers]
+        for path, size in zip(files[1:], sizes[1:]):
+            if size != sizes[0]:
+                raise errors.label_size_mismatch(files[0], path, sizes[0], size)
+        check_size(*sizes[0], files[0], config)
+        check_label_ids(files[0], config)
+    return FileStream(keys, tuple(columns))

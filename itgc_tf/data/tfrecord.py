@@ -56,7 +56,7 @@ def _check_sizes(metadata_path: str, sizes: dict, config: DataConfig) -> None:
                     else (size["min_height"], size["min_width"]))
         for training in (True, False):
             resized = resized_size(*smallest, config, training)
-            if min(resized) < config.crop_size:
+            if resized[0] < config.crop_shape[0] or resized[1] < config.crop_shape[1]:
                 raise errors.tfrecord_too_small(metadata_path, domain, resized,
                                                 config.crop_size, config.preprocess,
                                                 config.load_size)

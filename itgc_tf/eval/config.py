@@ -25,6 +25,14 @@ class EvalOptions:
     fid_stats: str | None = option(None, "Cache file (.npz) of the real images' Inception "
                                    "statistics; computed once, reused after.", kind="str")
     latency_runs: int = option(30, "Timed runs (after warm-up) for the latency median.")
+    segmenter: str | None = option(
+        None, "mIoU: a segmentation SavedModel ([-1, 1] images -> class scores) run on "
+        "generated and real photos of a label-map dataset (--layout=labels); nothing is "
+        "downloaded.", kind="str")
+    segmenter_ids: str = option("identity", "How dataset label ids map to the segmenter's "
+                                "classes: as they are, or Cityscapes labelIds -> the 19 "
+                                "trainIds (DRN-D-105).",
+                                choices=("identity", "cityscapes_train_ids"))
     comparison_png: str | None = option(
         None, "Also write a comparison picture here: the split's first 3 pairs at their "
         "stored resolution, degraded input | teacher | student | ground truth, each with "

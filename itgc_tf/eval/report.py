@@ -26,6 +26,10 @@ that order; a value that was not measured is None (null in JSON):
   ``fid.standard_network`` (true only for verified weights),
   ``fid.standard_network_reason`` and ``fid.note`` (the numbers are comparable
   to published ones only with the standard FID network).
+- with a segmenter (`itgc_tf.eval.miou`, label-map data whose batches carry
+  ``"label"``): ``student.miou``, ``teacher.miou`` and ``real.miou`` (the segmenter on
+  the real B photos, its ceiling), in [0, 1]; ``miou.segmenter`` (its name or path),
+  ``miou.num_classes``.
 - ``exports``: {name: absolute path} of the given exports.
 
 `write_report` writes JSON atomically; non-finite floats are written as the
@@ -45,6 +49,7 @@ from itgc_tf.artifacts.runners import SavedModelRunner
 from itgc_tf.eval.fid import RealStatistics, fid_and_kid
 from itgc_tf.eval.image_metrics import PairedImageMetrics
 from itgc_tf.eval.latency import measure_latencies
+from itgc_tf.eval.miou import confusion_matrix, mean_iou
 from itgc_tf.eval.profile import profile
 
 _MODELS = ("student", "teacher")
@@ -60,11 +65,13 @@ REPORT_KEYS = (
     *[f"{m}.{f}" for m in _MODELS for f in _FID],
     "fid.inception_network", "fid.standard_network", "fid.standard_network_reason", "fid.note",
     "fid.real_images",
+    "student.miou", "teacher.miou", "real.miou", "miou.segmenter", "miou.num_classes",
     "exports",
 )
-_COUNT_KEYS = ("num_images", "latency.runs", "fid.real_images")
+_COUNT_KEYS = ("num_images", "latency.runs", "fid.real_images", "miou.num_classes")
 _TEXT_KEYS = ("student.latency_source", "teacher.latency_source", "latency.device",
-              "fid.inception_network", "fid.standard_network_reason", "fid.note")
+              "fid.inception_network", "fid.standard_network_reason", "fid.note",
+              "miou.segmenter")
 FID_NOTE = ("FID/KID are comparable to published numbers only with the standard FID Inception "
             "network (fid.standard_network true: its weights' fingerprint was verified); otherwise "
             "compare them within this toolkit only. An --inception_weights SavedModel is code (its "
@@ -102,7 +109,7 @@ def _inference(model):
 
 
 def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, fid_stats_path=None,
-             latency_runs=30, export_paths=None, latency_warmup=_LATENCY_WARMUP):
+             latency_runs=30, export_paths=None, latency_warmup=_LATENCY_WARMUP, segmenter=None):
     """Evaluates ``student`` and ``teacher`` on ``dataset``; see the module docstring.
 
     Args:
@@ -118,6 +125,8 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
       latency_runs, latency_warmup: timed and untimed calls per model.
       export_paths: {name: path} of exports, reported; "student" / "teacher",
         when present, are SavedModel directories whose latency is measured.
+      segmenter: an `itgc_tf.eval.miou.Segmenter` (e.g. ``load_segmenter(PATH)``) for
+        mIoU against the batches' ``"label"`` maps; None: skipped.
 
     Returns:
       The report dict (keys `REPORT_KEYS`).
@@ -134,12 +143,15 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
         pairs.update({("student", "target"): PairedImageMetrics(),
                       ("teacher", "target"): PairedImageMetrics()})
     features = {name: [] for name in _MODELS}
+    confusions = {}
     num_images, channels = 0, None
     for batch in _batches(dataset):
         outputs = {name: fn(batch["A"]) for name, fn in networks.items()}
         outputs["target"] = batch["B"]
         for (who, what), metrics in pairs.items():
             metrics.update(outputs[who], outputs[what])
+        if segmenter is not None:
+            _add_confusions(confusions, segmenter, batch, outputs)
         if inception is not None:
             for name in _MODELS:
                 features[name].append(np.asarray(inception(outputs[name])))
@@ -185,8 +197,26 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
                        "fid.standard_network": bool(getattr(inception, "is_standard_fid_network", False)),
                        "fid.standard_network_reason": getattr(inception, "standard_network_reason", None),
                        "fid.note": FID_NOTE, "fid.real_images": real.count})
+    if segmenter is not None:
+        report.update({f"{name}.miou": mean_iou(confusion)
+                       for name, confusion in confusions.items()})
+        report.update({"miou.segmenter": segmenter.name,
+                       "miou.num_classes": segmenter.num_classes})
     report["exports"] = exports
     return report
+
+
+def _add_confusions(confusions, segmenter, batch, outputs):
+    """Adds the batch's confusion matrices of student, teacher and real photos."""
+    if "label" not in batch:
+        raise ValueError("mIoU needs label maps: batches {'A', 'B', 'label'} from a label-map "
+                         "dataset (--layout=labels with --label_nc). Fix: evaluate such a "
+                         "dataset or drop the segmenter.")
+    truth = segmenter.ground_truth(batch["label"])
+    for name, images in (("student", outputs["student"]), ("teacher", outputs["teacher"]),
+                         ("real", outputs["target"])):
+        matrix = confusion_matrix(truth, segmenter.predict(images), segmenter.num_classes)
+        confusions[name] = confusions.get(name, 0) + matrix
 
 
 def scalar_metrics(report):
@@ -212,6 +242,7 @@ def format_table(report):
             ("PSNR vs teacher (dB)", "psnr_vs_teacher", ".2f", 1.0),
             ("SSIM vs teacher", "ssim_vs_teacher", ".4f", 1.0),
             ("FID", "fid", ".2f", 1.0),
+            ("mIoU", "miou", ".4f", 1.0),
             ("KID (x1e3)", "kid", ".2f", 1e-3),
             ("MACs (G)", "macs", ".4g", 1e9),
             ("params (M)", "params", ".4g", 1e6),

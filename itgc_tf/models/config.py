@@ -45,6 +45,8 @@ class DiscriminatorConfig:
     n_layers_D: int = option(3, "PatchGAN depth (3 = 70x70 receptive field).")  # noqa: N815
     num_D: int = option(2, "Scales of the multi_scale discriminator.")  # noqa: N815
     gan_mode: str = option("lsgan", "Adversarial loss.", choices=GAN_MODES)
+    spectral_norm_D: bool = option(False, "Spectral norm on every discriminator conv "  # noqa: N815
+                                   "(GauGAN's norm_D=spectralinstance).")
 
     def __post_init__(self):
         for name in ("ndf", "n_layers_D", "num_D"):
@@ -54,4 +56,5 @@ class DiscriminatorConfig:
     def build(self, input_nc, name_prefix=""):
         """The discriminator for ``input_nc`` input channels (see `build_discriminator`)."""
         return build_discriminator(self.netD, input_nc, self.ndf, n_layers=self.n_layers_D,
-                                   num_D=self.num_D, name_prefix=name_prefix)
+                                   spectral_norm=self.spectral_norm_D, num_D=self.num_D,
+                                   name_prefix=name_prefix)

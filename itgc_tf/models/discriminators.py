@@ -7,12 +7,15 @@ All return raw logits (no sigmoid); the adversarial losses in
 channels. Padding reproduces PyTorch's ``padding=1`` exactly (explicit zero
 padding, 'valid' convs), so output sizes match the originals at every size.
 """
+import re
+
 import keras
 
 from itgc_tf.models.layers import (LeakyReLU, SizeCheck, image_input, norm_layer,
                                    uses_bias, weight_init)
 
 MAX_MULT = 8
+_FEATURE_LAYER = re.compile(r"^(.*?)(layer_\d+|logits|logits_sn)$")
 
 
 def patch_output_size(size, n_layers):
@@ -118,3 +121,20 @@ def pixel_discriminator(input_nc, ndf=64, norm="instance", spectral_norm=False,
     x = LeakyReLU(0.2, name="layer_1")(x)
     outputs = _conv(x, 1, 1, 1, bias, spectral_norm, "logits")
     return keras.Model(inputs, outputs, name=name)
+
+
+def discriminator_features(discriminator):
+    """Model sharing ``discriminator``'s weights (``n_layers`` or ``multi_scale``) that
+    returns, per scale, the list of its intermediate activations (``layer_<n>``, after
+    each LeakyReLU) followed by its logits: a list of ``num_D`` lists (one for
+    ``n_layers``). For SPADE / pix2pixHD discriminator feature matching."""
+    scales = {}
+    for layer in discriminator.layers:
+        match = _FEATURE_LAYER.match(layer.name)
+        if match:
+            scales.setdefault(match.group(1), []).append(layer.output)
+    if not scales:
+        raise ValueError(f"{discriminator.name} has no layer_<n> / logits layers; feature "
+                         f"matching needs an n_layers or multi_scale discriminator.")
+    return keras.Model(discriminator.input, [scales[k] for k in sorted(scales)],
+                       name=f"{discriminator.name}_features")

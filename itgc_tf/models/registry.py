@@ -6,7 +6,11 @@ or ``DISCRIMINATORS``. Generator builders take
 discriminator builders take
 ``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
 ``unet_<N>`` and ``unet_deepest_<N>`` for any power of two N >= 4 (num_downs =
-log2 N) are accepted besides the listed U-Nets. Every generator has a residual form
+log2 N) are accepted besides the listed U-Nets. ``spade`` is GauGAN's generator as
+GAN Compression builds it (input: a semantic map, ``input_nc`` = semantic_nc; H, W multiples of 64; ``norm`` is
+SPADE's parameter-free norm, ``batch`` = sync batch norm as GauGAN on Cityscapes, or
+``instance``); ``spade_compressed`` is GAN Compression's compressed GauGAN (widths
+32_32_48_32_32_32_32_24 scaled by ngf / 64). Every generator has a residual form
 (``residual=True``, `itgc_tf.models.residual`).
 """
 import math
@@ -18,6 +22,7 @@ from itgc_tf.models.discriminators import (multi_scale_discriminator,
 from itgc_tf.models.inception import cat_widths, inception_generator
 from itgc_tf.models.residual import channel_mismatch, make_residual
 from itgc_tf.models.resnet import resnet_generator
+from itgc_tf.models.spade import compressed_widths, spade_generator
 from itgc_tf.models.unet import unet_generator
 
 
@@ -33,6 +38,20 @@ def _unet(size, blocks_per_level=0):
         return unet_generator(input_nc, output_nc, ngf, int(math.log2(size)),
                               norm, dropout, input_size,
                               blocks_per_level=blocks_per_level, name=name)
+    return build
+
+
+def _spade(compressed):
+    def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        if dropout:
+            raise ValueError("SPADE generators have no dropout. Fix: drop --dropout "
+                             "(dropout=False) for spade generators.")
+        if compressed:
+            return spade_generator(input_nc, output_nc, ngf, compressed_widths(ngf), norm,
+                                   mobile=True, spectral=False, input_size=input_size,
+                                   name=name)
+        return spade_generator(input_nc, output_nc, ngf, norm=norm, input_size=input_size,
+                               name=name)
     return build
 
 
@@ -52,6 +71,8 @@ GENERATORS = {
     "unet_128": _unet(128),
     "unet_256": _unet(256),
     "unet_deepest_256": _unet(256, blocks_per_level=2),  # OMGD's deep Pix2Pix teacher
+    "spade": _spade(compressed=False),
+    "spade_compressed": _spade(compressed=True),
 }
 
 

@@ -1,7 +1,7 @@
 """Named intermediate feature maps ("taps") of the generators, for feature
 distillation, computed in the same forward pass as the output.
 
-Tap names are the stable layer names documented in ``resnet.py`` and
+Tap names are the stable layer names documented in ``resnet.py``, ``spade.py`` and
 ``unet.py``: ``stem``, ``down_<i>``, ``block_<i>``, ``up_<i>``, and the U-Net's
 ``leaky_down_<i>`` and ``up_relu_<i>``.
 """

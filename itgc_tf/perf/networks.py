@@ -47,7 +47,7 @@ def build_train_model(config, size, jit, langevin_steps=10):
     if config in TEACHERS:
         teacher = options.from_values(TrainTeacherConfig, values | dict(
             teacher_model=TEACHERS[config], netG="resnet_9blocks", ngf=64))
-        return builders.teacher_model(teacher, "resnet_9blocks", 64, info.paired, 1)
+        return builders.teacher_model(teacher, "resnet_9blocks", 64, info, 1)
     recipe, vem = config.removesuffix("_vem"), config.endswith("_vem")
     if recipe not in RECIPES:
         raise ValueError(f"Unknown benchmark configuration {config!r}. Fix: use one of "

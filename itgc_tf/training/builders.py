@@ -10,9 +10,9 @@ from itgc_tf.models.saving import load_keras_model
 from itgc_tf.models.weight_transfer import transfer_weights
 from itgc_tf.recipes import recipe_from_options
 from itgc_tf.training.distiller import Distiller
-from itgc_tf.training.runner import build_optimizer
-from itgc_tf.training.teachers import (CycleGANTeacher, Pix2PixTeacher,
-                                       SharedDiscriminatorPix2Pix)
+from itgc_tf.training.runner import build_optimizers
+from itgc_tf.training.teachers import (SPADE_VGG_LAYERS, CycleGANTeacher, Pix2PixTeacher,
+                                       SharedDiscriminatorPix2Pix, SPADETeacher)
 
 
 def generator(layers, net, ngf, input_nc, output_nc, name_prefix=""):
@@ -22,36 +22,69 @@ def generator(layers, net, ngf, input_nc, output_nc, name_prefix=""):
                            name_prefix=name_prefix)
 
 
-def teacher_model(config, net, ngf, paired, steps_per_epoch, name_prefix=""):
-    """A compiled Pix2PixTeacher or CycleGANTeacher (``config.teacher.teacher_model``)
-    with generator(s) ``net``/``ngf``; ``config`` holds data, run, layers,
-    discriminator and teacher configurations (a `TrainTeacherConfig` or `DistillConfig`)."""
+def model_input_nc(data, info):
+    """Channels of A as batches carry it: the semantic map's (one-hot + don't care +
+    instance edge, `DataConfig.semantic_nc`) for label-map data, else ``input_nc``."""
+    return data.semantic_nc if info.layout == "labels" else data.input_nc
+
+
+def _pix2pix(config, net, ngf, a, name_prefix, skip):
     objective, data, disc = config.teacher, config.data, config.discriminator
-    if objective.teacher_model == "pix2pix" and not paired:
+    b = data.output_nc
+    return Pix2PixTeacher(generator(config.layers, net, ngf, a, b, name_prefix),
+                          disc.build(a + b, name_prefix), lambda_l1=objective.lambda_l1,
+                          gan_mode=disc.gan_mode, skip_nonfinite_steps=skip)
+
+
+def _cycle_gan(config, net, ngf, a, name_prefix, skip):
+    objective, data, disc = config.teacher, config.data, config.discriminator
+    b, shape = data.output_nc, data.crop_shape
+    model = CycleGANTeacher(
+        generator(config.layers, net, ngf, a, b, name_prefix + "g_ab_"),
+        generator(config.layers, net, ngf, b, a, name_prefix + "g_ba_"),
+        disc.build(a, name_prefix + "d_a_"), disc.build(b, name_prefix + "d_b_"),
+        lambda_cycle=objective.lambda_cycle, lambda_identity=objective.lambda_identity,
+        gan_mode=disc.gan_mode, pool_size=objective.pool_size, seed=data.seed,
+        skip_nonfinite_steps=skip)
+    model.build({"A": (None, *shape, a), "B": (None, *shape, b)})
+    return model
+
+
+def _spade(config, net, ngf, a, name_prefix, skip):
+    from itgc_tf.losses.vgg import VGGFeatures
+
+    objective, data, disc = config.teacher, config.data, config.discriminator
+    b = data.output_nc
+    vgg = (VGGFeatures(SPADE_VGG_LAYERS, weights_path=objective.teacher_vgg_weights)
+           if objective.lambda_vgg > 0 else None)
+    return SPADETeacher(generator(config.layers, net, ngf, a, b, name_prefix),
+                        disc.build(a + b, name_prefix), vgg, lambda_feat=objective.lambda_feat,
+                        lambda_vgg=objective.lambda_vgg, gan_mode=disc.gan_mode,
+                        skip_nonfinite_steps=skip)
+
+
+# --teacher_model -> (builder(config, net, ngf, input_nc, name_prefix, skip), needs paired data)
+TEACHERS = {"pix2pix": (_pix2pix, True), "cycle_gan": (_cycle_gan, False),
+            "spade": (_spade, True)}
+
+
+def teacher_model(config, net, ngf, info, steps_per_epoch, name_prefix=""):
+    """A compiled teacher (``config.teacher.teacher_model``, see `TEACHERS`) with
+    generator(s) ``net``/``ngf`` for data described by the `DatasetInfo` ``info``;
+    ``config`` holds data, run, layers, discriminator and teacher configurations (a
+    `TrainTeacherConfig` or `DistillConfig`)."""
+    name = config.teacher.teacher_model
+    build, needs_pairs = TEACHERS[name]
+    if needs_pairs and not info.paired:
         raise ValueError(
-            "--teacher_model=pix2pix needs paired data, but the dataset is unpaired. Fix: use "
-            "--teacher_model=cycle_gan, or a paired dataset (aligned A|B images or A/ B/ "
-            "folders).")
-    a, b, size = data.input_nc, data.output_nc, data.crop_size
-    skip = config.run.schedule.skip_nonfinite_steps
-    if objective.teacher_model == "pix2pix":
-        model = Pix2PixTeacher(generator(config.layers, net, ngf, a, b, name_prefix),
-                               disc.build(a + b, name_prefix), lambda_l1=objective.lambda_l1,
-                               gan_mode=disc.gan_mode, skip_nonfinite_steps=skip)
-    else:
-        model = CycleGANTeacher(
-            generator(config.layers, net, ngf, a, b, name_prefix + "g_ab_"),
-            generator(config.layers, net, ngf, b, a, name_prefix + "g_ba_"),
-            disc.build(a, name_prefix + "d_a_"), disc.build(b, name_prefix + "d_b_"),
-            lambda_cycle=objective.lambda_cycle, lambda_identity=objective.lambda_identity,
-            gan_mode=disc.gan_mode, pool_size=objective.pool_size, seed=data.seed,
-            skip_nonfinite_steps=skip)
-        model.build({"A": (None, size, size, a), "B": (None, size, size, b)})
-    schedule = config.run.schedule
-    model.compile(build_optimizer(schedule, steps_per_epoch),
-                  build_optimizer(schedule, steps_per_epoch),
+            f"--teacher_model={name} needs paired data, but the dataset is unpaired. Fix: use "
+            "--teacher_model=cycle_gan, or a paired dataset (aligned A|B images, A/ B/ "
+            "folders or label maps).")
+    a = model_input_nc(config.data, info)
+    model = build(config, net, ngf, a, name_prefix, config.run.schedule.skip_nonfinite_steps)
+    model.compile(*build_optimizers(config.run.schedule, steps_per_epoch),
                   jit_compile=config.run.distribution.jit_compile)
-    model(tf.zeros((1, size, size, a)))  # built: checkpoints can track it
+    model(tf.zeros((1, *config.data.crop_shape, a)))  # built: checkpoints can track it
     return model
 
 
@@ -65,11 +98,9 @@ def shared_discriminator_teachers(config, nets, ngfs, steps_per_epoch):
     model = SharedDiscriminatorPix2Pix(
         generators, disc.build(a + b, "teacher_"), lambda_l1=config.teacher.lambda_l1,
         gan_mode=disc.gan_mode, skip_nonfinite_steps=config.run.schedule.skip_nonfinite_steps)
-    schedule = config.run.schedule
-    model.compile(build_optimizer(schedule, steps_per_epoch),
-                  build_optimizer(schedule, steps_per_epoch),
+    model.compile(*build_optimizers(config.run.schedule, steps_per_epoch),
                   jit_compile=config.run.distribution.jit_compile)
-    model(tf.zeros((1, data.crop_size, data.crop_size, a)))  # built: checkpoints can track it
+    model(tf.zeros((1, *data.crop_shape, a)))  # built: checkpoints can track it
     return model
 
 
@@ -89,19 +120,19 @@ def online_teachers(config, data_info, steps_per_epoch):
         model = shared_discriminator_teachers(config, student.teacher_netG, student.teacher_ngf,
                                               steps)
         return [model], [model.generator, *model.others]
-    models = [teacher_model(config, net, ngf, data_info.paired, steps, name_prefix=f"teacher{i}_")
+    models = [teacher_model(config, net, ngf, data_info, steps, name_prefix=f"teacher{i}_")
               for i, (net, ngf) in enumerate(zip(student.teacher_netG, student.teacher_ngf))]
     return models, [teacher_generator_of(t) for t in models]
 
 
 def teacher_generator_of(model):
     """The A->B generator of a teacher model."""
-    return model.generator if isinstance(model, Pix2PixTeacher) else model.g_ab
+    return model.g_ab if isinstance(model, CycleGANTeacher) else model.generator
 
 
 def teacher_discriminator_of(model):
     """The discriminator that judges a teacher's A->B output (CycleGAN: domain B's)."""
-    return model.discriminator if isinstance(model, Pix2PixTeacher) else model.d_b
+    return model.d_b if isinstance(model, CycleGANTeacher) else model.discriminator
 
 
 def init_from_teacher_discriminator(disc, teacher_path):
@@ -163,11 +194,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
     student_config, data, disc_config = config.student, config.data, config.discriminator
     recipe = recipe_from_options(student_config.recipe, config.recipe_config,
                                  gan_mode=disc_config.gan_mode, **resources)
+    input_nc = model_input_nc(data, data_info)
     if student_config.student:
         student = load_pruned_student(student_config.student)
     else:
         student = generator(config.layers, student_config.student_netG,
-                            student_config.student_ngf, data.input_nc, data.output_nc,
+                            student_config.student_ngf, input_nc, data.output_nc,
                             name_prefix="student_")
     online = []
     if recipe.online_teachers:
@@ -184,12 +216,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
         transfer_weights(teachers[0], student)
     disc = None
     if recipe.uses_discriminator:
-        disc = disc_config.build(data.input_nc + data.output_nc if data_info.paired
+        disc = disc_config.build(input_nc + data.output_nc if data_info.paired
                                  else data.output_nc, "student_")
         if student_config.init_discriminator_from_teacher:
             init_from_teacher_discriminator(disc, student_config.teacher)
     schedule, online_options = config.run.schedule, config.online_teachers
-    model = Distiller(student, teachers, recipe, (data.crop_size, data.crop_size, data.input_nc),
+    model = Distiller(student, teachers, recipe, (*data.crop_shape, input_nc),
                       discriminator=disc, online_teachers=online, paired=data_info.paired,
                       vem=config.vem, gan_mode=disc_config.gan_mode, n_dis=student_config.n_dis,
                       seed=data.seed, skip_nonfinite_steps=schedule.skip_nonfinite_steps,
@@ -197,7 +229,7 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
                       teacher_outputs_before_teacher_step=(
                           online_options.teacher_outputs_before_teacher_step),
                       teacher_every_n_steps=online_options.teacher_every_n_steps)
-    model.compile(build_optimizer(schedule, steps_per_epoch),
-                  build_optimizer(schedule, steps_per_epoch) if disc is not None else None,
+    g_optimizer, d_optimizer = build_optimizers(schedule, steps_per_epoch)
+    model.compile(g_optimizer, d_optimizer if disc is not None else None,
                   jit_compile=config.run.distribution.jit_compile)
     return model

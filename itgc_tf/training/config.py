@@ -17,7 +17,7 @@ from itgc_tf.vem.config import VEMConfig
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
-TEACHER_MODELS = ("pix2pix", "cycle_gan")
+TEACHER_MODELS = ("pix2pix", "cycle_gan", "spade")
 TEACHER_DISCRIMINATORS = ("separate", "shared")
 
 
@@ -41,6 +41,10 @@ class ScheduleConfig:
                                          "training data.", kind="int")
     lr: float = option(2e-4, "Adam learning rate of the generators and discriminators.")
     beta1: float = option(0.5, "Adam beta_1 of the generators and discriminators.")
+    beta2: float = option(0.999, "Adam beta_2 of the generators and discriminators (GauGAN: "
+                          "0.9).")
+    ttur: bool = option(False, "Two time-scale update rule (SPADE): generators at lr/2, "
+                        "discriminators at lr*2.")
     skip_nonfinite_steps: bool = option(
         False, "Skip (do not apply) an update whose loss or gradients hold NaN/Inf and count "
         "it (skipped_steps), instead of stopping the run with an error naming the term and "
@@ -138,16 +142,25 @@ class TeacherConfig:
     """Teacher objectives (pix2pix / CycleGAN, the originals' defaults)."""
     flag_group = "teacher"
 
-    teacher_model: str = option("pix2pix", "pix2pix (paired) or cycle_gan (unpaired).",
+    teacher_model: str = option("pix2pix", "pix2pix (paired), cycle_gan (unpaired) or spade "
+                                "(GauGAN: label maps -> photos, --netG=spade).",
                                 choices=TEACHER_MODELS)
     lambda_l1: float = option(100.0, "pix2pix L1 weight.")
     lambda_cycle: float = option(10.0, "CycleGAN cycle-consistency weight (each way).")
     lambda_identity: float = option(0.5, "CycleGAN identity weight, relative to lambda_cycle "
                                     "(0 turns it off).")
     pool_size: int = option(50, "CycleGAN image history per discriminator.")
+    lambda_feat: float = option(10.0, "spade: discriminator feature-matching weight.")
+    lambda_vgg: float = option(10.0, "spade: VGG perceptual weight (relu1_1..relu5_1, weights "
+                               "1/32..1; 0 turns it off and needs no VGG weights).")
+    teacher_vgg_weights: str | None = option(
+        None, "spade: VGG16 notop weights (.h5) of the perceptual loss; default the Keras "
+        "cache (~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).",
+        kind="str")
 
     def __post_init__(self):
-        _at_least(self, 0, "lambda_l1", "lambda_cycle", "lambda_identity", "pool_size")
+        _at_least(self, 0, "lambda_l1", "lambda_cycle", "lambda_identity", "pool_size",
+                  "lambda_feat", "lambda_vgg")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -186,15 +186,25 @@ def record_flags(root, config, changes):
     write_flagfile(pathlib.Path(root) / "flags.cfg", config)
 
 
-def build_optimizer(schedule, steps_per_epoch):
-    """Adam(``lr`` constant for ``epochs``, then linear decay to 0 over ``epochs_decay``;
-    ``beta1``) of a `ScheduleConfig`, in a LossScaleOptimizer under mixed_float16."""
+def build_optimizer(schedule, steps_per_epoch, lr_scale=1.0):
+    """Adam(``lr`` · ``lr_scale`` constant for ``epochs``, then linear decay to 0 over
+    ``epochs_decay``; ``beta1``, ``beta2``) of a `ScheduleConfig`, in a
+    LossScaleOptimizer under mixed_float16."""
     optimizer = keras.optimizers.Adam(
-        LinearDecay(schedule.lr, schedule.epochs, schedule.epochs_decay, steps_per_epoch),
-        beta_1=schedule.beta1, beta_2=0.999)
+        LinearDecay(schedule.lr * lr_scale, schedule.epochs, schedule.epochs_decay,
+                    steps_per_epoch),
+        beta_1=schedule.beta1, beta_2=schedule.beta2)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def build_optimizers(schedule, steps_per_epoch):
+    """(generator, discriminator) optimisers of a `ScheduleConfig`; with ``ttur`` the
+    generators' learning rate is halved and the discriminators' doubled (SPADE)."""
+    g_scale, d_scale = (0.5, 2.0) if schedule.ttur else (1.0, 1.0)
+    return (build_optimizer(schedule, steps_per_epoch, g_scale),
+            build_optimizer(schedule, steps_per_epoch, d_scale))
 
 
 def save_keras_atomically(model, path):

@@ -1,4 +1,4 @@
-"""Per-step losses of the pix2pix and CycleGAN teachers, as pure functions.
+"""Per-step losses of the pix2pix, CycleGAN and GauGAN (SPADE) teachers, as pure functions.
 
 They run the given networks (with ``training``) and return dicts of PER-EXAMPLE
 losses, each of shape [B], plus ``"total"``, the weighted sum the optimiser
@@ -100,4 +100,56 @@ def cyclegan_discriminator_losses(d_a, d_b, real_a, real_b, fake_a, fake_b,
             d_b(tf.stop_gradient(fake_b), training=training)),
     }
     losses["total"] = losses["d_a"] + losses["d_b"]
+    return losses
+
+
+def _scale_mean(mode, logits, real, for_discriminator=True):
+    """SPADE's GAN loss over a multi-scale D: the MEAN of the per-scale losses. [B]."""
+    return adversarial_loss(mode, logits, real, for_discriminator) / len(logits)
+
+
+def spade_discriminator_losses(d_features, semantics, real, fake, gan_mode="hinge",
+                               training=True):
+    """GauGAN's D step: D on concat([semantic map, image]), real vs (constant) fake.
+
+    ``d_features``: `itgc_tf.models.discriminators.discriminator_features` of the D.
+    Returns {"d_real", "d_fake", "total" = d_real + d_fake}, each [B]; every term is
+    averaged over the D's scales (SPADE's GANLoss), without pix2pix's 0.5.
+    """
+    real_out = d_features(tf.concat([semantics, real], -1), training=training)
+    fake_out = d_features(tf.concat([semantics, tf.stop_gradient(fake)], -1),
+                          training=training)
+    d_real = _scale_mean(gan_mode, [s[-1] for s in real_out], True)
+    d_fake = _scale_mean(gan_mode, [s[-1] for s in fake_out], False)
+    return {"d_real": d_real, "d_fake": d_fake, "total": d_real + d_fake}
+
+
+def spade_generator_losses(d_features, semantics, real, fake, vgg=None, gan_mode="hinge",
+                           lambda_feat=10.0, lambda_vgg=10.0, vgg_weights=None,
+                           training=True):
+    """GauGAN's G objective, each term [B]:
+
+      g_gan  = mean over scales of GAN(D(semantic, fake), real)       (hinge: -D)
+      g_feat = sum over scales and D layers of |D_l(fake) - D_l(real)|_1 mean / num_D
+               (real features constant)
+      g_vgg  = sum_l w_l |VGG_l(fake) - VGG_l(real)|_1 mean   (``vgg``: a VGGFeatures;
+               w_l = ``vgg_weights``, SPADE's 1/32, 1/16, 1/8, 1/4, 1; skipped if None)
+      total  = g_gan + lambda_feat·g_feat + lambda_vgg·g_vgg
+    """
+    fake_out = d_features(tf.concat([semantics, fake], -1), training=training)
+    real_out = d_features(tf.concat([semantics, real], -1), training=training)
+    losses = {"g_gan": _scale_mean(gan_mode, [s[-1] for s in fake_out], True,
+                                   for_discriminator=False)}
+    feat = [l1_per_example(f, tf.stop_gradient(r))
+            for fs, rs in zip(fake_out, real_out) for f, r in zip(fs[:-1], rs[:-1])]
+    losses["g_feat"] = tf.add_n(feat) / len(fake_out)
+    total = losses["g_gan"] + lambda_feat * losses["g_feat"]
+    if vgg is not None:
+        f_fake, f_real = vgg(fake), vgg(real)
+        names = vgg.layer_names
+        weights = vgg_weights or [1.0] * len(names)
+        losses["g_vgg"] = tf.add_n([w * l1_per_example(f_fake[n], tf.stop_gradient(f_real[n]))
+                                    for w, n in zip(weights, names)])
+        total += lambda_vgg * losses["g_vgg"]
+    losses["total"] = total
     return losses

@@ -1,5 +1,5 @@
-"""Teacher training: pix2pix (paired) and CycleGAN (unpaired) as Keras models
-with their own ``compile`` and ``train_step``.
+"""Teacher training: pix2pix (paired), CycleGAN (unpaired) and GauGAN / SPADE (label
+maps -> photos) as Keras models with their own ``compile`` and ``train_step``.
 
 Batches are dicts ``{"A": [B, H, W, C_A], "B": [B, H, W, C_B]}`` of images in
 [-1, 1]. Losses are averaged over the GLOBAL batch
@@ -28,12 +28,15 @@ import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import GAN_MODES
+from itgc_tf.models.discriminators import discriminator_features
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
                                              cyclegan_generator_losses,
                                              pix2pix_discriminator_losses,
-                                             pix2pix_generator_losses)
+                                             pix2pix_generator_losses,
+                                             spade_discriminator_losses,
+                                             spade_generator_losses)
 
 
 def default_optimizer(learning_rate=2e-4):
@@ -317,4 +320,97 @@ class CycleGANTeacher(_GANTeacher):
         self._track(g_applied, g_losses)
         self._track(d_applied, d_losses)
         self._count_skipped([g_applied, d_applied], gate=update)
+        return self._fit_logs(self.step_logs())
+
+
+# SPADE's VGG loss weights on relu1_1 .. relu5_1 (Keras VGG16: blockI_conv1).
+SPADE_VGG_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                    "block5_conv1")
+SPADE_VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+def ttur_optimizers(learning_rate=2e-4):
+    """SPADE's TTUR: (G, D) = Adam(lr / 2), Adam(lr · 2), both β1 0, β2 0.9."""
+    return (keras.optimizers.Adam(learning_rate / 2, beta_1=0.0, beta_2=0.9),
+            keras.optimizers.Adam(learning_rate * 2, beta_1=0.0, beta_2=0.9))
+
+
+class SPADETeacher(_GANTeacher):
+    """GauGAN (Park et al. 2019): semantic map -> photo with a SPADE generator.
+
+    Args:
+      generator: semantic map [B, H, W, semantic_nc] -> image [B, H, W, C] in [-1, 1]
+        (``build_generator("spade", semantic_nc, ...)``).
+      discriminator: multi-scale PatchGAN on concat([semantic map, image])
+        (semantic_nc + C channels; GauGAN: spectral norm, instance norm, n_layers 4,
+        num_D 2).
+      vgg: a ``VGGFeatures(SPADE_VGG_LAYERS)`` for the perceptual loss (SPADE uses
+        VGG19's relu1_1..relu5_1; this uses VGG16's, the weights this toolkit loads
+        locally), or None to leave it out.
+      lambda_feat, lambda_vgg: feature-matching and VGG weights (10 and 10).
+      gan_mode: ``hinge`` (GauGAN), ``lsgan`` or ``vanilla``.
+      skip_nonfinite_steps: skip (and count) non-finite updates (module docstring).
+
+    One ``train_step``: a G step (GAN + feature matching + VGG against the current D),
+    then a D step on the same (constant) fake; SPADE regenerates the fake after the G
+    step, this reuses it. Default optimisers: `ttur_optimizers`. Trackers: ``g_gan``,
+    ``g_feat``, ``g_vgg`` (with a VGG), ``d_real``, ``d_fake``. ``call(A)`` returns the
+    generator output.
+    """
+
+    def __init__(self, generator, discriminator, vgg=None, lambda_feat=10.0,
+                 lambda_vgg=10.0, gan_mode="hinge", **kwargs):
+        names = ("g_gan", "g_feat", *(("g_vgg",) if vgg is not None else ()),
+                 "d_real", "d_fake")
+        super().__init__(gan_mode, names, **kwargs)
+        g_in, g_out = _channels(generator, "input"), _channels(generator, "output")
+        d_in = _channels(discriminator, "input")
+        if None not in (g_in, g_out, d_in) and d_in != g_in + g_out:
+            raise ValueError(
+                f"The GauGAN discriminator sees concat([semantic map, image]) with {g_in} + "
+                f"{g_out} = {g_in + g_out} channels but was built for {d_in}. Fix: build it "
+                f"with input_nc={g_in + g_out}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.d_features = discriminator_features(discriminator)
+        self.vgg = vgg
+        self.lambda_feat, self.lambda_vgg = float(lambda_feat), float(lambda_vgg)
+        self.built = generator.built and discriminator.built
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """As `_GANTeacher.compile`, defaulting to SPADE's `ttur_optimizers`."""
+        default_g, default_d = ttur_optimizers()
+        super().compile(g_optimizer or default_g, d_optimizer or default_d, **kwargs)
+
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    def call(self, inputs, training=False):
+        """Semantic maps [B, H, W, semantic_nc] (or a batch dict) -> images."""
+        return self.generator(self._source(inputs), training=training)
+
+    def train_step(self, data):
+        semantics, real = self._unpack(data)
+        with tf.GradientTape() as g_tape:
+            fake = tf.cast(self.generator(semantics, training=True), tf.float32)
+            g_losses = spade_generator_losses(
+                self.d_features, semantics, real, fake, self.vgg, self.gan_mode,
+                self.lambda_feat, self.lambda_vgg, SPADE_VGG_WEIGHTS)
+            g_loss = global_average(g_losses["total"])
+            g_scaled = self.g_optimizer.scale_loss(g_loss)
+        g_applied = self._apply_gradients(self.g_optimizer, g_tape, g_scaled, g_loss,
+                                          self.generator_variables())
+        with tf.GradientTape() as d_tape:
+            d_losses = spade_discriminator_losses(self.d_features, semantics, real, fake,
+                                                  self.gan_mode)
+            d_loss = global_average(d_losses["total"])
+            d_scaled = self.d_optimizer.scale_loss(d_loss)
+        d_applied = self._apply_gradients(self.d_optimizer, d_tape, d_scaled, d_loss,
+                                          self.discriminator_variables())
+        self._track(g_applied, g_losses)
+        self._track(d_applied, d_losses)
+        self._count_skipped([g_applied, d_applied])
         return self._fit_logs(self.step_logs())

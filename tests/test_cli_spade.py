@@ -1,0 +1,86 @@
+"""GauGAN / SPADE from the command line at toy size on demo:labels2photo: a SPADE
+teacher (--teacher_model=spade), a compressed SPADE student distilled from it (kd,
+gan_compression + VEM) and itgc-evaluate with a --segmenter made in the test."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from itgc_tf.data import build_dataset
+from itgc_tf.data.config import DataConfig
+from itgc_tf.data.demo import LABEL_NC
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
+from test_cli import _parse, _run
+
+DATA = ["--dataset=demo:labels2photo", f"--label_nc={LABEL_NC}", "--load_size=64",
+        "--crop_size=64", "--batch_size=2", "--steps_per_epoch=2", "--verbose=0",
+        "--epochs=1", "--epochs_decay=0", "--norm=batch", "--netD=multi_scale", "--num_D=2",
+        "--n_layers_D=2", "--ndf=4", "--spectral_norm_D", "--gan_mode=hinge"]
+SEMANTIC_NC = LABEL_NC + 1  # one-hot classes + instance edge
+TEACHER_ARGS = ["--teacher_model=spade", "--netG=spade", "--ngf=2", "--ttur", "--beta1=0",
+                "--beta2=0.9", "--lambda_feat=10", "--lambda_vgg=0", *DATA]
+
+
+@pytest.fixture(scope="module")
+def spade_teacher(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("spade_teacher")
+    _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
+    return model_dir
+
+
+def test_spade_teacher_trains_on_semantic_maps_with_a_spectral_multiscale_discriminator(
+        spade_teacher):
+    generator = keras.models.load_model(spade_teacher / "generator.keras", compile=False)
+    assert generator.input_shape[-1] == SEMANTIC_NC and generator.output_shape[-1] == 3
+    disc = keras.models.load_model(spade_teacher / "discriminator.keras", compile=False)
+    assert disc.input_shape[-1] == SEMANTIC_NC + 3
+    assert len(disc.outputs) == 2  # num_D scales
+    assert any("spectral" in type(layer).__name__.lower() for layer in disc.layers)
+    config = _parse(TrainTeacherConfig, [f"--flagfile={spade_teacher / 'flags.cfg'}"])
+    assert config == _parse(TrainTeacherConfig, [f"--model_dir={spade_teacher}",
+                                                 *TEACHER_ARGS])
+    assert config.run.schedule.ttur and config.run.schedule.beta2 == 0.9
+
+
+def _train_segmenter(path):
+    """A per-pixel (1x1 conv) segmenter of the demo photos -> its class ids."""
+    data = DataConfig(dataset="demo:labels2photo", label_nc=LABEL_NC, load_size=64,
+                      crop_size=64, batch_size=4)
+    batches = list(build_dataset(data, "train", training=False).as_numpy_iterator())
+    photos = np.concatenate([b["B"] for b in batches])
+    ids = np.concatenate([b["label"] for b in batches])
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(16, 1),
+                              keras.layers.ReLU(), keras.layers.Conv2D(LABEL_NC, 1)])
+    model.compile(keras.optimizers.Adam(0.02),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(photos, ids, epochs=5, batch_size=4, verbose=0)
+    model.export(path, verbose=False)
+
+
+# gan_compression + VEM traces the Langevin chain and the critic too: ~3 min on a loaded CPU.
+@pytest.mark.parametrize("recipe", [pytest.param("gan_compression", marks=pytest.mark.slow),
+                                    "kd"])
+def test_compressed_spade_student_distils_and_evaluates_miou(spade_teacher, tmp_path, recipe):
+    student_dir = tmp_path / "student"
+    pairs = ["--distill_pairs=block_0:block_0,up_1:up_1", "--lambda_distill=10",
+             "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
+             "--langevin_steps=2"] if recipe == "gan_compression" else []
+    args = [f"--model_dir={student_dir}", f"--teacher={spade_teacher}", f"--recipe={recipe}",
+            "--student_netG=spade_compressed", "--student_ngf=4",
+            "--init_discriminator_from_teacher", *pairs, *DATA]
+    _run("itgc_tf.distill", *args)
+    student = keras.models.load_model(student_dir / "generator.keras", compile=False)
+    assert student.input_shape[-1] == SEMANTIC_NC
+    assert (_parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
+            == _parse(DistillConfig, args))
+    if recipe != "kd":
+        return
+    segmenter = str(tmp_path / "segmenter")
+    _train_segmenter(segmenter)
+    _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={spade_teacher}",
+         f"--segmenter={segmenter}", "--latency_runs=1", *DATA[:4])
+    report = json.loads((student_dir / "report.json").read_text())
+    assert report["miou.num_classes"] == LABEL_NC
+    for who in ("student", "teacher", "real"):
+        assert 0.0 <= report[f"{who}.miou"] <= 1.0, who

@@ -1,0 +1,86 @@
+"""SPADE teacher -> GAN Compression's compressed SPADE student through the shared
+Distiller: kd and gan_compression, with and without VEM on the output image, on the
+default strategy and on two replicas. The generator input is a semantic map (more
+channels than the output image)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from itgc_tf.models.registry import build_discriminator, build_generator
+from itgc_tf.recipes import build_recipe
+from itgc_tf.training.distiller import Distiller
+from itgc_tf.vem.config import VEMConfig
+
+SIZE, LABELS = 64, 5
+PALETTE = np.random.default_rng(7).uniform(-1, 1, (LABELS, 3)).astype("float32")
+TOY_VEM = dict(critic_width=8, critic_blocks=3)
+
+
+def label_pairs(n=8, seed=0):
+    """One-hot 8x8-block label maps [n, 64, 64, 5] and their palette photos."""
+    ids = np.random.default_rng(seed).integers(0, LABELS, (n, SIZE // 8, SIZE // 8))
+    ids = ids.repeat(8, 1).repeat(8, 2)
+    return {"A": np.eye(LABELS, dtype="float32")[ids], "B": PALETTE[ids]}
+
+
+def spade_distiller(recipe, vem_weight, **vem_options):
+    teacher = build_generator("spade", LABELS, 3, ngf=4, norm="batch", name_prefix="teacher_")
+    for weight in teacher.trainable_weights:  # xavier gain 1, not GauGAN's 0.02: a random
+        if weight.path.endswith("kernel"):    # teacher whose output is not ~0
+            weight.assign(weight * 50.0)
+    student = build_generator("spade_compressed", LABELS, 3, ngf=4, norm="batch",
+                              name_prefix="student_")
+    options = {"pairs": [("block_1", "block_1"), ("up_1", "up_1")]} \
+        if recipe == "gan_compression" else {}
+    vem = VEMConfig(vem_weight=vem_weight, **(TOY_VEM | vem_options))
+    return Distiller(student, [teacher], build_recipe(recipe, **options),
+                     (SIZE, SIZE, LABELS),
+                     discriminator=build_discriminator("n_layers", LABELS + 3, ndf=4,
+                                                       n_layers=2),
+                     vem=vem)
+
+
+# Slow: tracing the SPADE train step takes about a minute on a loaded 2-core CPU.
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe,vem_weight", [("kd", 0.0), ("gan_compression", 0.5)])
+def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight):
+    distiller = spade_distiller(recipe, vem_weight)
+    distiller.compile(keras.optimizers.Adam(1e-3, beta_1=0.5),
+                      keras.optimizers.Adam(1e-3, beta_1=0.5))
+    data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
+    x = label_pairs()["A"][:4]
+    teacher_out = distiller.teachers[0](x, training=False)
+    gap = lambda: float(tf.reduce_mean(tf.abs(distiller(x) - teacher_out)))  # noqa: E731
+    before = gap()
+    history = distiller.fit(data, epochs=4, verbose=0, shuffle=False).history
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), name
+    assert ("loss_mi" in history) == (vem_weight > 0)
+    if recipe == "gan_compression":
+        assert history["loss_distill"][-1] < history["loss_distill"][0]
+    assert history["loss_recon"][-1] < history["loss_recon"][0]
+    assert gap() < before
+
+
+@pytest.mark.slow
+def test_spade_distillation_with_vem_on_two_replicas_equals_one(two_replica_strategy):
+    def make():
+        d = spade_distiller("gan_compression", 0.5, langevin_steps=2, langevin_step_size=1.0,
+                            langevin_noise=0.0)
+        d.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05),
+                  critic_optimizer=keras.optimizers.SGD(0.05))
+        return d
+
+    single = make()
+    with two_replica_strategy.scope():
+        mirrored = make()
+    for target, source in zip(mirrored.weights, single.weights):
+        target.assign(source.numpy())
+    data = tf.data.Dataset.from_tensor_slices(label_pairs(4)).batch(4)
+    logs = [m.fit(data, epochs=1, verbose=0, shuffle=False).history for m in (single, mirrored)]
+    for name in ("student_loss", "loss_distill", "loss_mi", "critic_loss", "d_loss"):
+        np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+    for a, b in zip(single.student.weights, mirrored.student.weights):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, err_msg=a.path)
