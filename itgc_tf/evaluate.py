@@ -38,8 +38,8 @@ def evaluate_run(config):
 
     data, options = config.data, config.evaluation
     info = dataset_info(data, options.split)
-    student = load_generator(options.student, "student", data)
-    teacher = load_generator(options.teacher, "teacher", data)
+    student = load_generator(options.student, "student", data, info)
+    teacher = load_generator(options.teacher, "teacher", data, info)
     inception = inception_or_none(options.inception_weights)
     report = evaluate(student, teacher, build_dataset(data, options.split, training=False),
                       paired=info.paired, image_size=data.crop_shape,

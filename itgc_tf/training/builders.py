@@ -154,9 +154,10 @@ def init_from_teacher_discriminator(disc, teacher_path):
     disc.set_weights(source.get_weights())
 
 
-def load_generator(path, what, data=None):
+def load_generator(path, what, data=None, info=None):
     """A Keras generator saved by train_teacher/distill (``*.keras``), or a model_dir;
-    given a `DataConfig` ``data``, its channel counts are checked against the data's
+    given a `DataConfig` ``data`` (and the data's `DatasetInfo` ``info``, which tells
+    label-map data apart), its channel counts are checked against the data's
     (`check_channels`)."""
     path = pathlib.Path(path)
     if path.is_dir():
@@ -167,20 +168,30 @@ def load_generator(path, what, data=None):
             "teacher run (it holds generator.keras) or the path of a .keras generator file.")
     generator = load_keras_model(path)
     if data is not None:
-        check_channels(generator, data, what, path)
+        check_channels(generator, data, what, path, info)
     return generator
 
 
-def check_channels(generator, data, what, path):
-    """Raises ValueError naming both counts and --input_nc/--output_nc when the
-    generator's input/output channels differ from the data's."""
-    for side, have, want in (("input", generator.input_shape[-1], data.input_nc),
+def check_channels(generator, data, what, path, info=None):
+    """Raises ValueError naming both counts and the flags when the generator's
+    input/output channels differ from the data's (label-map data: its semantic
+    channels, `model_input_nc`)."""
+    labels = info is not None and info.layout == "labels"
+    for side, have, want in (("input", generator.input_shape[-1],
+                              model_input_nc(data, info) if labels else data.input_nc),
                              ("output", generator.output_shape[-1], data.output_nc)):
-        if have != want:
+        if have == want:
+            continue
+        if labels and side == "input":
             raise ValueError(
-                f"The --{what} generator ({path}) has {have} {side} channels but the data has "
-                f"--{side}_nc={want}. Fix: pass --{side}_nc={have} if the data has {have} "
-                f"channels, or a generator trained on this data.")
+                f"The --{what} generator ({path}) has {have} input channels but the label "
+                f"maps give {want} (--label_nc, --contain_dontcare_label, --no_instance). Fix: "
+                "pass the label options the generator was trained with, or a generator trained "
+                "on this data.")
+        raise ValueError(
+            f"The --{what} generator ({path}) has {have} {side} channels but the data has "
+            f"--{side}_nc={want}. Fix: pass --{side}_nc={have} if the data has {have} "
+            f"channels, or a generator trained on this data.")
 
 
 def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resources):
@@ -211,7 +222,7 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
             raise ValueError(
                 f"--recipe={student_config.recipe} distils a trained teacher. Fix: pass "
                 "--teacher=MODEL_DIR (of an itgc-train-teacher run) or a .keras generator file.")
-        teachers = [load_generator(student_config.teacher, "teacher", data)]
+        teachers = [load_generator(student_config.teacher, "teacher", data, data_info)]
     if student_config.init_student_from_teacher:
         transfer_weights(teachers[0], student)
     disc = None
