@@ -44,6 +44,18 @@ def default_optimizer(learning_rate=2e-4):
     return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
 
 
+def _check_conditional_discriminator(generator, discriminator, what, inputs):
+    """A conditional discriminator sees concat([input, output]): its input channels must
+    be the generator's input + output channels (unknown counts are not checked)."""
+    g_in, g_out = _channels(generator, "input"), _channels(generator, "output")
+    d_in = _channels(discriminator, "input")
+    if None not in (g_in, g_out, d_in) and d_in != g_in + g_out:
+        raise ValueError(
+            f"The {what} discriminator sees concat([{inputs}]) with {g_in} + {g_out} = "
+            f"{g_in + g_out} channels but was built for {d_in}. Fix: build it with "
+            f"input_nc={g_in + g_out}.")
+
+
 def _channels(model, which):
     tensors = getattr(model, which + "s", None)
     return tensors[0].shape[-1] if tensors else None
@@ -143,14 +155,7 @@ class Pix2PixTeacher(_GANTeacher):
     def __init__(self, generator, discriminator, lambda_l1=100.0,
                  gan_mode="vanilla", loss_names=PIX2PIX_TERMS, **kwargs):
         super().__init__(gan_mode, loss_names, **kwargs)
-        g_in, g_out = _channels(generator, "input"), _channels(generator,
-                                                               "output")
-        d_in = _channels(discriminator, "input")
-        if None not in (g_in, g_out, d_in) and d_in != g_in + g_out:
-            raise ValueError(
-                f"The pix2pix discriminator sees concat([A, B]) with "
-                f"{g_in} + {g_out} = {g_in + g_out} channels but was built for "
-                f"{d_in}; build it with input_nc={g_in + g_out}.")
+        _check_conditional_discriminator(generator, discriminator, "pix2pix", "A, B")
         self.generator = generator
         self.discriminator = discriminator
         self.lambda_l1 = float(lambda_l1)
@@ -363,13 +368,8 @@ class SPADETeacher(_GANTeacher):
         names = ("g_gan", "g_feat", *(("g_vgg",) if vgg is not None else ()),
                  "d_real", "d_fake")
         super().__init__(gan_mode, names, **kwargs)
-        g_in, g_out = _channels(generator, "input"), _channels(generator, "output")
-        d_in = _channels(discriminator, "input")
-        if None not in (g_in, g_out, d_in) and d_in != g_in + g_out:
-            raise ValueError(
-                f"The GauGAN discriminator sees concat([semantic map, image]) with {g_in} + "
-                f"{g_out} = {g_in + g_out} channels but was built for {d_in}. Fix: build it "
-                f"with input_nc={g_in + g_out}.")
+        _check_conditional_discriminator(generator, discriminator, "GauGAN",
+                                         "semantic map, image")
         self.generator = generator
         self.discriminator = discriminator
         self.d_features = discriminator_features(discriminator)
