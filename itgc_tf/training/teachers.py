@@ -136,7 +136,21 @@ class _GANTeacher(GuardedUpdates, MultiWorkerFit, keras.Model):
 PIX2PIX_TERMS = ("g_gan", "g_l1", "d_real", "d_fake")
 
 
-class Pix2PixTeacher(_GANTeacher):
+class _ConditionalTeacher(_GANTeacher):
+    """One ``generator`` (input -> output) judged by one conditional ``discriminator``;
+    ``call(inputs)`` = the generator's output for inputs [B, H, W, C_in] (or a batch dict)."""
+
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    def call(self, inputs, training=False):
+        return self.generator(self._source(inputs), training=training)
+
+
+class Pix2PixTeacher(_ConditionalTeacher):
     """pix2pix: conditional GAN + λ_L1·L1 (Isola et al. 2017).
 
     Args:
@@ -161,15 +175,6 @@ class Pix2PixTeacher(_GANTeacher):
         self.lambda_l1 = float(lambda_l1)
         self.built = generator.built and discriminator.built
 
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
-    def discriminator_variables(self):
-        return self.discriminator.trainable_variables
-
-    def call(self, inputs, training=False):
-        """A images [B, H, W, C_A] (or a batch dict) -> fake B [B, H, W, C_B]."""
-        return self.generator(self._source(inputs), training=training)
 
     def _generators(self):
         return [self.generator]
@@ -340,7 +345,7 @@ def ttur_optimizers(learning_rate=2e-4):
             keras.optimizers.Adam(learning_rate * 2, beta_1=0.0, beta_2=0.9))
 
 
-class SPADETeacher(_GANTeacher):
+class SPADETeacher(_ConditionalTeacher):
     """GauGAN (Park et al. 2019): semantic map -> photo with a SPADE generator.
 
     Args:
@@ -382,15 +387,6 @@ class SPADETeacher(_GANTeacher):
         default_g, default_d = ttur_optimizers()
         super().compile(g_optimizer or default_g, d_optimizer or default_d, **kwargs)
 
-    def generator_variables(self):
-        return self.generator.trainable_variables
-
-    def discriminator_variables(self):
-        return self.discriminator.trainable_variables
-
-    def call(self, inputs, training=False):
-        """Semantic maps [B, H, W, semantic_nc] (or a batch dict) -> images."""
-        return self.generator(self._source(inputs), training=training)
 
     def train_step(self, data):
         semantics, real = self._unpack(data)
