@@ -91,6 +91,16 @@ flags.DEFINE_integer("timeout", 3600, "Seconds before one measurement's subproce
 flags.DEFINE_bool("isolate", True, "Run each measurement in a fresh subprocess (peak RSS per "
                   "configuration). --noisolate runs all in this process: one start-up, but "
                   "peak RSS figures are then the process's running maximum.")
+flags.DEFINE_string("vs_torch", None, "Python interpreter with PyTorch: adds section vs_torch, "
+                    "the anchor step (--torch_anchor) side by side with ours built from the "
+                    "library's pieces, rounds alternating, at each size >= 256, batch and "
+                    "--precisions, kd and kd+VEM. PyTorch is never a dependency of itgc_tf.")
+flags.DEFINE_string("torch_anchor", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "anchors",
+    "torch_vem_step.py"), "The PyTorch anchor script (vs_torch).")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
+                  "Keras dtype policies of our generators in section vs_torch.")
+flags.DEFINE_integer("anchor_steps", 5, "Timed steps per round and side in section vs_torch.")
 flags.DEFINE_string("worker", None, "Internal: run one measurement (JSON spec) and print it.")
 FLAGS = flags.FLAGS
 
@@ -141,6 +151,12 @@ def plan(options):
                   for s in sizes for b in batches]
     if "profile" in sections:
         specs.append(dict(section="profile", size=sizes[0], batch=1))
+    if "vs_torch" in sections:
+        specs += [dict(section="vs_torch", size=s, batch=b, vem=vem, precision=p,
+                       repeats=options["repeats"], steps=options["anchor_steps"],
+                       python=options["vs_torch"], anchor=options["torch_anchor"])
+                  for s in sizes if s >= 256 for b in batches for p in options["precisions"]
+                  for vem in (False, True)]
     return specs
 
 
@@ -163,7 +179,12 @@ def _options():
     options = dict(quick=FLAGS.quick, sizes=ints(FLAGS.sizes, "sizes"),
                    batches=ints(FLAGS.batches, "batches"), jit=jit, configs=FLAGS.configs,
                    sections=FLAGS.sections, formats=FLAGS.formats, repeats=FLAGS.repeats,
-                   latency_runs=FLAGS.latency_runs, calibration=8)
+                   latency_runs=FLAGS.latency_runs, calibration=8, vs_torch=FLAGS.vs_torch,
+                   torch_anchor=os.path.abspath(FLAGS.torch_anchor),
+                   precisions=FLAGS.precisions, anchor_steps=FLAGS.anchor_steps)
+    if FLAGS.vs_torch and "vs_torch" not in options["sections"]:
+        options["sections"] = options["sections"] + ["vs_torch"]
+    _check_vs_torch(options)
     if FLAGS.quick:  # flags given explicitly win over the quick defaults
         options["calibration"] = 2
         quick = dict(sizes=[128], batches=[1], jit=[False], repeats=2, latency_runs=3,
@@ -174,6 +195,25 @@ def _options():
         raise app.UsageError("--sizes must be >= 32 (the ResNet generators and the critic need "
                              "it), --batches and --repeats >= 1.")
     return options
+
+
+def _check_vs_torch(options):
+    """UsageError unless section vs_torch (if asked for) has what it needs."""
+    if "vs_torch" not in options["sections"]:
+        return
+    if not options["vs_torch"]:
+        raise app.UsageError("Section vs_torch needs --vs_torch=PYTHON, an interpreter with "
+                             "PyTorch installed.")
+    if not os.path.isfile(options["torch_anchor"]):
+        raise app.UsageError(f"PyTorch anchor {options['torch_anchor']} not found. Fix: pass "
+                             "--torch_anchor=PATH to torch_vem_step.py.")
+    bad = sorted(set(options["precisions"]) - {"float32", "mixed_bfloat16", "mixed_float16"})
+    if bad:
+        raise app.UsageError(f"Unknown --precisions {bad}; choose from float32, "
+                             "mixed_bfloat16, mixed_float16.")
+    if max(options["sizes"]) < 256:
+        raise app.UsageError("Section vs_torch needs --sizes with 256 or more (the anchor's "
+                             "critic has 7 blocks); it runs at those sizes only.")
 
 
 def _onednn_on():
@@ -207,7 +247,8 @@ def main(argv):
                "timing does not depend on weight values",
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
-        train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], errors=[])
+        train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
+        errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))

@@ -79,14 +79,25 @@ def _profile(record):
             f"  by op: {ops}")
 
 
+def _vs_torch(report):
+    return table(
+        "Side by side with the PyTorch anchor (median ms/step; PyTorch always float32; "
+        "speed-up = torch ms / itgc ms)",
+        ["size", "batch", "vem", "itgc precision", "torch ms", "itgc ms", "speed-up",
+         "torch threads"],
+        [[r["size"], r["batch"], "on" if r["vem"] else "off", r["precision"],
+          cell(r["torch_ms"], ".0f"), cell(r["itgc_ms"], ".0f"), cell(r["speedup_x"], ".2f"),
+          r["torch_threads"]] for r in report.get("vs_torch", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
-             ("data", _data))
+             ("data", _data), ("vs_torch", _vs_torch))
 
 
 def format_report(report):
     """The tables of every non-empty section, profile summaries and failed
     measurements, separated by blank lines."""
-    blocks = [render(report) for section, render in _SECTIONS if report[section]]
+    blocks = [render(report) for section, render in _SECTIONS if report.get(section)]
     blocks += [_profile(r) for r in report["profile"]]
     blocks += [f"FAILED {e['spec']}: {e['error'][-1000:]}" for e in report["errors"]]
     return "".join(f"\n{block}\n" for block in blocks).rstrip("\n")
