@@ -93,14 +93,19 @@ _IMAGES_ROLE = {"parity_images": "held-out images to check parity",
                 "calibration_images": "training images to calibrate int8"}
 
 
+def _needed_images(tflite):
+    """Which of parity_images, calibration_images the TFLite variants ``tflite`` use."""
+    return (["parity_images"] if tflite else []) + (["calibration_images"]
+                                                    if "int8" in tflite else [])
+
+
 def _check_inputs(tflite, images, input_size, input_nc):
     """Raises before anything is written: unknown variants, missing or misshapen images."""
     unknown = sorted(set(tflite) - set(QUANTIZATIONS))
     if unknown:
         raise ValueError(f"Unknown TFLite variant(s) {unknown}. Fix: use any of "
                          f"{', '.join(QUANTIZATIONS)} (--tflite=fp32,int8).")
-    needed = ["parity_images"] + (["calibration_images"] if "int8" in tflite else [])
-    for name in needed if tflite else []:
+    for name in _needed_images(tflite):
         if images[name] is None:
             raise ValueError(f"TFLite export ({', '.join(tflite)}) needs {name} "
                              f"({_IMAGES_ROLE[name]}), and none were given; nothing was "
@@ -121,7 +126,8 @@ def _report(model_name, version, generator, tflite_results, images):
     multiple, minimum = size_rule(generator)
     return {"model_name": model_name, "version": version,
             "size_rule": {"multiple": multiple, "minimum": minimum},
-            **{f"num_{name}": 0 if value is None else len(value) for name, value in images.items()},
+            **{f"num_{name}": len(images[name]) if name in _needed_images(tflite_results) else 0
+               for name in images},
             "tflite": {q: {"file": os.path.basename(r.path), "size_bytes": r.size_bytes,
                            "input_shape": list(r.input_shape),
                            "parity_psnr_db_heldout": r.parity_psnr,
