@@ -20,6 +20,7 @@ import tempfile
 
 import numpy as np
 
+from itgc_tf.export.config import check_version
 from itgc_tf.export.padding import size_rule
 from itgc_tf.export.saved_model import export_saved_model
 from itgc_tf.export.tflite import QUANTIZATIONS, export_tflite
@@ -74,11 +75,9 @@ def version_dir(export_dir, model_name, version=None):
         raise ValueError(f"Model name {model_name!r} is not a plain folder name. Fix: pass "
                          "--model_name with letters, digits, '_', '-', '.' (e.g. student).")
     base = os.path.join(os.path.abspath(export_dir), model_name)
+    check_version(version)
     if version is None:
         version = next_version(base)
-    if version < 1:
-        raise ValueError(f"--version must be a positive integer, got {version}. Fix: pass "
-                         "--version=N with N >= 1, or leave it out for the next free version.")
     target = os.path.join(base, str(version))
     if os.path.lexists(target):
         raise FileExistsError(

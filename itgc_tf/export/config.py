@@ -7,6 +7,13 @@ from itgc_tf.options import option, require
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 
 
+def check_version(version):
+    """A served version is a positive integer (None: the next free one)."""
+    require(version is None or version >= 1, f"--version must be a positive integer, got "
+            f"{version}. Fix: pass --version=N with N >= 1, or leave it out for the next free "
+            "version.")
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportOptions:
     """The generator to export and the exports to write."""
@@ -43,9 +50,7 @@ class ExportOptions:
         for name in ("num_calibration", "num_heldout"):
             require(getattr(self, name) >= 1, f"--{name} must be >= 1, got "
                     f"{getattr(self, name)}. Fix: pass a positive count.")
-        require(self.version is None or self.version >= 1, f"--version must be a positive "
-                f"integer, got {self.version}. Fix: pass --version=N with N >= 1, or leave it "
-                "out for the next free version.")
+        check_version(self.version)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,9 +12,10 @@ N, H and W are dynamic unless the generator fixes them (its functional input
 shape). Any H, W is served: when the network needs H, W divisible by a multiple
 (its `SizeCheck` layers, e.g. 2**depth for a U-Net), the signatures reflect-pad
 the input up to it and crop the output back (`itgc_tf.export.padding`); the
-Keras model itself still refuses such sizes. The encoded signature decodes every image separately, so a batch may mix sizes; it
-exists when input_nc and output_nc are 1, 3 or 4 (PNG channel counts). For TF
-Serving's REST API send `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
+Keras model itself still refuses such sizes. The encoded signature decodes every
+image separately, so a batch may mix sizes; it exists when input_nc and output_nc
+are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
+`{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 """
 import logging
 import os
