@@ -11,6 +11,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 import itgc_tf.models
 from itgc_tf.custom_objects import MODULES
@@ -45,33 +46,44 @@ def test_import_itgc_tf_does_not_load_tensorflow():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
-def test_a_saved_generator_loads_in_a_fresh_process_after_import_itgc_tf(tmp_path):
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """(generator.keras path, its code to load and run it, the expected output)."""
+    folder = tmp_path_factory.mktemp("saved")
     keras.utils.set_random_seed(0)
     generator = build_generator("unet_16", 3, 3, 4, norm="instance", residual=True)
-    generator.save(tmp_path / "generator.keras")
+    generator.save(folder / "generator.keras")
     images = np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
-    np.save(tmp_path / "images.npy", images)
-    expected = generator(images, training=False).numpy()
+    np.save(folder / "images.npy", images)
     loads = f"""
-        model = keras.models.load_model({str(tmp_path / 'generator.keras')!r})
-        np.save({str(tmp_path / 'out.npy')!r}, model(np.load({str(tmp_path / 'images.npy')!r})))
+        model = keras.models.load_model({str(folder / 'generator.keras')!r})
+        np.save({str(folder / 'out.npy')!r}, model(np.load({str(folder / 'images.npy')!r})))
         """
-    # The issue's exact use: itgc_tf first, then Keras (registered once Keras loads).
-    result = _python("import itgc_tf\nimport keras\nimport numpy as np\n" + textwrap.dedent(loads))
+    return folder, textwrap.dedent(loads), generator(images, training=False).numpy()
+
+
+def test_a_saved_generator_loads_in_a_fresh_process_after_import_itgc_tf(saved):
+    folder, loads, expected = saved
+    # The issue's exact use: itgc_tf first (TensorFlow not loaded yet), then Keras.
+    result = _python("import sys, itgc_tf\nassert 'itgc_tf.models.layers' not in sys.modules\n"
+                     "import keras\nimport numpy as np\n" + loads)
     assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
-    os.remove(tmp_path / "out.npy")
-    # Keras first: without itgc_tf the file cannot load; after `import itgc_tf` it does.
-    result = _python(f"""
+    np.testing.assert_allclose(np.load(folder / "out.npy"), expected, atol=1e-5)
+
+
+@pytest.mark.slow  # a second TensorFlow import in a subprocess
+def test_keras_imported_first_cannot_load_it_until_import_itgc_tf(saved):
+    folder, loads, expected = saved
+    result = _python(textwrap.dedent(f"""
         import keras
         import numpy as np
         try:
-            keras.models.load_model({str(tmp_path / 'generator.keras')!r})
+            keras.models.load_model({str(folder / 'generator.keras')!r})
         except Exception as error:
             print("without itgc_tf:", error)
         import itgc_tf
-        """ + loads)
+        """) + loads)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "without itgc_tf:" in result.stdout
     assert "Could not locate class 'SizeCheck'" in result.stdout
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
+    np.testing.assert_allclose(np.load(folder / "out.npy"), expected, atol=1e-5)
