@@ -5,9 +5,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 from export_helpers import smooth_images, tiny_generator
-from itgc_tf.export import export_saved_model
+from itgc_tf.export import export_saved_model, export_tflite
 from itgc_tf.export.padding import pad_to_multiple, size_rule
 from itgc_tf.models.registry import build_generator
 
@@ -48,12 +49,12 @@ def unet(tmp_path_factory):
     generator = build_generator("unet_64", 3, 3, 2, norm="none")
     export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "unet"),
                                     input_nc=3, output_nc=3)
-    return generator, tf.saved_model.load(export_dir)
+    return generator, tf.saved_model.load(export_dir), export_dir
 
 
 @pytest.mark.parametrize("height,width", [(37, 50), (100, 100), (64, 64)])
 def test_unet_signature_matches_keras_on_a_manually_padded_input(unet, height, width):
-    generator, loaded = unet
+    generator, loaded, _ = unet
     images = smooth_images(2, 128, seed=height)[:, :height, :width]
     outputs = loaded.signatures["serving_default"](images=tf.constant(images))["outputs"]
     padded = _numpy_pad(images, 64)
@@ -64,7 +65,7 @@ def test_unet_signature_matches_keras_on_a_manually_padded_input(unet, height, w
 
 
 def test_uint8_and_encoded_signatures_take_odd_sizes(unet):
-    _, loaded = unet
+    _, loaded, _ = unet
     pixels = np.random.default_rng(1).integers(0, 256, (1, 37, 50, 3), dtype=np.uint8)
     assert loaded.signatures["uint8"](images=pixels)["outputs"].shape == (1, 37, 50, 3)
     png = loaded.signatures["encoded"](image_bytes=tf.io.encode_png(pixels[0]))["png_bytes"]
@@ -72,6 +73,16 @@ def test_uint8_and_encoded_signatures_take_odd_sizes(unet):
 
 
 def test_the_keras_model_still_refuses_sizes_it_cannot_take(unet):
-    generator, _ = unet
+    generator, _, _ = unet
     with pytest.raises(ValueError, match="unet_64 needs input height and width divisible by 64"):
         generator(smooth_images(1, 128)[:, :37, :50], training=False)
+
+
+def test_a_fitting_fixed_size_tflite_model_has_no_padding_ops(unet, tmp_path):
+    """At a size that already fits (TFLite's fixed input) the padding folds away: no
+    GATHER / STRIDED_SLICE left to slow the model down or to quantise."""
+    _, _, export_dir = unet
+    result = export_tflite(export_dir, str(tmp_path / "unet.tflite"), input_size=(64, 64),
+                           parity_images=smooth_images(1, 64))
+    ops = {op["op_name"] for op in Interpreter(model_path=result.path)._get_ops_details()}
+    assert "CONV_2D" in ops and not ops & {"GATHER", "STRIDED_SLICE", "SLICE"}
