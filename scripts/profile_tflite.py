@@ -1,7 +1,7 @@
 """Where a TFLite generator's inference time goes, from native stack samples (py-spy).
 
     pip install py-spy      # a profiling tool, not a dependency of itgc_tf
-    python scripts/profile_tflite.py --tflite=MODEL_DIR/export/generator_int8.tflite
+    python scripts/profile_tflite.py --tflite=MODEL_DIR/export/student/1/model_int8.tflite
 
 Runs the model ``--invocations`` times on one random image in [-1, 1] (TFLiteRunner,
 ``--threads`` interpreter threads) under ``py-spy record --native``, then prints the

@@ -142,10 +142,12 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
     # Its flags.cfg holds only itgc-distill's flags and reproduces the run's config.
     assert (_parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
             == _parse(DistillConfig, args))
-    _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
-         "--num_calibration=2", *DATA[:4])
-    assert (student_dir / "export" / "saved_model" / "saved_model.pb").is_file()
-    assert (student_dir / "export" / "model_fp32.tflite").is_file()
+    exported = _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
+                    "--num_heldout=2", *DATA[:4])
+    # TF Serving's layout, named by the generator's role (an itgc-distill run: student).
+    version = student_dir / "export" / "student" / "1"
+    assert (version / "saved_model.pb").is_file() and (version / "model_fp32.tflite").is_file()
+    assert f"--model_name=student --model_base_path={version.parent}" in exported.stdout
     _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={teacher_dir}",
          "--latency_runs=3", f"--comparison_png={tmp_path / 'comparison.png'}", *DATA[:4])
     report = json.loads((student_dir / "report.json").read_text())

@@ -1,6 +1,8 @@
-"""A generator's whole export is all or nothing (itgc_tf.export.bundle): inputs
-are checked before anything is written, a failed build leaves the export folder
-as it was, and the finished export holds every requested file."""
+"""A generator's whole export in TF Serving's layout, all or nothing
+(itgc_tf.export.bundle): EXPORT_DIR/MODEL_NAME/VERSION holds the SavedModel and the
+TFLite models; versions count up and an existing one is refused; inputs are checked
+before anything is written and a failed build leaves nothing behind."""
+import json
 import os
 
 import keras
@@ -9,7 +11,7 @@ import pytest
 
 from export_helpers import smooth_images, tiny_generator
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
-from itgc_tf.export import ParityError, export_generator
+from itgc_tf.export import ParityError, export_generator, next_version
 
 
 @pytest.fixture(scope="module")
@@ -29,51 +31,86 @@ def _listing(root):
     return found
 
 
+def test_next_version_follows_the_highest_integer_folder(tmp_path):
+    assert next_version(tmp_path / "absent") == 1
+    for name in ("1", "7", "3"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "12.txt").write_text("not a version")
+    (tmp_path / ".8.tmp-x").mkdir()  # a staging folder is not a version
+    (tmp_path / "9").write_text("a file is not a version")
+    assert next_version(tmp_path) == 8
+
+
 def test_int8_without_calibration_images_writes_nothing(generator, tmp_path):
-    with pytest.raises(ValueError, match="needs images to check parity and calibrate int8.*"
-                                         "nothing was written.*Fix:"):
-        export_generator(generator, tmp_path / "export", input_nc=3, output_nc=3, tflite=["int8"])
-    with pytest.raises(ValueError, match=r"needs images \[N, 16, 16, 3\].*got shape \(2, 8, 8, 3\)"):
-        export_generator(generator, tmp_path / "export", input_nc=3, output_nc=3, tflite=["fp32"],
-                         images=smooth_images(2, 8), input_size=(16, 16))
+    images = smooth_images(2, 16)
+    with pytest.raises(ValueError, match="needs calibration_images \\(training images to "
+                                         "calibrate int8\\).*nothing was written.*Fix:"):
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3,
+                         tflite=["int8"], parity_images=images, input_size=(16, 16))
+    with pytest.raises(ValueError, match="needs parity_images \\(held-out"):
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3,
+                         tflite=["fp32"], input_size=(16, 16))
+    with pytest.raises(ValueError, match=r"needs parity_images \[N, 16, 16, 3\].*got shape "
+                                         r"\(2, 8, 8, 3\)"):
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3,
+                         tflite=["fp32"], parity_images=smooth_images(2, 8), input_size=(16, 16))
     with pytest.raises(ValueError, match="Unknown TFLite variant"):
-        export_generator(generator, tmp_path / "export", input_nc=3, output_nc=3, tflite=["int4"])
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3,
+                         tflite=["int4"])
+    with pytest.raises(ValueError, match="not a plain folder name.*Fix: pass --model_name"):
+        export_generator(generator, tmp_path, model_name="../up", input_nc=3, output_nc=3)
+    with pytest.raises(ValueError, match="--version must be a positive integer"):
+        export_generator(generator, tmp_path, model_name="student", version=0, input_nc=3,
+                         output_nc=3)
     assert os.listdir(tmp_path) == []
 
 
-def test_a_failed_parity_check_leaves_the_export_folder_as_it_was(generator, tmp_path):
-    out = tmp_path / "export"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
+def test_a_failed_parity_check_leaves_nothing_behind(generator, tmp_path):
+    (tmp_path / "student" / "1").mkdir(parents=True)
     before = _listing(tmp_path)
     with pytest.raises(ParityError):
-        export_generator(generator, out, input_nc=3, output_nc=3, tflite=["fp32", "int8"],
-                         images=smooth_images(4, 16), input_size=(16, 16), min_parity_psnr=1e9)
-    assert _listing(tmp_path) == before  # no SavedModel, no staging folder left
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3,
+                         tflite=["fp32", "int8"], calibration_images=smooth_images(4, 16),
+                         parity_images=smooth_images(2, 16, seed=1), input_size=(16, 16),
+                         min_parity_psnr=1e9)
+    assert _listing(tmp_path) == before  # no version 2, no staging folder left
 
 
-def test_the_whole_export_appears_together_and_replaces_only_with_overwrite(generator, tmp_path):
-    out = tmp_path / "export"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    images = smooth_images(4, 16)
-    paths, results = export_generator(generator, out, input_nc=3, output_nc=3, tflite=["fp32"],
-                                      images=images, input_size=(16, 16))
-    assert sorted(os.listdir(tmp_path)) == ["export"]  # the staging folder is gone
-    assert sorted(os.listdir(out)) == ["model_fp32.tflite", "notes.txt", "saved_model"]
-    assert paths == {"saved_model": str(out / "saved_model"),
-                     "tflite_fp32": str(out / "model_fp32.tflite")}
-    assert results["fp32"].path == paths["tflite_fp32"] and results["fp32"].parity_psnr > 60
-    expected = generator(images, training=False).numpy()
-    np.testing.assert_allclose(SavedModelRunner(paths["saved_model"])(images), expected, atol=1e-5)
-    np.testing.assert_allclose(TFLiteRunner(paths["tflite_fp32"])(images), expected, atol=1e-4)
+def test_versions_count_up_in_the_model_folder_and_an_existing_one_is_refused(generator,
+                                                                             tmp_path):
+    calibration, heldout = smooth_images(4, 16), smooth_images(2, 16, seed=1)
+    first = export_generator(generator, tmp_path, model_name="student", input_nc=3,
+                             output_nc=3, tflite=["fp32", "int8"],
+                             calibration_images=calibration, parity_images=heldout,
+                             input_size=(16, 16))
+    base = tmp_path / "student"
+    assert (first.model_base_path, first.version, first.saved_model) == (
+        str(base), 1, str(base / "1"))
+    assert os.listdir(base) == ["1"]  # the staging folder is gone
+    assert {"saved_model.pb", "variables", "model_fp32.tflite", "model_int8.tflite",
+            "export.json"} <= set(os.listdir(base / "1"))
+    report = json.loads((base / "1" / "export.json").read_text())
+    assert report["size_rule"] == {"multiple": 1, "minimum": 1}
+    assert (report["num_calibration_images"], report["num_parity_images"]) == (4, 2)
+    int8 = report["tflite"]["int8"]
+    assert int8["parity_psnr_db_heldout"] == first.tflite["int8"].parity_psnr > 20
+    assert int8["parity_psnr_db_calibration"] == first.tflite["int8"].calibration_psnr > 20
+    assert report["tflite"]["fp32"]["parity_psnr_db_calibration"] is None
+    expected = generator(heldout, training=False).numpy()
+    np.testing.assert_allclose(SavedModelRunner(first.saved_model)(heldout), expected, atol=1e-5)
+    np.testing.assert_allclose(TFLiteRunner(first.tflite["fp32"].path)(heldout), expected,
+                               atol=1e-4)
 
+    second = export_generator(generator, tmp_path, model_name="student", input_nc=3,
+                              output_nc=3)
+    assert second.version == 2 and sorted(os.listdir(base)) == ["1", "2"]
+    assert second.tflite == {} and os.path.isfile(base / "2" / "saved_model.pb")
     before = _listing(tmp_path)
-    with pytest.raises(FileExistsError, match="saved_model.*model_fp32.tflite.*nothing was "
-                                              "written.*--overwrite"):
-        export_generator(generator, out, input_nc=3, output_nc=3, tflite=["fp32"], images=images,
-                         input_size=(16, 16))
+    with pytest.raises(FileExistsError, match="Version 1 of student already exists.*nothing "
+                                              "was written.*Fix: leave out --version to write "
+                                              "the next free one \\(3\\)"):
+        export_generator(generator, tmp_path, model_name="student", version=1, input_nc=3,
+                         output_nc=3)
     assert _listing(tmp_path) == before
-    export_generator(generator, out, input_nc=3, output_nc=3, images=images, overwrite=True)
-    assert sorted(os.listdir(out)) == ["model_fp32.tflite", "notes.txt", "saved_model"]
-    assert sorted(os.listdir(tmp_path)) == ["export"]
+    assert export_generator(generator, tmp_path, model_name="teacher", version=5, input_nc=3,
+                            output_nc=3).saved_model == str(tmp_path / "teacher" / "5")

@@ -1,9 +1,11 @@
 """TFLite export with parity check (itgc_tf.export.tflite) and the TFLite runner."""
 import os
+import warnings
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
@@ -127,3 +129,22 @@ def test_int8_with_a_layer_dead_on_every_calibration_image_names_it_and_writes_n
 def test_a_healthy_int8_model_has_no_degenerate_activation(exports):
     with open(exports["int8"].path, "rb") as f:
         assert degenerate_int8_tensors(f.read()) == []
+
+
+@pytest.mark.skipif(not hasattr(tf.lite, "Interpreter"), reason="tf.lite.Interpreter is gone "
+                    "from this TensorFlow: nothing left to compare LiteRT with")
+def test_litert_gives_the_outputs_tf_lite_interpreter_gave(exports):
+    images = _images(2, seed=5)
+    for quantization in ("fp32", "int8"):
+        with warnings.catch_warnings():  # only here: its deprecation notice is the point
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = tf.lite.Interpreter(model_path=exports[quantization].path)
+        interpreter.allocate_tensors()
+        (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+        expected = []
+        for image in images:
+            interpreter.set_tensor(given["index"], image[np.newaxis])
+            interpreter.invoke()
+            expected.append(interpreter.get_tensor(taken["index"])[0])
+        np.testing.assert_array_equal(TFLiteRunner(exports[quantization].path)(images),
+                                      np.stack(expected))  # bit for bit

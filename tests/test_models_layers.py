@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, ReflectionPad2D, SizeCheck,
                                    check_size, leaky_relu, norm_layer, uses_bias)
@@ -82,7 +83,7 @@ def test_instance_norm_and_reflection_pad_stay_on_xnnpack_ops_in_tflite():
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.representative_dataset = lambda: (
         [np.random.rand(1, 16, 16, 3).astype("float32")] for _ in range(4))
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter = Interpreter(model_content=converter.convert())
     ops = collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
     assert ops["CONV_2D"] == 1 and ops["MEAN"] == 2 and ops["CONCATENATION"] == 2
     assert not set(ops) & {"MIRROR_PAD", "SUB", "SQUARED_DIFFERENCE", "RESHAPE"}

@@ -1,9 +1,9 @@
 """Load an exported generator and run it on numpy images (for parity checks and timing)."""
 import os
-import warnings
 
 import numpy as np
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 
 class SavedModelRunner:
@@ -36,8 +36,9 @@ class SavedModelRunner:
 
 
 class TFLiteRunner:
-    """Runs a TFLite generator with a fixed [1, H, W, C] float32 input on a batch,
-    one image at a time: float32 [N, H, W, C] → float32 [N, H, W, C'].
+    """Runs a TFLite generator with a fixed [1, H, W, C] float32 input on a batch with
+    the LiteRT runtime (``ai-edge-litert``), one image at a time: float32 [N, H, W, C]
+    → float32 [N, H, W, C'].
 
     Args:
       model: path of a .tflite file, or the flatbuffer bytes.
@@ -46,10 +47,7 @@ class TFLiteRunner:
 
     def __init__(self, model, num_threads=None):
         source = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
-        with warnings.catch_warnings():
-            # tf.lite.Interpreter warns that it moves to the ai-edge-litert package.
-            warnings.simplefilter("ignore", UserWarning)
-            self._interpreter = tf.lite.Interpreter(num_threads=num_threads, **source)
+        self._interpreter = Interpreter(num_threads=num_threads, **source)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]

@@ -1,8 +1,10 @@
 """Export a trained generator: ``python -m itgc_tf.export --generator=DIR_OR_FILE ...``.
 
-Writes a SavedModel for TF Serving (signatures serving_default, uint8, encoded) and
-TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedModel,
-all or nothing: a failure leaves the export folder as it was.
+Writes version VERSION of model MODEL_NAME in TensorFlow Serving's layout,
+EXPORT_DIR/MODEL_NAME/VERSION/: the SavedModel (signatures serving_default, uint8,
+encoded; any input size) and TFLite models (--tflite=fp32,fp16,int8; int8 calibrated
+on training images) checked for parity against the SavedModel on held-out images,
+all or nothing: a failure leaves nothing behind.
 """
 import pathlib
 
@@ -13,35 +15,55 @@ from itgc_tf.export.config import ExportConfig
 from itgc_tf.training.builders import load_generator
 
 
-def export(config):
-    """Export per an `ExportConfig`, all or nothing; returns {name: path}.
+def generator_role(source):
+    """"student" or "teacher" for a generator of an itgc-distill / itgc-train-teacher run
+    folder (told apart by the --teacher flag only itgc-distill records in flags.cfg),
+    else "generator"."""
+    source = pathlib.Path(source)
+    flags = (source if source.is_dir() else source.parent) / "flags.cfg"
+    if not flags.is_file():
+        return "generator"
+    lines = flags.read_text().splitlines()
+    return "student" if any(line.startswith("--teacher=") for line in lines) else "teacher"
 
-    Every input (the generator, the calibration/parity images, existing
-    targets) is checked before anything is written (`export_generator`)."""
+
+def _images(data, split, count):
+    """The first ``count`` images A of ``split``, float32 [count, crop, crop, input_nc]."""
+    return next(iter(build_dataset(data, split, training=False).unbatch()
+                     .batch(count)))["A"].numpy()
+
+
+def export(config):
+    """Export per an `ExportConfig`, all or nothing; returns the `ServingExport`.
+
+    Every input (the generator, the calibration and parity images, the version) is
+    checked before anything is written (`export_generator`)."""
     data, options = config.data, config.export
     source = pathlib.Path(options.generator)
     generator = load_generator(source, "generator", data)
-    out = pathlib.Path(options.export_dir or (source if source.is_dir() else source.parent) /
-                       "export")
-    images, input_size = None, None
+    out = options.export_dir or (source if source.is_dir() else source.parent) / "export"
+    images = {}
     if options.tflite:
-        input_size = (data.crop_size, data.crop_size)
-        images = next(iter(build_dataset(data, "train", training=False).unbatch()
-                           .batch(options.num_calibration)))["A"].numpy()
-    paths, results = export_generator(generator, out, input_nc=data.input_nc,
-                                      output_nc=data.output_nc, tflite=options.tflite,
-                                      images=images, input_size=input_size,
-                                      min_parity_psnr=options.min_parity_psnr,
-                                      overwrite=options.overwrite)
-    for quantization, result in results.items():
-        print(f"TFLite {quantization}: {result.path} ({result.size_bytes} bytes, parity "
-              f"{result.parity_psnr:.1f} dB)")
-    return paths
+        images["parity_images"] = _images(data, options.heldout_split, options.num_heldout)
+    if "int8" in options.tflite:
+        images["calibration_images"] = _images(data, "train", options.num_calibration)
+    return export_generator(generator, out, model_name=options.model_name or
+                            generator_role(source), version=options.version,
+                            input_nc=data.input_nc, output_nc=data.output_nc,
+                            tflite=options.tflite, input_size=(data.crop_size, data.crop_size),
+                            min_parity_psnr=options.min_parity_psnr, **images)
 
 
 def main(config):
-    for name, path in export(config).items():
-        print(f"{name}: {path}")
+    result = export(config)
+    print(f"SavedModel: {result.saved_model}\n  serve it with: tensorflow_model_server "
+          f"--model_name={pathlib.Path(result.model_base_path).name} "
+          f"--model_base_path={result.model_base_path} --rest_api_port=8501")
+    for quantization, lite in result.tflite.items():
+        calibration = ("" if lite.calibration_psnr is None else
+                       f", {lite.calibration_psnr:.1f} dB on the calibration images")
+        print(f"TFLite {quantization}: {lite.path} ({lite.size_bytes} bytes, parity "
+              f"{lite.parity_psnr:.1f} dB on held-out images{calibration})")
 
 
 def run():

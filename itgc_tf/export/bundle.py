@@ -1,108 +1,191 @@
-"""A generator's whole export, all or nothing: the SavedModel and every TFLite
-variant are checked, built and parity-tested in a staging folder, then moved
-into the export folder together; any failure leaves the export folder as it was.
+"""A generator's whole export in TensorFlow Serving's layout, all or nothing:
+
+    <export_dir>/<model_name>/<version>/   saved_model.pb, variables/, fingerprint.pb
+                                           (the SavedModel TF Serving loads),
+                                           model_<q>.tflite (each TFLite variant),
+                                           export.json (parity figures)
+
+``<export_dir>/<model_name>`` is TF Serving's ``--model_base_path``; ``<version>`` is a
+positive integer, by default the next free one, and an existing version is never
+replaced. The version folder is built in a staging folder beside it (a name TF Serving
+ignores) and renamed into place once the SavedModel and every TFLite variant are
+written and parity-checked, so a server watching the folder never sees half a version.
 """
 import dataclasses
+import json
 import os
+import re
 import shutil
 import tempfile
 
 import numpy as np
 
+from itgc_tf.export.config import check_version
+from itgc_tf.export.padding import size_rule
 from itgc_tf.export.saved_model import export_saved_model
 from itgc_tf.export.tflite import QUANTIZATIONS, export_tflite
 
-SAVED_MODEL = "saved_model"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def tflite_name(quantization):
-    """File name of a TFLite variant inside the export folder."""
+    """File name of a TFLite variant inside the version folder."""
     return f"model_{quantization}.tflite"
 
 
-def _check_inputs(export_dir, tflite, images, input_size, input_nc, overwrite):
-    """Raises before anything is written: unknown variants, missing or misshapen
-    images, existing targets without ``overwrite``."""
+@dataclasses.dataclass(frozen=True)
+class ServingExport:
+    """Result of `export_generator`.
+
+    Attributes:
+      model_base_path: absolute ``<export_dir>/<model_name>`` (TF Serving's
+        ``--model_base_path``).
+      version: the version written.
+      saved_model: absolute version folder (the SavedModel).
+      tflite: {quantization: `TFLiteExport`} with paths inside the version folder.
+    """
+    model_base_path: str
+    version: int
+    saved_model: str
+    tflite: dict
+
+
+def versions(model_base_path):
+    """The integer versions under ``model_base_path`` (folders named by an integer)."""
+    if not os.path.isdir(model_base_path):
+        return []
+    return sorted(int(name) for name in os.listdir(model_base_path)
+                  if name.isdigit() and os.path.isdir(os.path.join(model_base_path, name)))
+
+
+def next_version(model_base_path):
+    """1 + the highest version under ``model_base_path``; 1 when there is none."""
+    return max(versions(model_base_path), default=0) + 1
+
+
+def version_dir(export_dir, model_name, version=None):
+    """(model_base_path, version, absolute version folder) of an export that does not
+    exist yet; ``version`` None: `next_version`.
+
+    Raises:
+      ValueError: a model name TF Serving cannot use as a folder, or a version < 1.
+      FileExistsError: the version exists (it is never replaced).
+    """
+    if not _MODEL_NAME.fullmatch(model_name or ""):
+        raise ValueError(f"Model name {model_name!r} is not a plain folder name. Fix: pass "
+                         "--model_name with letters, digits, '_', '-', '.' (e.g. student).")
+    base = os.path.join(os.path.abspath(export_dir), model_name)
+    check_version(version)
+    if version is None:
+        version = next_version(base)
+    target = os.path.join(base, str(version))
+    if os.path.lexists(target):
+        raise FileExistsError(
+            f"Version {version} of {model_name} already exists at {target}; nothing was "
+            f"written (a served version is never replaced). Fix: leave out --version to write "
+            f"the next free one ({next_version(base)}), pass another --version, or delete "
+            f"{target} first.")
+    return base, version, target
+
+
+_IMAGES_ROLE = {"parity_images": "held-out images to check parity",
+                "calibration_images": "training images to calibrate int8"}
+
+
+def _needed_images(tflite):
+    """Which of parity_images, calibration_images the TFLite variants ``tflite`` use."""
+    return (["parity_images"] if tflite else []) + (["calibration_images"]
+                                                    if "int8" in tflite else [])
+
+
+def _check_inputs(tflite, images, input_size, input_nc):
+    """Raises before anything is written: unknown variants, missing or misshapen images."""
     unknown = sorted(set(tflite) - set(QUANTIZATIONS))
     if unknown:
         raise ValueError(f"Unknown TFLite variant(s) {unknown}. Fix: use any of "
                          f"{', '.join(QUANTIZATIONS)} (--tflite=fp32,int8).")
-    if tflite:
-        if images is None:
-            raise ValueError(f"TFLite export ({', '.join(tflite)}) needs images to check parity"
-                             f"{' and calibrate int8' if 'int8' in tflite else ''}, and none were "
-                             "given; nothing was written. Fix: pass --dataset (training images "
-                             "are used), or export without TFLite (--tflite=).")
-        shape = np.shape(images)
+    for name in _needed_images(tflite):
+        if images[name] is None:
+            raise ValueError(f"TFLite export ({', '.join(tflite)}) needs {name} "
+                             f"({_IMAGES_ROLE[name]}), and none were given; nothing was "
+                             "written. Fix: pass --dataset (training images calibrate, "
+                             "held-out ones check parity), or export without TFLite (--tflite=).")
+        shape = np.shape(images[name])
         if input_size is None or len(shape) != 4 or shape[0] == 0 or \
                 tuple(shape[1:]) != (*input_size, input_nc):
-            raise ValueError(f"TFLite export needs images [N, {input_size and input_size[0]}, "
+            raise ValueError(f"TFLite export needs {name} [N, {input_size and input_size[0]}, "
                              f"{input_size and input_size[1]}, {input_nc}] (input_size and "
                              f"input_nc); got shape {shape}; nothing was written. Fix: crop the "
                              "images to input_size (--crop_size) or pass the matching --input_nc.")
-    targets = [os.path.join(export_dir, name)
-               for name in (SAVED_MODEL, *(tflite_name(q) for q in tflite))]
-    existing = [path for path in targets if os.path.lexists(path)]
-    if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} already exist(s); nothing was written. Fix: "
-                              "pass --overwrite to replace them, or choose another --export_dir.")
 
 
-def export_generator(generator, export_dir, *, input_nc, output_nc, tflite=(), images=None,
-                     input_size=None, min_parity_psnr=None, overwrite=False):
-    """Exports ``generator`` to ``export_dir``: ``saved_model/`` and one
-    ``model_<q>.tflite`` per quantization in ``tflite``, all or nothing.
+def _report(model_name, version, generator, tflite_results, images):
+    """export.json: the size rule of the signatures' padding and each TFLite variant's
+    parity (dB PSNR against the SavedModel) on held-out and (int8) calibration images."""
+    multiple, minimum = size_rule(generator)
+    return {"model_name": model_name, "version": version,
+            "size_rule": {"multiple": multiple, "minimum": minimum},
+            **{f"num_{name}": len(images[name]) if name in _needed_images(tflite_results) else 0
+               for name in images},
+            "tflite": {q: {"file": os.path.basename(r.path), "size_bytes": r.size_bytes,
+                           "input_shape": list(r.input_shape),
+                           "parity_psnr_db_heldout": r.parity_psnr,
+                           "parity_psnr_db_heldout_min": r.parity_psnr_min,
+                           "parity_psnr_db_calibration": r.calibration_psnr}
+                       for q, r in tflite_results.items()}}
 
-    Every input is checked first (nothing is written when one is wrong); the
-    SavedModel and the TFLite models are then built and parity-checked in a
-    staging folder beside ``export_dir`` and moved into it at the end. Files of
-    ``export_dir`` that are not targets are left alone.
+
+def export_generator(generator, export_dir, *, model_name, version=None, input_nc, output_nc,
+                     tflite=(), calibration_images=None, parity_images=None, input_size=None,
+                     min_parity_psnr=None):
+    """Exports ``generator`` as version ``version`` of ``model_name`` under ``export_dir``
+    (layout in the module docstring), all or nothing.
+
+    Every input is checked first (nothing is written when one is wrong); the version
+    folder is then built in a staging folder and renamed into place at the end.
 
     Args:
       generator: Keras model, float32 [N, H, W, input_nc] → [N, H, W, output_nc], in [-1, 1].
-      export_dir: the export folder (created if needed).
+      export_dir: the folder of all served models (created if needed).
+      model_name: the served model's name (its folder).
+      version: positive integer; None: the next free one. An existing one refuses.
       input_nc, output_nc: the generator's channel counts.
       tflite: quantizations to write, any of "fp32", "fp16", "int8".
-      images: float32 [N, H, W, input_nc] in [-1, 1]: parity inputs of every
-        TFLite variant and int8 calibration data; required when ``tflite``.
-      input_size: (H, W), the fixed TFLite input size (that of ``images``).
-      min_parity_psnr: see `export_tflite`.
-      overwrite: replace existing targets; otherwise any existing one refuses.
+      calibration_images: float32 [M, H, W, input_nc] in [-1, 1], training images that
+        calibrate int8 (required when "int8" in ``tflite``).
+      parity_images: float32 [N, H, W, input_nc] in [-1, 1], held-out images on which
+        every TFLite variant's parity is checked (required when ``tflite``).
+      input_size: (H, W), the fixed TFLite input size (that of the images).
+      min_parity_psnr: see `export_tflite` (checked on ``parity_images``).
 
     Returns:
-      (paths, results): {"saved_model" | "tflite_<q>": absolute path} and
-      {q: `TFLiteExport`}.
+      A `ServingExport`.
 
     Raises:
-      ValueError, FileExistsError: a bad input (before anything is written).
-      ParityError, ...: a failed build; ``export_dir`` is left as it was.
+      ValueError, FileExistsError: a bad input or an existing version (before anything
+        is written).
+      ParityError, ...: a failed build; nothing is left behind.
     """
     tflite = list(tflite)
-    export_dir = os.path.abspath(export_dir)
-    _check_inputs(export_dir, tflite, images, input_size, input_nc, overwrite)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(export_dir)}.tmp-")
+    images = {"calibration_images": calibration_images, "parity_images": parity_images}
+    _check_inputs(tflite, images, input_size, input_nc)
+    base, version, target = version_dir(export_dir, model_name, version)
+    os.makedirs(base, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=base, prefix=f".{version}.tmp-")  # not an integer: unserved
     try:
-        export_saved_model(generator, os.path.join(staging, SAVED_MODEL), input_nc=input_nc,
-                           output_nc=output_nc)
-        results = {q: export_tflite(os.path.join(staging, SAVED_MODEL),
-                                    os.path.join(staging, tflite_name(q)), input_size=input_size,
-                                    quantization=q, representative_images=images,
-                                    parity_images=images, min_parity_psnr=min_parity_psnr)
+        saved_model = os.path.join(staging, "saved_model")
+        export_saved_model(generator, saved_model, input_nc=input_nc, output_nc=output_nc)
+        results = {q: export_tflite(saved_model, os.path.join(saved_model, tflite_name(q)),
+                                    input_size=input_size, quantization=q,
+                                    representative_images=calibration_images,
+                                    parity_images=parity_images, min_parity_psnr=min_parity_psnr)
                    for q in tflite}
-        names = {"saved_model": SAVED_MODEL, **{f"tflite_{q}": tflite_name(q) for q in tflite}}
-        os.makedirs(export_dir, exist_ok=True)
-        old = os.path.join(staging, ".replaced")
-        os.mkdir(old)
-        for name in names.values():  # renames only: nothing can fail half-way but the OS
-            target = os.path.join(export_dir, name)
-            if os.path.lexists(target):
-                os.replace(target, os.path.join(old, name))
-            os.replace(os.path.join(staging, name), target)
+        results = {q: dataclasses.replace(r, path=os.path.join(target, tflite_name(q)))
+                   for q, r in results.items()}
+        with open(os.path.join(saved_model, "export.json"), "w") as f:
+            json.dump(_report(model_name, version, generator, results, images), f, indent=2)
+        os.rename(saved_model, target)  # one rename: the version appears whole
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    paths = {key: os.path.join(export_dir, name) for key, name in names.items()}
-    results = {q: dataclasses.replace(result, path=paths[f"tflite_{q}"])
-               for q, result in results.items()}
-    return paths, results
+    return ServingExport(model_base_path=base, version=version, saved_model=target,
+                         tflite=results)

@@ -9,10 +9,13 @@ Signatures (inspect them with `saved_model_cli show --all --dir DIR`):
 | `encoded` | `image_bytes`: string, scalar or [N], PNG/JPEG/BMP/GIF bytes | `png_bytes`: string, same shape, PNG |
 
 N, H and W are dynamic unless the generator fixes them (its functional input
-shape); the network may still need H, W divisible by its total stride. The
-encoded signature decodes every image separately, so a batch may mix sizes; it
-exists when input_nc and output_nc are 1, 3 or 4 (PNG channel counts). For TF
-Serving's REST API send `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
+shape). Any H, W is served: when the network needs H, W divisible by a multiple
+(its `SizeCheck` layers, e.g. 2**depth for a U-Net), the signatures reflect-pad
+the input up to it and crop the output back (`itgc_tf.export.padding`); the
+Keras model itself still refuses such sizes. The encoded signature decodes every
+image separately, so a batch may mix sizes; it exists when input_nc and output_nc
+are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
+`{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 """
 import logging
 import os
@@ -21,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.export.padding import pad_to_multiple, size_rule
 
 _IMAGE_CHANNELS = (1, 3, 4)
 
@@ -67,13 +71,15 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=
       ValueError: channel counts that do not match the generator.
     """
     input_shape = _input_shape(generator, input_nc)
+    multiple, minimum = size_rule(generator) if None in input_shape[1:3] else (1, 1)
 
     def generate(images):
-        outputs = tf.cast(generator(images, training=False), tf.float32)  # also under mixed precision
+        padded, crop = pad_to_multiple(images, multiple, minimum)
+        outputs = tf.cast(generator(padded, training=False), tf.float32)  # also under mixed precision
         if outputs.shape[-1] != output_nc:
             raise ValueError(f"The generator outputs {outputs.shape[-1]} channels but output_nc="
                              f"{output_nc}; pass the generator's output channel count as output_nc.")
-        return outputs
+        return crop(outputs)
 
     def serve(images):
         return {"outputs": generate(images)}

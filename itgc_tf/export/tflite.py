@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
@@ -43,8 +44,11 @@ class TFLiteExport:
       size_bytes: its size.
       quantization: "fp32", "fp16" or "int8".
       input_shape: the fixed input shape (1, H, W, C).
-      parity_psnr: mean per-image PSNR (dB) of TFLite vs SavedModel outputs.
-      parity_psnr_min: the worst image's PSNR (what the threshold is checked on).
+      parity_psnr: mean per-image PSNR (dB) of TFLite vs SavedModel outputs on the
+        parity (held-out) images.
+      parity_psnr_min: the worst parity image's PSNR (what the threshold is checked on).
+      calibration_psnr: int8: the same mean on the calibration images (in-sample, for
+        comparison with the held-out figure); None for fp32/fp16.
     """
     path: str
     size_bytes: int
@@ -52,6 +56,7 @@ class TFLiteExport:
     input_shape: tuple
     parity_psnr: float
     parity_psnr_min: float
+    calibration_psnr: float | None = None
 
 
 def _check_images(images, name, input_size, channels):
@@ -84,10 +89,9 @@ def degenerate_int8_tensors(flatbuffer):
     """Names of the per-tensor int8 activations of a TFLite model whose calibrated range
     (255 * scale) is below `DEGENERATE_INT8_RANGE`: layers that were (almost) zero on
     every calibration image. Read without TFLite's default delegates."""
-    interpreter = tf.lite.Interpreter(
+    interpreter = Interpreter(
         model_content=flatbuffer,
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType
-        .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     return [t["name"] for t in interpreter.get_tensor_details()
             if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) == 1
             and 255 * t["quantization_parameters"]["scales"][0] < DEGENERATE_INT8_RANGE]
@@ -120,7 +124,8 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
       tflite_path: the .tflite file to write (must not exist unless `overwrite`).
       input_size: (H, W) of the fixed TFLite input.
       parity_images: held-out inputs [N, H, W, C] in [-1, 1] on which TFLite and
-        SavedModel outputs are compared.
+        SavedModel outputs are compared (not the calibration images: in-sample parity
+        flatters int8).
       quantization: "fp32", "fp16" (fp16 weights) or "int8" (full integer).
       representative_images: int8 only: calibration inputs [M, H, W, C] in
         [-1, 1] from the training data (a few hundred is plenty).
@@ -165,9 +170,13 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
                 f"min_parity_psnr={min_parity_psnr:g} dB; {tflite_path} was not written. Use a less "
                 "aggressive quantization (fp16/fp32), more representative_images from the training "
                 "data, or lower --min_parity_psnr if the loss is acceptable.")
+        calibration_psnr = None
+        if quantization == "int8":
+            calibration_psnr = float(np.mean(psnr(lite(representative_images),
+                                                  saved_model(representative_images))))
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
     return TFLiteExport(path=os.path.abspath(tflite_path),
                         size_bytes=len(flatbuffer), quantization=quantization,
                         input_shape=lite.input_shape, parity_psnr=float(per_image.mean()),
-                        parity_psnr_min=float(per_image.min()))
+                        parity_psnr_min=float(per_image.min()), calibration_psnr=calibration_psnr)

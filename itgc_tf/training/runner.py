@@ -28,7 +28,7 @@ model_dir/
   flags_history.txt  flag changes applied with --allow_changed_flags
   checkpoints/     tf.train.CheckpointManager (resume: re-run the same command)
   tensorboard/     scalars of every tracker, image grids, hparams
-  export/          SavedModel / TFLite of the trained generator
+  export/          itgc-export's versions: export/<model_name>/<version>/ (TF Serving)
   *.keras          the trained generator(s), Keras format (teachers for distillation)
 """
 import contextlib
