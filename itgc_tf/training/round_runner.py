@@ -123,6 +123,13 @@ def train(config, image_grid, teacher_score=None, **resources):
                                strategy, steps_per_epoch=steps, epochs=end,
                                checkpoint=checkpoints[name], images_fn=images_fn,
                                hparams=hparams.pop(name, None))  # once per model and process
+                    if checkpoints[name].epoch != end:  # the explosion guard held the last save
+                        raise RuntimeError(
+                            f"The {name}'s checkpoint at the end of its epoch {end} was not "
+                            "saved (the explosion guard held it), so the round schedule "
+                            "cannot go on from a saved state. Fix: re-run the same command "
+                            "to resume from the last saved checkpoint, or raise "
+                            "--explosion_factor / --explosion_patience.")
                 return fit
 
             scalars = _RoundScalars(pathlib.Path(dirs["tensorboard"]) / "rounds")

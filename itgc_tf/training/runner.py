@@ -26,7 +26,8 @@ model_dir/
   flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run;
                    written once the run is validated, compared on resume
   flags_history.txt  flag changes applied with --allow_changed_flags
-  checkpoints/     tf.train.CheckpointManager (resume: re-run the same command)
+  checkpoints/     tf.train.CheckpointManager (resume: re-run the same command); student
+                   rounds keep checkpoints/teacher/ and checkpoints/student/ (`round_runner`)
   tensorboard/     scalars of every tracker, image grids, hparams
   export/          SavedModel / TFLite of the trained generator
   *.keras          the trained generator(s), Keras format (teachers for distillation)
