@@ -23,8 +23,8 @@ from nan_distill import _with_nan_batch
 # (the resume test turns it off: the schedule does not depend on it, and it is cheaper).
 ROUNDS = ["--dataset=demo:unpaired", "--load_size=36", "--crop_size=32", "--batch_size=2",
           "--verbose=0", "--ndf=4", "--n_layers_D=2", "--recipe=omgd",
-          "--teacher_model=cycle_gan", "--teacher_netG=mobile_resnet_6blocks", "--teacher_ngf=4",
-          "--student_netG=mobile_resnet_6blocks", "--student_ngf=2", "--lambda_cd=0",
+          "--teacher_model=cycle_gan", "--teacher_netG=unet_32", "--teacher_ngf=4",
+          "--student_netG=unet_32", "--student_ngf=2", "--lambda_cd=0",
           "--vem_weight=0.1", "--critic_width=4", "--critic_blocks=1", "--langevin_steps=1",
           "--image_summary_every=0", "--seed=3"]
 
@@ -185,7 +185,7 @@ def test_the_teacher_fid_is_the_frechet_distance_of_its_test_outputs_to_domain_b
 @pytest.mark.parametrize("args,message", [
     (["--recipe=kd", "--teacher=/t"], "--recipe=kd distils a trained teacher.*Fix: use "
                                       "--recipe=omgd"),
-    (["--teacher_netG=mobile_resnet_6blocks,mobile_resnet_6blocks", "--teacher_ngf=4,4"],
+    (["--teacher_netG=unet_32,unet_32", "--teacher_ngf=4,4"],
      "trains one online teacher.*Fix:"),
     (["--teacher_every_n_steps=2"], "teacher trains alone.*Fix: drop"),
     (["--restore_from=ckpt-3"], "keeps two.*Fix: drop --restore_from"),

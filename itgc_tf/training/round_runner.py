@@ -132,7 +132,8 @@ def train(config, image_grid, teacher_score=None, **resources):
                             "--explosion_factor / --explosion_patience.")
                 return fit
 
-            scalars = _RoundScalars(pathlib.Path(dirs["tensorboard"]) / "rounds")
+            scalars = (_RoundScalars(pathlib.Path(dirs["tensorboard"]) / "rounds")
+                       if schedule.teacher_checkpoint == "best_fid" else None)
 
             def start_round(end):
                 state = distiller.round_state
