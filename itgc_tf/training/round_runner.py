@@ -89,6 +89,60 @@ class _RoundScalars:
         self._writer.flush()
 
 
+class _Rounds:
+    """The schedule's three actions on the built models of a prepared run: each model's
+    fit (the runner's, with its own checkpoint and TensorBoard folder) and a round's
+    start (choose the frozen teacher, log its FID)."""
+
+    def __init__(self, config, prepared, models, checkpoints, image_grid, teacher_score):
+        self.config, self.prepared, self.checkpoints = config, prepared, checkpoints
+        self.teacher, self.teacher_generator, self.distiller = models
+        self.schedule = schedule_of(config.online_teachers)
+        self.teacher_score = teacher_score
+        sample = next(iter(prepared.dataset_fn().take(1)))
+        self.images = {"teacher": lambda: _teacher_grid(self.teacher_generator, sample),
+                       "student": lambda: image_grid(self.distiller, sample)}
+        self.hparams = {name: options.flat(config) for name in ("teacher", "student")}
+        tensorboard = pathlib.Path(prepared.dirs["tensorboard"])
+        self.scalars = (_RoundScalars(tensorboard / "rounds")
+                        if self.schedule.teacher_checkpoint == "best_fid" else None)
+
+    def run(self):
+        state = self.distiller.round_state
+        train_in_rounds(
+            self.schedule, self.config.run.schedule.total_epochs,
+            fit_teacher=lambda start, end: self.fit("teacher", self.teacher, end),
+            fit_student=lambda start, end: self.fit("student", self.distiller, end),
+            start_round=self.start_round, teacher_done=self.checkpoints["teacher"].epoch,
+            student_done=self.checkpoints["student"].epoch,
+            round_started=int(state.round_epoch.numpy()))
+
+    def fit(self, name, model, end):
+        """Train ``model`` until ``end`` epochs are done (from its checkpoint's state)."""
+        prepared, checkpoint = self.prepared, self.checkpoints[name]
+        dirs = dict(prepared.dirs, tensorboard=pathlib.Path(prepared.dirs["tensorboard"]) / name)
+        runner.fit(model, self.config.run, prepared.dataset_fn, dirs, prepared.strategy,
+                   steps_per_epoch=prepared.steps_per_epoch, epochs=end, checkpoint=checkpoint,
+                   images_fn=self.images[name],
+                   hparams=self.hparams.pop(name, None))  # once per model and process
+        if checkpoint.epoch != end:  # the explosion guard held the period's last save
+            raise RuntimeError(
+                f"The {name}'s checkpoint at the end of its epoch {end} was not saved (the "
+                "explosion guard held it), so the round schedule cannot go on from a saved "
+                "state. Fix: re-run the same command to resume from the last saved checkpoint, "
+                "or raise --explosion_factor / --explosion_patience.")
+
+    def start_round(self, end):
+        state = self.distiller.round_state
+        score = choose_round_teacher(self.schedule, end, self.teacher_generator,
+                                     self.distiller.teachers[0], state, self.teacher_score)
+        logging.info("Student round after teacher epoch %d: frozen teacher of epoch %d%s.", end,
+                     int(state.source_epoch), "" if score is None else
+                     f" (FID {float(state.score):.3f}; this epoch's {score:.3f})")
+        if self.scalars is not None:
+            self.scalars.write(end, score, state)
+
+
 def train(config, image_grid, teacher_score=None, **resources):
     """Distil per a `DistillConfig` with ``online_teachers.student_rounds_every_epochs``;
     returns the path of the saved student generator.keras.
@@ -99,65 +153,23 @@ def train(config, image_grid, teacher_score=None, **resources):
       ``--inception_weights``, loaded before anything trains).
     resources: handed to the recipe (`build_distiller`).
     """
-    run, schedule = config.run, schedule_of(config.online_teachers)
+    online = config.online_teachers
     with runner.prepared_run(config) as prepared:
-        if schedule.teacher_checkpoint == "best_fid" and teacher_score is None:
-            teacher_score = teacher_fid_scorer(config.data, inception_for_best_fid(
-                config.online_teachers.inception_weights))
-        steps, dirs, strategy = prepared.steps_per_epoch, prepared.dirs, prepared.strategy
-        with strategy.scope():
-            teacher, teacher_generator, distiller = build_round_models(
-                config, prepared.info, steps, **resources)
-        checkpoints = {name: runner.restored_checkpoint(model, run, dirs["checkpoints"] / name,
-                                                        strategy)
-                       for name, model in (("teacher", teacher), ("student", distiller))}
+        if online.student_teacher_checkpoint == "best_fid" and teacher_score is None:
+            teacher_score = teacher_fid_scorer(config.data,
+                                               inception_for_best_fid(online.inception_weights))
+        with prepared.strategy.scope():
+            models = build_round_models(config, prepared.info, prepared.steps_per_epoch,
+                                        **resources)
+        checkpoints = {}
         try:
+            for name, model in (("teacher", models[0]), ("student", models[2])):
+                checkpoints[name] = runner.restored_checkpoint(
+                    model, config.run, prepared.dirs["checkpoints"] / name, prepared.strategy)
             prepared.validated()
-            sample = next(iter(prepared.dataset_fn().take(1)))
-            hparams = {"teacher": options.flat(config), "student": options.flat(config)}
-
-            def fitter(name, model, images_fn):
-                def fit(start, end):
-                    runner.fit(model, run, prepared.dataset_fn,
-                               dict(dirs, tensorboard=pathlib.Path(dirs["tensorboard"]) / name),
-                               strategy, steps_per_epoch=steps, epochs=end,
-                               checkpoint=checkpoints[name], images_fn=images_fn,
-                               hparams=hparams.pop(name, None))  # once per model and process
-                    if checkpoints[name].epoch != end:  # the explosion guard held the last save
-                        raise RuntimeError(
-                            f"The {name}'s checkpoint at the end of its epoch {end} was not "
-                            "saved (the explosion guard held it), so the round schedule "
-                            "cannot go on from a saved state. Fix: re-run the same command "
-                            "to resume from the last saved checkpoint, or raise "
-                            "--explosion_factor / --explosion_patience.")
-                return fit
-
-            scalars = (_RoundScalars(pathlib.Path(dirs["tensorboard"]) / "rounds")
-                       if schedule.teacher_checkpoint == "best_fid" else None)
-
-            def start_round(end):
-                state = distiller.round_state
-                score = choose_round_teacher(schedule, end, teacher_generator,
-                                             distiller.teachers[0], state, teacher_score)
-                logging.info("Student round after teacher epoch %d: frozen teacher of epoch %d%s.",
-                             end, int(state.source_epoch),
-                             "" if score is None else f" (FID {float(state.score):.3f}; "
-                             f"this epoch's {score:.3f})")
-                if score is not None:
-                    scalars.write(end, score, state)
-
-            train_in_rounds(
-                schedule, run.schedule.total_epochs,
-                fit_teacher=fitter("teacher", teacher,
-                                   lambda: _teacher_grid(teacher_generator, sample)),
-                fit_student=fitter("student", distiller,
-                                   lambda: image_grid(distiller, sample)),
-                start_round=start_round, teacher_done=checkpoints["teacher"].epoch,
-                student_done=checkpoints["student"].epoch,
-                round_started=int(distiller.round_state.round_epoch.numpy()))
+            _Rounds(config, prepared, models, checkpoints, image_grid, teacher_score).run()
         finally:
             for checkpoint in checkpoints.values():
                 checkpoint.cleanup()
-        return runner.save_outputs({"teacher.keras": teacher_generator,
-                                    "generator.keras": distiller.student}, dirs["root"])
-
+        return runner.save_outputs({"teacher.keras": models[1],
+                                    "generator.keras": models[2].student}, prepared.dirs["root"])
