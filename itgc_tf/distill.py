@@ -1,7 +1,7 @@
 """Distil a student from a teacher with a base recipe + VEM: ``python -m itgc_tf.distill``."""
 from itgc_tf.cli.app import run_app
 from itgc_tf.data.labels import shown_input
-from itgc_tf.training import runner
+from itgc_tf.training import round_runner, runner
 from itgc_tf.training.builders import build_distiller
 from itgc_tf.training.config import DistillConfig
 
@@ -15,10 +15,17 @@ def _grid(distiller, sample):
     return grid
 
 
-def train(config):
-    """Distil per a `DistillConfig`; returns the path of the saved student generator.keras."""
-    return runner.train(config, lambda info, steps: build_distiller(config, info, steps), _grid,
-                        lambda distiller: {"generator.keras": distiller.student})
+def train(config, teacher_score=None, **resources):
+    """Distil per a `DistillConfig`; returns the path of the saved student generator.keras.
+
+    With ``--student_rounds_every_epochs`` the student trains in rounds against a frozen
+    copy of the online teacher (`round_runner`; ``teacher_score`` replaces its FID scorer).
+    resources: handed to the recipe (e.g. OMGD's ``vgg``)."""
+    if config.online_teachers.rounds:
+        return round_runner.train(config, _grid, teacher_score=teacher_score, **resources)
+    return runner.train(config, lambda info, steps: build_distiller(config, info, steps,
+                                                                    **resources),
+                        _grid, lambda distiller: {"generator.keras": distiller.student})
 
 
 def main(config):

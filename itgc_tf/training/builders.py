@@ -10,7 +10,8 @@ from itgc_tf.models.saving import load_keras_model
 from itgc_tf.models.weight_transfer import transfer_weights
 from itgc_tf.recipes import recipe_from_options
 from itgc_tf.training.distiller import Distiller
-from itgc_tf.training.runner import build_optimizers
+from itgc_tf.training.rounds import RoundLinearDecay
+from itgc_tf.training.runner import build_optimizer, build_optimizers
 from itgc_tf.training.teachers import (SPADE_VGG_LAYERS, CycleGANTeacher, Pix2PixTeacher,
                                        SharedDiscriminatorPix2Pix, SPADETeacher)
 
@@ -199,7 +200,9 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
 
     data_info: the training data's `DatasetInfo` (paired or not).
     teacher: a frozen teacher generator already in memory (default: loaded from
-      ``config.student.teacher``); online recipes (omgd) build and train their own.
+      ``config.student.teacher``); online recipes (omgd) build and train their own, or,
+      in student rounds (``student_rounds_every_epochs``), learn from a frozen copy of
+      it built here (`build_round_models` builds the teacher).
     resources: handed to the recipe (e.g. OMGD's ``vgg``: a ready `VGGFeatures`).
     """
     student_config, data, disc_config = config.student, config.data, config.discriminator
@@ -212,8 +215,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
         student = generator(config.layers, student_config.student_netG,
                             student_config.student_ngf, input_nc, data.output_nc,
                             name_prefix="student_")
-    online = []
-    if recipe.online_teachers:
+    online, rounds = [], config.online_teachers.rounds
+    if recipe.online_teachers and rounds:
+        teachers = [generator(config.layers, student_config.teacher_netG[0],
+                              student_config.teacher_ngf[0], input_nc, data.output_nc,
+                              name_prefix="round_teacher_")]
+    elif recipe.online_teachers:
         online, teachers = online_teachers(config, data_info, steps_per_epoch)
     elif teacher is not None:
         teachers = [teacher]
@@ -239,8 +246,23 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
                       teacher_batchnorm=online_options.teacher_batchnorm,
                       teacher_outputs_before_teacher_step=(
                           online_options.teacher_outputs_before_teacher_step),
-                      teacher_every_n_steps=online_options.teacher_every_n_steps)
+                      teacher_every_n_steps=online_options.teacher_every_n_steps,
+                      teachers_trained_in_rounds=rounds)
     g_optimizer, d_optimizer = build_optimizers(schedule, steps_per_epoch)
+    if rounds:
+        g_optimizer = build_optimizer(schedule, steps_per_epoch, learning_rate=RoundLinearDecay(
+            schedule.lr, schedule.epochs, schedule.epochs_decay, steps_per_epoch,
+            online_options.student_rounds_every_epochs, online_options.student_epochs_per_round))
     model.compile(g_optimizer, d_optimizer if disc is not None else None,
                   jit_compile=config.run.distribution.jit_compile)
     return model
+
+
+def build_round_models(config, data_info, steps_per_epoch, **resources):
+    """(teacher model, its A->B generator, Distiller) of student rounds
+    (``config.online_teachers.student_rounds_every_epochs``): the compiled online teacher,
+    trained alone, and the compiled Distiller whose frozen teacher (``teachers[0]``) is a
+    copy of the same architecture (`itgc_tf.training.rounds`)."""
+    [teacher], [teacher_generator] = online_teachers(config, data_info, steps_per_epoch)
+    return teacher, teacher_generator, build_distiller(config, data_info, steps_per_epoch,
+                                                       **resources)

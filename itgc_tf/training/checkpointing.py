@@ -213,6 +213,11 @@ class RunCheckpoint:
         return tf.train.latest_checkpoint(self.directory)
 
     @property
+    def epoch(self):
+        """Completed epochs held (restored on resume, advanced by each save)."""
+        return int(self._epoch.numpy())
+
+    @property
     def step(self):
         """Training steps done, counted over the whole run (restored on resume)."""
         return int(self._step.numpy())

@@ -13,6 +13,7 @@ from itgc_tf.models.config import DiscriminatorConfig, GeneratorConfig, LayersCo
 from itgc_tf.options import option, pick, require, union
 from itgc_tf.recipes import RECIPES
 from itgc_tf.training.distiller import TEACHER_BATCHNORM
+from itgc_tf.training.rounds import TEACHER_CHECKPOINTS
 from itgc_tf.vem.config import VEMConfig
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
@@ -246,8 +247,43 @@ class OnlineTeachersConfig:
         "(separate), or one discriminator judging all of them, stepped once on the sum of their "
         "losses (shared: OMGD's multi_n_layers with n_share 5).", choices=TEACHER_DISCRIMINATORS)
 
+    student_rounds_every_epochs: int = option(
+        0, "omgd: train the student in rounds (the authors' CycleGAN schedule): the teachers "
+        "train alone, and after every N teacher epochs (and after the last) the student trains "
+        "--student_epochs_per_round epochs against a frozen copy of the teacher. 0: teacher and "
+        "student update in the same steps.")
+    student_epochs_per_round: int = option(
+        1, "With --student_rounds_every_epochs: student epochs per round (the authors: n_dis x "
+        "save_epoch_freq = 40). The student's learning rate is the teacher's at the round's "
+        "teacher epoch, constant within the round.")
+    student_teacher_checkpoint: str = option(
+        "latest", "With --student_rounds_every_epochs: the frozen teacher a round learns from: "
+        "latest (the teacher as it is after its epochs) or best_fid (the teacher with the "
+        "lowest FID on the test split so far, scored after each teacher period; needs "
+        "Inception weights, see --inception_weights).", choices=TEACHER_CHECKPOINTS)
+    inception_weights: str | None = option(
+        None, "With --student_teacher_checkpoint=best_fid: the FID network, the standard FID "
+        "Inception SavedModel or Keras InceptionV3 notop weights (.h5); default the Keras cache. "
+        "Nothing is downloaded.", kind="str")
+
     def __post_init__(self):
-        _at_least(self, 1, "teacher_every_n_steps")
+        _at_least(self, 1, "teacher_every_n_steps", "student_epochs_per_round")
+        _at_least(self, 0, "student_rounds_every_epochs")
+        rounds = {"--student_epochs_per_round": self.student_epochs_per_round != 1,
+                  "--student_teacher_checkpoint": self.student_teacher_checkpoint != "latest",
+                  "--inception_weights": self.inception_weights is not None}
+        require(self.rounds or not any(rounds.values()),
+                f"{', '.join(k for k, on in rounds.items() if on)} only apply to the student "
+                "rounds of --student_rounds_every_epochs. Fix: add --student_rounds_every_epochs=N "
+                "(the authors' CycleGAN: 10) or drop these options.")
+        require(self.inception_weights is None or self.student_teacher_checkpoint == "best_fid",
+                "--inception_weights scores the teacher for --student_teacher_checkpoint=best_fid. "
+                "Fix: add --student_teacher_checkpoint=best_fid or drop --inception_weights.")
+
+    @property
+    def rounds(self):
+        """True when the student trains in rounds against a frozen teacher copy."""
+        return self.student_rounds_every_epochs > 0
 
     def asked(self):
         """The options set away from their defaults (their flag text)."""
@@ -284,6 +320,28 @@ class DistillConfig:
                 "--teacher_discriminator=shared judges several pix2pix teachers with one "
                 "discriminator: it needs two or more --teacher_netG entries. Fix: use "
                 "--teacher_discriminator=separate, or list more teachers.")
+        if self.online_teachers.rounds:
+            self._check_rounds()
+
+    def _check_rounds(self):
+        """The student rounds need one online teacher that trains alone."""
+        recipe, asked = self.student.recipe, self.online_teachers.asked()
+        require(RECIPES[recipe].online_teachers,
+                f"--student_rounds_every_epochs trains the student in rounds against a frozen copy "
+                f"of a teacher trained online, but --recipe={recipe} distils a trained teacher. "
+                "Fix: use --recipe=omgd, or drop --student_rounds_every_epochs.")
+        require(len(self.student.teacher_netG) == 1,
+                "--student_rounds_every_epochs trains one online teacher (the authors' CycleGAN "
+                f"recipe), but --teacher_netG lists {len(self.student.teacher_netG)}. Fix: pass "
+                "one --teacher_netG/--teacher_ngf, or drop --student_rounds_every_epochs.")
+        require(not asked, f"{', '.join(asked)} describe teachers that step inside the "
+                "student's steps; with --student_rounds_every_epochs the teacher trains alone and "
+                "the student learns from a frozen copy (inference mode). Fix: drop these options "
+                "or --student_rounds_every_epochs.")
+        require(self.run.restore_from is None,
+                "--restore_from names one checkpoint, but a run in student rounds keeps two "
+                "(model_dir/checkpoints/teacher and .../student) that must stay in step. Fix: "
+                "drop --restore_from; to go back, delete the newer checkpoints of both folders.")
 
     @property
     def recipe_config(self):

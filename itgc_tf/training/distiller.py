@@ -31,6 +31,7 @@ from itgc_tf.models.taps import feature_taps
 from itgc_tf.recipes.base import StepContext
 from itgc_tf.training.adam import TorchAdam
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
+from itgc_tf.training.rounds import RoundTeacherState
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
 from itgc_tf.vem.config import VEMConfig
 
@@ -64,7 +65,8 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
         from the teacher outputs computed BEFORE the online teachers' update of the
         same step (the authors' Pix2Pix order), not after it.
       teachers_trained_in_rounds: the recipe trains its teachers online, but outside
-        this model (``itgc_tf.training.rounds``): ``teachers`` are frozen copies.
+        this model (``itgc_tf.training.rounds``): ``teachers`` are frozen copies, and
+        ``round_state`` (a `RoundTeacherState`, checkpointed with this model) says which.
       teacher_every_n_steps: online teachers (and their discriminators) update only at
         steps k (counted from 1 over the run) with k % N == 0; the critic and the
         student update every step (the authors' Pix2Pix ``n_dis``; unlike ``n_dis``
@@ -121,6 +123,8 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
                        aggregation="only_first_replica")
         self.train_steps = self.add_weight(name="train_steps", **counter)
         self.skipped_steps = self.add_weight(name="skipped_steps", **counter)
+        self.round_state = (RoundTeacherState(name="round_teacher_state")
+                            if teachers_trained_in_rounds else None)
 
     # ----------------------------------------------------------------- set-up
     def _build_networks(self, image_shape):

@@ -4,11 +4,18 @@ alone; after every ``every_epochs`` teacher epochs (and after the last one) the 
 trains ``student_epochs`` epochs against a frozen copy of the teacher's A->B generator
 (its latest weights, or those with the best FID so far), then the teacher goes on.
 
-An orchestrator over existing pieces: ``Teacher.fit`` for the teacher epochs,
-``Distiller.fit`` (with the frozen copy as its teacher) for the student epochs.
+An orchestrator over two ``fit`` functions (the teacher's and the student's), so that
+the command's runner can give each its checkpoints, exact resume and TensorBoard
+(`itgc_tf.training.round_runner`). The frozen copy's provenance lives in the
+Distiller (`RoundTeacherState`), so it is checkpointed with the student.
 """
 import dataclasses
 import math
+
+import keras
+import tensorflow as tf
+
+from itgc_tf.training.schedules import LinearDecay
 
 TEACHER_CHECKPOINTS = ("latest", "best_fid")
 
@@ -36,7 +43,7 @@ class RoundSchedule:
                 f"{self.teacher_checkpoint!r}. Fix: pass latest or best_fid.")
 
     def rounds(self, teacher_epochs):
-        """[(teacher epoch the round follows, from 1), ...]: every ``every_epochs``-th
+        """[teacher epoch each round follows (from 1), ...]: every ``every_epochs``-th
         epoch and the last."""
         ends = list(range(self.every_epochs, teacher_epochs + 1, self.every_epochs))
         if teacher_epochs and (not ends or ends[-1] != teacher_epochs):
@@ -44,54 +51,108 @@ class RoundSchedule:
         return ends
 
 
-def train_in_rounds(schedule, teacher, teacher_generator, round_teacher, distiller, dataset,
-                    teacher_epochs, steps_per_epoch, teacher_score=None,
-                    student_learning_rate=None, teacher_fit_options=None,
-                    student_fit_options=None):
-    """Run the round schedule; returns {"teacher_scores": [(epoch, score)], "rounds":
-    [(teacher epoch, student epochs done, score of the teacher used or None)]}.
+class RoundTeacherState(keras.layers.Layer):
+    """Which teacher the Distiller's frozen copy is (checkpointed with the Distiller):
+    ``round_epoch`` the teacher epoch whose round it serves (0: none yet),
+    ``source_epoch`` the teacher epoch its weights come from, ``score`` their FID
+    (inf: not scored)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        common = dict(shape=(), trainable=False, aggregation="only_first_replica")
+        self.round_epoch = self.add_weight(name="round_epoch", dtype="int64",
+                                           initializer="zeros", **common)
+        self.source_epoch = self.add_weight(name="source_epoch", dtype="int64",
+                                            initializer="zeros", **common)
+        self.score = self.add_weight(name="score", dtype="float32",
+                                     initializer=keras.initializers.Constant(math.inf), **common)
+        self.built = True
+
+
+def choose_round_teacher(schedule, end, teacher_generator, round_teacher, state,
+                         teacher_score=None):
+    """Set ``round_teacher`` (the Distiller's frozen copy) for the round after teacher
+    epoch ``end``: the teacher's current weights (``latest``), or (``best_fid``) those if
+    ``teacher_score(teacher_generator)`` (lower is better) beats ``state.score``, else
+    it keeps the best so far. Updates the `RoundTeacherState` ``state``; returns the
+    teacher's score at ``end`` (None for ``latest``)."""
+    score = None
+    if schedule.teacher_checkpoint == "best_fid":
+        if teacher_score is None:
+            raise ValueError("student_teacher_checkpoint=best_fid scores the teacher by FID "
+                             "after every teacher period, but no scorer was given. Fix: pass "
+                             "teacher_score (the command builds it from the Inception weights "
+                             "and the test split), or use student_teacher_checkpoint=latest.")
+        score = float(teacher_score(teacher_generator))
+    if score is None or score < float(state.score.numpy()):
+        round_teacher.set_weights(teacher_generator.get_weights())
+        state.source_epoch.assign(end)
+        if score is not None:
+            state.score.assign(score)
+    state.round_epoch.assign(end)
+    return score
+
+
+def train_in_rounds(schedule, teacher_epochs, *, fit_teacher, fit_student, start_round,
+                    teacher_done=0, student_done=0, round_started=0):
+    """Run the round schedule, or continue it from a resumed state.
 
     Args:
-      schedule: a ``RoundSchedule``.
-      teacher: a compiled teacher model (``fit`` trains it alone).
-      teacher_generator: its A->B generator (read after each teacher period).
-      round_teacher: a generator of the same architecture that ``distiller`` holds
-        as its frozen teacher; it gets the chosen teacher weights before each round.
-      distiller: a compiled ``Distiller`` built with ``teachers=[round_teacher]``.
-      dataset: a repeated training ``tf.data.Dataset`` (both fits draw from it).
-      teacher_epochs: teacher epochs in all; steps_per_epoch: batches per epoch.
-      teacher_score: callable(generator) -> float, lower is better (the FID of the
-        teacher on the test split); needed for ``best_fid``.
-      student_learning_rate: None, or callable(teacher epoch) -> float: the student
-        optimizer's learning rate (a variable, not a schedule) is set to it before
-        each round (the authors' student follows the teacher's epoch schedule).
-      teacher_fit_options, student_fit_options: more ``fit`` keyword arguments
-        (callbacks, verbose).
+      schedule: a ``RoundSchedule``; teacher_epochs: teacher epochs in all.
+      fit_teacher(start, end), fit_student(start, end): train that model from ``start``
+        to ``end`` completed epochs (the student's epochs count over all rounds).
+      start_round(end): set the frozen teacher of the round after teacher epoch ``end``
+        (e.g. `choose_round_teacher`).
+      teacher_done, student_done: epochs each model has completed (a resumed run).
+      round_started: the teacher epoch of the round whose frozen teacher is already set
+        (``RoundTeacherState.round_epoch``): a round interrupted after it started keeps it.
+    Returns [(teacher epoch, student epochs at the round's end)] of the rounds run now.
     """
-    if schedule.teacher_checkpoint == "best_fid" and teacher_score is None:
-        raise ValueError("student_teacher_checkpoint=best_fid scores the teacher by FID after "
-                         "every teacher period, but no scorer was given. Fix: pass "
-                         "teacher_score (the CLI builds it from the Inception weights and the "
-                         "test split), or use student_teacher_checkpoint=latest.")
-    best_score, best_weights = math.inf, None
-    history = {"teacher_scores": [], "rounds": []}
-    start = 0
+    ran = []
     for done, end in enumerate(schedule.rounds(teacher_epochs)):
-        teacher.fit(dataset, epochs=end, initial_epoch=start, steps_per_epoch=steps_per_epoch,
-                    **(teacher_fit_options or {}))
-        start = end
-        weights, score = teacher_generator.get_weights(), None
-        if schedule.teacher_checkpoint == "best_fid":
-            score = float(teacher_score(teacher_generator))
-            history["teacher_scores"].append((end, score))
-            if score < best_score:
-                best_score, best_weights = score, weights
-            weights, score = best_weights, best_score
-        round_teacher.set_weights(weights)
-        if student_learning_rate is not None:
-            distiller.student_optimizer.learning_rate.assign(student_learning_rate(end))
-        distiller.fit(dataset, epochs=(done + 1) * schedule.student_epochs,
-                      initial_epoch=done * schedule.student_epochs,
-                      steps_per_epoch=steps_per_epoch, **(student_fit_options or {}))
-        history["rounds"].append((end, (done + 1) * schedule.student_epochs, score))
-    return history
+        student_end = (done + 1) * schedule.student_epochs
+        if student_done >= student_end:
+            continue
+        if teacher_done > end:
+            raise ValueError(
+                f"The teacher has completed {teacher_done} epochs but the student only "
+                f"{student_done}: the round after teacher epoch {end} (up to student epoch "
+                f"{student_end}) is missing, so these checkpoints are not one run of this "
+                "schedule. Fix: resume with the run's own flags (--flagfile=MODEL_DIR/flags.cfg), "
+                "or start over in a new --model_dir.")
+        if teacher_done < end:
+            fit_teacher(teacher_done, end)
+            teacher_done = end
+        if round_started < end:
+            start_round(end)
+            round_started = end
+        fit_student(student_done, student_end)
+        student_done = student_end
+        ran.append((end, student_end))
+    return ran
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class RoundLinearDecay(LinearDecay):
+    """The student's learning rate in rounds: the teacher's `LinearDecay` rate at the
+    teacher epoch the round follows, constant within the round (the authors' student
+    optimiser is stepped by the teacher's epoch scheduler).
+
+    At student step ``s`` the round is ``r = s // (student_epochs · steps_per_epoch)``,
+    it follows teacher epoch ``end = min((r + 1) · every_epochs, teacher_epochs)`` (from
+    1), and the rate is LinearDecay's for the 0-based epoch ``end − 1``.
+    """
+
+    def __init__(self, initial_lr, n_epochs, n_epochs_decay, steps_per_epoch, every_epochs,
+                 student_epochs):
+        super().__init__(initial_lr, n_epochs, n_epochs_decay, steps_per_epoch)
+        self.every_epochs, self.student_epochs = int(every_epochs), int(student_epochs)
+
+    def epoch(self, step):
+        rounds_done = step // (self.student_epochs * self.steps_per_epoch)
+        last = tf.constant(self.n_epochs + self.n_epochs_decay, tf.int64)
+        return tf.minimum((rounds_done + 1) * self.every_epochs, last) - 1
+
+    def get_config(self):
+        return super().get_config() | {"every_epochs": self.every_epochs,
+                                       "student_epochs": self.student_epochs}

@@ -26,15 +26,18 @@ model_dir/
   flags.cfg        resolved flags: ``--flagfile=model_dir/flags.cfg`` reproduces the run;
                    written once the run is validated, compared on resume
   flags_history.txt  flag changes applied with --allow_changed_flags
-  checkpoints/     tf.train.CheckpointManager (resume: re-run the same command)
+  checkpoints/     tf.train.CheckpointManager (resume: re-run the same command); student
+                   rounds keep checkpoints/teacher/ and checkpoints/student/ (`round_runner`)
   tensorboard/     scalars of every tracker, image grids, hparams
   export/          itgc-export's versions: export/<model_name>/<version>/ (TF Serving)
   *.keras          the trained generator(s), Keras format (teachers for distillation)
 """
 import contextlib
+import dataclasses
 import os
 import pathlib
 import shutil
+import typing
 
 import keras
 import tensorflow as tf
@@ -186,13 +189,14 @@ def record_flags(root, config, changes):
     write_flagfile(pathlib.Path(root) / "flags.cfg", config)
 
 
-def build_optimizer(schedule, steps_per_epoch, lr_scale=1.0):
+def build_optimizer(schedule, steps_per_epoch, lr_scale=1.0, learning_rate=None):
     """Adam(``lr`` · ``lr_scale`` constant for ``epochs``, then linear decay to 0 over
     ``epochs_decay``; ``beta1``, ``beta2``) of a `ScheduleConfig`, in a
-    LossScaleOptimizer under mixed_float16."""
+    LossScaleOptimizer under mixed_float16; ``learning_rate`` (a schedule) replaces
+    that rate (e.g. the student rounds' `RoundLinearDecay`)."""
     optimizer = keras.optimizers.Adam(
-        LinearDecay(schedule.lr * lr_scale, schedule.epochs, schedule.epochs_decay,
-                    steps_per_epoch),
+        learning_rate or LinearDecay(schedule.lr * lr_scale, schedule.epochs,
+                                     schedule.epochs_decay, steps_per_epoch),
         beta_1=schedule.beta1, beta_2=schedule.beta2)
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
@@ -227,10 +231,32 @@ def training_data(data, schedule):
     return lambda: build_dataset(data, "train").repeat(), info, steps
 
 
+def restored_checkpoint(model, run, directory, strategy):
+    """The `RunCheckpoint` of ``model`` in ``directory``, restored from ``run.restore_from``
+    when given, else from the newest checkpoint there (none: a new run)."""
+    checkpoint = RunCheckpoint(str(directory), model, max_to_keep=run.keep_checkpoints,
+                               save_every_n_steps=run.checkpoint_every_steps, strategy=strategy)
+    try:
+        checkpoint.restore_latest(run.restore_from)
+    except BaseException:
+        checkpoint.cleanup()
+        raise
+    if checkpoint.step:
+        logging.info("Resuming from %s at epoch %d, step %d.", directory, checkpoint.epoch + 1,
+                     checkpoint.step)
+    return checkpoint
+
+
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
-        hparams=None, validated=None):
+        hparams=None, validated=None, epochs=None, checkpoint=None):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
     guard.
+
+    ``epochs``: train until this many epochs are done (default: the schedule's total).
+    ``checkpoint``: the model's `RunCheckpoint`, already restored (`restored_checkpoint`),
+    used as it is and left for the caller to clean up (a model fitted in several parts,
+    as in the student rounds); default: made from ``dirs["checkpoints"]`` and restored
+    here.
 
     ``dataset_fn()`` builds the run's infinite batch stream (a new dataset object
     each call: iterating one object twice would reshuffle). ``fit`` reads it with
@@ -251,17 +277,13 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
     skipped) and `LossExplosionError` from the explosion guard (both
     `TrainingDivergedError`).
     """
-    total_epochs = run.schedule.total_epochs
-    checkpoint = RunCheckpoint(str(dirs["checkpoints"]), model,
-                               max_to_keep=run.keep_checkpoints,
-                               save_every_n_steps=run.checkpoint_every_steps, strategy=strategy)
+    total_epochs = run.schedule.total_epochs if epochs is None else epochs
+    own_checkpoint = checkpoint is None
+    if own_checkpoint:
+        checkpoint = restored_checkpoint(model, run, dirs["checkpoints"], strategy)
     history = keras.callbacks.History()
     try:
-        epoch = checkpoint.restore_latest(run.restore_from)
-        steps_done = checkpoint.step
-        if steps_done:
-            logging.info("Resuming from %s at epoch %d, step %d.", dirs["checkpoints"], epoch + 1,
-                         steps_done)
+        epoch, steps_done = checkpoint.epoch, checkpoint.step
         into_epoch = steps_done - epoch * steps_per_epoch
         if not 0 <= into_epoch < steps_per_epoch:
             raise ValueError(
@@ -294,26 +316,33 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         else:
             logging.info("Training finished (%d epochs).", total_epochs)
     finally:
-        checkpoint.cleanup()
+        if own_checkpoint:
+            checkpoint.cleanup()
     if run.schedule.skip_nonfinite_steps:
         print(f"Skipped steps with non-finite values: {int(model.skipped_steps.numpy())} "
               "(over the whole run).")
     return history
 
 
-def train(config, build_model, image_grid, outputs):
-    """What every training command does with its configuration (``config.data``: a
-    `DataConfig`, ``config.run``: a `RunConfig`): strategy, the run folder claimed
-    (`claimed_run_folder`), the flags compared with a resumed run's
-    (`resume_flag_changes`), data, the model built in the strategy scope, fit with
-    resume, flags.cfg written once the run is validated, atomic saves.
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """What `prepared_run` sets up: the strategy, the run's paths (`run_dirs`), the
+    training stream (`training_data`) and ``validated()``, which records the flags
+    (call it once the restored state is checked, before training)."""
+    strategy: tf.distribute.Strategy
+    dirs: dict
+    dataset_fn: typing.Callable
+    info: typing.Any
+    steps_per_epoch: int
+    validated: typing.Callable
 
-    build_model(info, steps_per_epoch) -> compiled model (called in scope);
-    image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
-    outputs(model) -> {file name: Keras model} saved into the run folder.
-    Returns the path of the last saved output (under a temporary folder, deleted
-    on return, on a non-chief worker).
-    """
+
+@contextlib.contextmanager
+def prepared_run(config):
+    """What every training command does before building its models (``config.data``: a
+    `DataConfig`, ``config.run``: a `RunConfig`): strategy, seeds and precision, the run
+    folder claimed (`claimed_run_folder`), the flags compared with a resumed run's
+    (`resume_flag_changes`), the data; yields a `PreparedRun`."""
     run, distribution = config.run, config.run.distribution
     strategy = make_strategy(distribution.strategy, distribution.tpu)
     configure_run(distribution, config.data.seed)
@@ -321,12 +350,33 @@ def train(config, build_model, image_grid, outputs):
         changes = resume_flag_changes(run.model_dir, config)
         dataset_fn, info, steps = training_data(config.data, run.schedule)
         check_global_batch(config.data.batch_size, strategy)
-        with strategy.scope():
-            model = build_model(info, steps)
-        sample = next(iter(dataset_fn().take(1)))
-        fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample),
-            validated=lambda: record_flags(dirs["root"], config, changes))
-        for name, network in outputs(model).items():
-            path = save_keras_atomically(network, dirs["root"] / name)
-        return path
+        yield PreparedRun(strategy, dirs, dataset_fn, info, steps,
+                          lambda: record_flags(dirs["root"], config, changes))
+
+
+def save_outputs(networks, root):
+    """Save {file name: Keras model} into ``root`` atomically; returns the last path."""
+    for name, network in networks.items():
+        path = save_keras_atomically(network, pathlib.Path(root) / name)
+    return path
+
+
+def train(config, build_model, image_grid, outputs):
+    """What every training command does with its configuration: `prepared_run`, the
+    model built in the strategy scope, fit with resume, flags.cfg written once the run
+    is validated, atomic saves.
+
+    build_model(info, steps_per_epoch) -> compiled model (called in scope);
+    image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
+    outputs(model) -> {file name: Keras model} saved into the run folder.
+    Returns the path of the last saved output (under a temporary folder, deleted
+    on return, on a non-chief worker).
+    """
+    with prepared_run(config) as prepared:
+        with prepared.strategy.scope():
+            model = build_model(prepared.info, prepared.steps_per_epoch)
+        sample = next(iter(prepared.dataset_fn().take(1)))
+        fit(model, config.run, prepared.dataset_fn, prepared.dirs, prepared.strategy,
+            steps_per_epoch=prepared.steps_per_epoch, hparams=options.flat(config),
+            images_fn=lambda: image_grid(model, sample), validated=prepared.validated)
+        return save_outputs(outputs(model), prepared.dirs["root"])

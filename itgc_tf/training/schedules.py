@@ -28,9 +28,12 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.n_epochs_decay = int(n_epochs_decay)
         self.steps_per_epoch = int(steps_per_epoch)
 
+    def epoch(self, step):
+        """The 0-based epoch ``e`` of optimizer step ``step`` (int64 tensor)."""
+        return step // self.steps_per_epoch
+
     def __call__(self, step):
-        epoch = tf.cast(tf.cast(step, tf.int64) // self.steps_per_epoch,
-                        tf.float32)
+        epoch = tf.cast(self.epoch(tf.cast(step, tf.int64)), tf.float32)
         decayed = tf.maximum(0.0, epoch + 1.0 - self.n_epochs)
         factor = 1.0 - decayed / (self.n_epochs_decay + 1.0)
         return self.initial_lr * tf.maximum(factor, 0.0)
