@@ -7,10 +7,10 @@ all or nothing: a failure leaves the export folder as it was.
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import build_dataset
+from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.export import export_generator
 from itgc_tf.export.config import ExportConfig
-from itgc_tf.training.builders import load_generator
+from itgc_tf.training.builders import load_generator, model_input_nc
 
 
 def export(config):
@@ -20,7 +20,9 @@ def export(config):
     targets) is checked before anything is written (`export_generator`)."""
     data, options = config.data, config.export
     source = pathlib.Path(options.generator)
-    generator = load_generator(source, "generator", data)
+    info = dataset_info(data)
+    generator = load_generator(source, "generator", data, info)
+    label_maps = data if info.layout == "labels" else None  # a GauGAN: semantic-map input
     out = pathlib.Path(options.export_dir or (source if source.is_dir() else source.parent) /
                        "export")
     images, input_size = None, None
@@ -28,11 +30,11 @@ def export(config):
         input_size = (data.crop_size, data.crop_size)
         images = next(iter(build_dataset(data, "train", training=False).unbatch()
                            .batch(options.num_calibration)))["A"].numpy()
-    paths, results = export_generator(generator, out, input_nc=data.input_nc,
+    paths, results = export_generator(generator, out, input_nc=model_input_nc(data, info),
                                       output_nc=data.output_nc, tflite=options.tflite,
                                       images=images, input_size=input_size,
                                       min_parity_psnr=options.min_parity_psnr,
-                                      overwrite=options.overwrite)
+                                      label_maps=label_maps, overwrite=options.overwrite)
     for quantization, result in results.items():
         print(f"TFLite {quantization}: {result.path} ({result.size_bytes} bytes, parity "
               f"{result.parity_psnr:.1f} dB)")

@@ -49,7 +49,7 @@ def _check_inputs(export_dir, tflite, images, input_size, input_nc, overwrite):
 
 
 def export_generator(generator, export_dir, *, input_nc, output_nc, tflite=(), images=None,
-                     input_size=None, min_parity_psnr=None, overwrite=False):
+                     input_size=None, min_parity_psnr=None, label_maps=None, overwrite=False):
     """Exports ``generator`` to ``export_dir``: ``saved_model/`` and one
     ``model_<q>.tflite`` per quantization in ``tflite``, all or nothing.
 
@@ -62,8 +62,10 @@ def export_generator(generator, export_dir, *, input_nc, output_nc, tflite=(), i
       generator: Keras model, float32 [N, H, W, input_nc] → [N, H, W, output_nc], in [-1, 1].
       export_dir: the export folder (created if needed).
       input_nc, output_nc: the generator's channel counts.
+      label_maps: None, or the `DataConfig` of the label-map data a semantic-map
+        generator (GauGAN) was trained on (`export_saved_model`).
       tflite: quantizations to write, any of "fp32", "fp16", "int8".
-      images: float32 [N, H, W, input_nc] in [-1, 1]: parity inputs of every
+      images: float32 [N, H, W, input_nc] in [-1, 1] (semantic maps: in {0, 1}): parity inputs of every
         TFLite variant and int8 calibration data; required when ``tflite``.
       input_size: (H, W), the fixed TFLite input size (that of ``images``).
       min_parity_psnr: see `export_tflite`.
@@ -85,7 +87,7 @@ def export_generator(generator, export_dir, *, input_nc, output_nc, tflite=(), i
     staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(export_dir)}.tmp-")
     try:
         export_saved_model(generator, os.path.join(staging, SAVED_MODEL), input_nc=input_nc,
-                           output_nc=output_nc)
+                           output_nc=output_nc, label_maps=label_maps)
         results = {q: export_tflite(os.path.join(staging, SAVED_MODEL),
                                     os.path.join(staging, tflite_name(q)), input_size=input_size,
                                     quantization=q, representative_images=images,
