@@ -1,7 +1,8 @@
 """Export a trained generator: ``python -m itgc_tf.export --generator=DIR_OR_FILE ...``.
 
-Writes a SavedModel for TF Serving (signatures serving_default, uint8, encoded) and
-TFLite models (--tflite=fp32,fp16,int8) checked for parity against the SavedModel,
+Writes a SavedModel for TF Serving (signatures serving_default, uint8, encoded; for
+label-map data, i.e. a GauGAN, serving_default on semantic maps and labels) and TFLite
+models (--tflite=fp32,fp16,int8) checked for parity against the SavedModel,
 all or nothing: a failure leaves the export folder as it was.
 """
 import pathlib
