@@ -130,3 +130,5 @@ def test_student_gaugan_loss_flag_takes_gaugans_weights_from_the_spade_flags():
     assert recipe.lambda_feat == 3.0 and recipe.term_names[:2] == ("gan", "feat")
     plain = _parse(DistillConfig, args[:4])
     assert not plain.recipe_config.student_gaugan_loss and gaugan_objective(plain) == {}
+    with pytest.raises(ValueError, match="--recipe=cat has none of them. Fix:"):
+        _parse(DistillConfig, [*args[:2], "--recipe=cat", args[3], "--student_gaugan_loss"])

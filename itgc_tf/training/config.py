@@ -279,6 +279,11 @@ class DistillConfig:
     def __post_init__(self):
         self.recipe_config  # noqa: B018 (validates the chosen recipe's options)
         recipe, asked = self.student.recipe, self.online_teachers.asked()
+        require(not self.recipe_options.student_gaugan_loss
+                or hasattr(self.recipe_config, "student_gaugan_loss"),
+                f"--student_gaugan_loss changes the kd / gan_compression student's terms, but "
+                f"--recipe={recipe} has none of them. Fix: drop it, or use --recipe=kd or "
+                "gan_compression.")
         require(RECIPES[recipe].online_teachers or not asked,
                 f"{', '.join(asked)} only apply to teachers trained online (--recipe=omgd); "
                 f"--recipe={recipe} distils a frozen teacher, which never steps and runs its batch "
