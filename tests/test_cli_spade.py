@@ -1,14 +1,17 @@
 """GauGAN / SPADE from the command line at toy size on demo:labels2photo: a SPADE
 teacher (--teacher_model=spade), a compressed SPADE student distilled from it (kd,
-gan_compression + VEM) and itgc-evaluate with a --segmenter made in the test."""
+gan_compression + VEM with GauGAN's student loss), itgc-evaluate with a --segmenter made
+in the test, and itgc-export of the student (SavedModel label-map signatures, TFLite)."""
 import json
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from itgc_tf.data import build_dataset
 from itgc_tf.data.config import DataConfig
+from itgc_tf.artifacts.runners import TFLiteRunner
 from itgc_tf.data.demo import LABEL_NC
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 from test_cli import _parse, _run
@@ -43,6 +46,43 @@ def test_spade_teacher_trains_on_semantic_maps_with_a_spectral_multiscale_discri
     assert config.run.schedule.ttur and config.run.schedule.beta2 == 0.9
 
 
+def _numpy_semantic_map(labels, instances):
+    """One-hot class ids + SPADE's instance-edge channel, in NumPy."""
+    edges = np.zeros(labels.shape, bool)
+    dx = instances[:, :, 1:] != instances[:, :, :-1]
+    dy = instances[:, 1:, :] != instances[:, :-1, :]
+    edges[:, :, 1:] |= dx
+    edges[:, :, :-1] |= dx
+    edges[:, 1:, :] |= dy
+    edges[:, :-1, :] |= dy
+    return np.concatenate([np.eye(LABEL_NC)[labels], edges[..., None]], -1).astype("float32")
+
+
+def _export_and_check(student, student_dir):
+    """itgc-export of a SPADE student: semantic-map and label-id signatures and TFLite
+    fp32, each equal to the Keras student."""
+    _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
+         "--num_calibration=2", *DATA[:4])
+    export = student_dir / "export" / "student" / "1"  # TF Serving layout: name/version
+    loaded = tf.saved_model.load(str(export))
+    assert set(loaded.signatures) == {"serving_default", "labels"}
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, LABEL_NC, (2, 64, 64))
+    instances = rng.integers(0, 4, (2, 8, 8)).repeat(8, 1).repeat(8, 2)
+    semantics = _numpy_semantic_map(labels, instances)
+    want = student(semantics, training=False).numpy()
+    got = loaded.signatures["serving_default"](semantic_map=tf.constant(semantics))["outputs"]
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    got = loaded.signatures["labels"](labels=tf.constant(labels, tf.int32),
+                                      instances=tf.constant(instances, tf.int32))["outputs"]
+    want_uint8 = np.round((np.clip(want, -1, 1) + 1) * 127.5)
+    assert got.dtype == tf.uint8
+    np.testing.assert_allclose(got.numpy().astype(float), want_uint8, atol=1)
+    lite = TFLiteRunner(str(export / "model_fp32.tflite"))
+    assert lite.input_shape == (1, 64, 64, SEMANTIC_NC)
+    np.testing.assert_allclose(lite(semantics), want, atol=1e-4)
+
+
 def _train_segmenter(path):
     """A per-pixel (1x1 conv) segmenter of the demo photos -> its class ids."""
     data = DataConfig(dataset="demo:labels2photo", label_nc=LABEL_NC, load_size=64,
@@ -65,17 +105,22 @@ def test_compressed_spade_student_distils_and_evaluates_miou(spade_teacher, tmp_
     student_dir = tmp_path / "student"
     pairs = ["--distill_pairs=block_0:block_0,up_1:up_1", "--lambda_distill=10",
              "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
-             "--langevin_steps=2"] if recipe == "gan_compression" else []
+             "--langevin_steps=2", "--student_gaugan_loss", "--lambda_recon=0",
+             "--lambda_vgg=0"] if recipe == "gan_compression" else []
     args = [f"--model_dir={student_dir}", f"--teacher={spade_teacher}", f"--recipe={recipe}",
             "--student_netG=spade_compressed", "--student_ngf=4",
             "--init_discriminator_from_teacher", *pairs, *DATA]
     _run("itgc_tf.distill", *args)
     student = keras.models.load_model(student_dir / "generator.keras", compile=False)
     assert student.input_shape[-1] == SEMANTIC_NC
-    assert (_parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
-            == _parse(DistillConfig, args))
+    config = _parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
+    assert config == _parse(DistillConfig, args)
+    assert config.recipe_config.student_gaugan_loss == (recipe == "gan_compression")
     if recipe != "kd":
+        logs = (student_dir / "tensorboard").rglob("*")  # the GauGAN terms were logged
+        assert any(b"loss_feat" in f.read_bytes() for f in logs if f.is_file())
         return
+    _export_and_check(student, student_dir)
     segmenter = str(tmp_path / "segmenter")
     _train_segmenter(segmenter)
     _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={spade_teacher}",

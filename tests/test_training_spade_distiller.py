@@ -1,15 +1,17 @@
 """SPADE teacher -> GAN Compression's compressed SPADE student through the shared
-Distiller: kd and gan_compression, with and without VEM on the output image, on the
-default strategy and on two replicas. The generator input is a semantic map (more
-channels than the output image)."""
+Distiller: kd and gan_compression, with and without VEM on the output image, with and
+without GauGAN's student loss (--student_gaugan_loss), on the default strategy and on two
+replicas. The generator input is a semantic map (more channels than the output image)."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from itgc_tf.losses.vgg import VGGFeatures
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.recipes import build_recipe
 from itgc_tf.training.distiller import Distiller
+from itgc_tf.training.teacher_losses import SPADE_VGG_LAYERS
 from itgc_tf.vem.config import VEMConfig
 
 SIZE, LABELS = 64, 5
@@ -24,7 +26,14 @@ def label_pairs(n=8, seed=0):
     return {"A": np.eye(LABELS, dtype="float32")[ids], "B": PALETTE[ids]}
 
 
-def spade_distiller(recipe, vem_weight, **vem_options):
+def gaugan_student_loss():
+    """GAN Compression's GauGAN student: GauGAN's terms (random VGG), no L1 to the teacher."""
+    return dict(student_gaugan_loss=True, lambda_recon=0.0, gan_mode="hinge",
+                vgg=VGGFeatures(SPADE_VGG_LAYERS, allow_random_weights_for_testing=True))
+
+
+def spade_distiller(recipe, vem_weight, gaugan=False, **vem_options):
+    """GauGAN's student judged by a two-scale D (``gaugan``), else by a PatchGAN."""
     teacher = build_generator("spade", LABELS, 3, ngf=4, norm="batch", name_prefix="teacher_")
     for weight in teacher.trainable_weights:  # xavier gain 1, not GauGAN's 0.02: a random
         if weight.path.endswith("kernel"):    # teacher whose output is not ~0
@@ -33,19 +42,23 @@ def spade_distiller(recipe, vem_weight, **vem_options):
                               name_prefix="student_")
     options = {"pairs": [("block_1", "block_1"), ("up_1", "up_1")]} \
         if recipe == "gan_compression" else {}
+    if gaugan:
+        options |= gaugan_student_loss()
     vem = VEMConfig(vem_weight=vem_weight, **(TOY_VEM | vem_options))
+    disc = build_discriminator("multi_scale" if gaugan else "n_layers", LABELS + 3, ndf=4,
+                               n_layers=2, num_D=2)
     return Distiller(student, [teacher], build_recipe(recipe, **options),
-                     (SIZE, SIZE, LABELS),
-                     discriminator=build_discriminator("n_layers", LABELS + 3, ndf=4,
-                                                       n_layers=2),
-                     vem=vem)
+                     (SIZE, SIZE, LABELS), discriminator=disc, vem=vem,
+                     gan_mode="hinge" if gaugan else "lsgan")
 
 
 # Slow: tracing the SPADE train step takes about a minute on a loaded 2-core CPU.
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe,vem_weight", [("kd", 0.0), ("gan_compression", 0.5)])
-def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight):
-    distiller = spade_distiller(recipe, vem_weight)
+@pytest.mark.parametrize("recipe,vem_weight,gaugan", [("kd", 0.0, False),
+                                                     ("gan_compression", 0.5, False),
+                                                     ("gan_compression", 0.0, True)])
+def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight, gaugan):
+    distiller = spade_distiller(recipe, vem_weight, gaugan)
     distiller.compile(keras.optimizers.Adam(1e-3, beta_1=0.5),
                       keras.optimizers.Adam(1e-3, beta_1=0.5))
     data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
@@ -57,17 +70,25 @@ def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight):
     for name, values in history.items():
         assert np.all(np.isfinite(values)), name
     assert ("loss_mi" in history) == (vem_weight > 0)
+    assert ({"loss_feat", "loss_vgg"} <= set(history)) == gaugan
     if recipe == "gan_compression":
         assert history["loss_distill"][-1] < history["loss_distill"][0]
-    assert history["loss_recon"][-1] < history["loss_recon"][0]
+    if gaugan:  # learns the photo through VGG and the teacher's features, no L1 term
+        assert history["loss_vgg"][-1] < history["loss_vgg"][0]
+        assert np.all(np.asarray(history["loss_recon"]) == 0)
+    else:
+        assert history["loss_recon"][-1] < history["loss_recon"][0]
     assert gap() < before
 
 
 @pytest.mark.slow
-def test_spade_distillation_with_vem_on_two_replicas_equals_one(two_replica_strategy):
+@pytest.mark.parametrize("vem_weight,gaugan", [(0.5, False), (0.0, True)],
+                         ids=["vem", "no_vem_gaugan_loss"])
+def test_spade_distillation_on_two_replicas_equals_one(two_replica_strategy, vem_weight,
+                                                       gaugan):
     def make():
-        d = spade_distiller("gan_compression", 0.5, langevin_steps=2, langevin_step_size=1.0,
-                            langevin_noise=0.0)
+        d = spade_distiller("gan_compression", vem_weight, gaugan, langevin_steps=2,
+                            langevin_step_size=1.0, langevin_noise=0.0)
         d.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05),
                   critic_optimizer=keras.optimizers.SGD(0.05))
         return d
@@ -79,7 +100,10 @@ def test_spade_distillation_with_vem_on_two_replicas_equals_one(two_replica_stra
         target.assign(source.numpy())
     data = tf.data.Dataset.from_tensor_slices(label_pairs(4)).batch(4)
     logs = [m.fit(data, epochs=1, verbose=0, shuffle=False).history for m in (single, mirrored)]
-    for name in ("student_loss", "loss_distill", "loss_mi", "critic_loss", "d_loss"):
+    names = ["student_loss", "loss_gan", "loss_distill", "d_loss"]
+    names += ["loss_mi", "critic_loss"] if vem_weight else ["loss_feat", "loss_vgg"]
+    assert set(names) <= set(logs[0])
+    for name in names:
         np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-4, atol=1e-6,
                                    err_msg=name)
     for a, b in zip(single.student.weights, mirrored.student.weights):

@@ -2,17 +2,18 @@
 
 Writes version VERSION of model MODEL_NAME in TensorFlow Serving's layout,
 EXPORT_DIR/MODEL_NAME/VERSION/: the SavedModel (signatures serving_default, uint8,
-encoded; any input size) and TFLite models (--tflite=fp32,fp16,int8; int8 calibrated
-on training images) checked for parity against the SavedModel on held-out images,
-all or nothing: a failure leaves nothing behind.
+encoded, any input size; for label-map data, i.e. a GauGAN, serving_default on semantic
+maps and labels) and TFLite models (--tflite=fp32,fp16,int8; int8 calibrated on
+training images) checked for parity against the SavedModel on held-out images, all or
+nothing: a failure leaves nothing behind.
 """
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import build_dataset
+from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.export import export_generator
 from itgc_tf.export.config import ExportConfig
-from itgc_tf.training.builders import load_generator
+from itgc_tf.training.builders import load_generator, model_input_nc
 
 
 def generator_role(source):
@@ -40,7 +41,9 @@ def export(config):
     checked before anything is written (`export_generator`)."""
     data, options = config.data, config.export
     source = pathlib.Path(options.generator)
-    generator = load_generator(source, "generator", data)
+    info = dataset_info(data)
+    generator = load_generator(source, "generator", data, info)
+    label_maps = data if info.layout == "labels" else None  # a GauGAN: semantic-map input
     out = options.export_dir or (source if source.is_dir() else source.parent) / "export"
     images = {}
     if options.tflite:
@@ -49,9 +52,10 @@ def export(config):
         images["calibration_images"] = _images(data, "train", options.num_calibration)
     return export_generator(generator, out, model_name=options.model_name or
                             generator_role(source), version=options.version,
-                            input_nc=data.input_nc, output_nc=data.output_nc,
+                            input_nc=model_input_nc(data, info), output_nc=data.output_nc,
                             tflite=options.tflite, input_size=(data.crop_size, data.crop_size),
-                            min_parity_psnr=options.min_parity_psnr, **images)
+                            min_parity_psnr=options.min_parity_psnr, label_maps=label_maps,
+                            **images)
 
 
 def main(config):

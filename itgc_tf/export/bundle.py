@@ -137,7 +137,7 @@ def _report(model_name, version, generator, tflite_results, images):
 
 def export_generator(generator, export_dir, *, model_name, version=None, input_nc, output_nc,
                      tflite=(), calibration_images=None, parity_images=None, input_size=None,
-                     min_parity_psnr=None):
+                     min_parity_psnr=None, label_maps=None):
     """Exports ``generator`` as version ``version`` of ``model_name`` under ``export_dir``
     (layout in the module docstring), all or nothing.
 
@@ -150,8 +150,11 @@ def export_generator(generator, export_dir, *, model_name, version=None, input_n
       model_name: the served model's name (its folder).
       version: positive integer; None: the next free one. An existing one refuses.
       input_nc, output_nc: the generator's channel counts.
+      label_maps: None, or the `DataConfig` of the label-map data a semantic-map
+        generator (GauGAN) was trained on (`export_saved_model`).
       tflite: quantizations to write, any of "fp32", "fp16", "int8".
-      calibration_images: float32 [M, H, W, input_nc] in [-1, 1], training images that
+      calibration_images: float32 [M, H, W, input_nc] in [-1, 1] (semantic maps: in
+        {0, 1}), training images that
         calibrate int8 (required when "int8" in ``tflite``).
       parity_images: float32 [N, H, W, input_nc] in [-1, 1], held-out images on which
         every TFLite variant's parity is checked (required when ``tflite``).
@@ -174,7 +177,8 @@ def export_generator(generator, export_dir, *, model_name, version=None, input_n
     staging = tempfile.mkdtemp(dir=base, prefix=f".{version}.tmp-")  # not an integer: unserved
     try:
         saved_model = os.path.join(staging, "saved_model")
-        export_saved_model(generator, saved_model, input_nc=input_nc, output_nc=output_nc)
+        export_saved_model(generator, saved_model, input_nc=input_nc, output_nc=output_nc,
+                           label_maps=label_maps)
         results = {q: export_tflite(saved_model, os.path.join(saved_model, tflite_name(q)),
                                     input_size=input_size, quantization=q,
                                     representative_images=calibration_images,

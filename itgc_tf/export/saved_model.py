@@ -16,6 +16,16 @@ Keras model itself still refuses such sizes. The encoded signature decodes every
 image separately, so a batch may mix sizes; it exists when input_nc and output_nc
 are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
 `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
+
+A generator of label maps (GauGAN / SPADE, ``label_maps``: the data's `DataConfig`)
+takes semantic maps, not images; its signatures are instead:
+
+| name | input | output |
+| --- | --- | --- |
+| `serving_default` | `semantic_map`: float32 [N, H, W, semantic_nc], one-hot classes (+ don't care) + instance edges, in {0, 1} | `outputs`: float32 [N, H, W, output_nc] in [-1, 1] |
+| `labels` | `labels`: int32 [N, H, W] class ids (255: don't care); `instances`: int32 [N, H, W] instance ids (unless the data has ``no_instance``) | `outputs`: uint8 [N, H, W, output_nc], 0–255 |
+
+(`labels` builds the semantic map as training did: `itgc_tf.data.labels.semantic_map`.)
 """
 import logging
 import os
@@ -24,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.data.labels import semantic_map
 from itgc_tf.export.padding import pad_to_multiple, size_rule
 
 _IMAGE_CHANNELS = (1, 3, 4)
@@ -50,7 +61,28 @@ def _to_uint8(images):
     return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
 
 
-def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=False):
+def _add_label_map_endpoints(archive, generate, input_shape, label_maps):
+    """The label-map generator's signatures (module docstring)."""
+    if input_shape[-1] != label_maps.semantic_nc:
+        raise ValueError(f"The generator takes {input_shape[-1]} input channels but the label "
+                         f"maps give {label_maps.semantic_nc} (--label_nc, "
+                         "--contain_dontcare_label, --no_instance). Fix: pass the label options "
+                         "the generator was trained with.")
+    ids = tf.TensorSpec(input_shape[:3], tf.int32, name="labels")
+    archive.add_endpoint("serving_default", lambda semantics: {"outputs": generate(semantics)},
+                         input_signature=[tf.TensorSpec(input_shape, tf.float32,
+                                                        name="semantic_map")])
+    if label_maps.no_instance:
+        archive.add_endpoint("labels", lambda labels: {"outputs": _to_uint8(generate(
+            semantic_map(labels, None, label_maps)))}, input_signature=[ids])
+    else:
+        archive.add_endpoint("labels", lambda labels, instances: {"outputs": _to_uint8(generate(
+            semantic_map(labels, instances, label_maps)))},
+            input_signature=[ids, tf.TensorSpec(input_shape[:3], tf.int32, name="instances")])
+
+
+def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps=None,
+                       overwrite=False):
     """Write `generator` as a SavedModel with the signatures in the module docstring.
 
     The SavedModel is written to a temporary directory beside `export_dir` and
@@ -61,6 +93,9 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=
         [N, H, W, output_nc] in [-1, 1] (called with training=False).
       export_dir: target directory (must not exist unless `overwrite`).
       input_nc, output_nc: channel counts of the generator's input and output.
+      label_maps: None (image to image), or the `DataConfig` of label-map data
+        (label_nc, contain_dontcare_label, no_instance) for a generator of semantic
+        maps (input_nc = its semantic_nc): the label-map signatures.
       overwrite: replace an existing `export_dir`.
 
     Returns:
@@ -99,6 +134,10 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, overwrite=
     with atomic_output(export_dir, overwrite=overwrite, directory=True) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(generator)
+        if label_maps is not None:
+            _add_label_map_endpoints(archive, generate, input_shape, label_maps)
+            archive.write_out(tmp, verbose=False)
+            return os.path.abspath(export_dir)
         archive.add_endpoint("serving_default", serve,
                              input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")])
         archive.add_endpoint("uint8", serve_uint8,

@@ -5,10 +5,12 @@ that turns one step's tensors into weighted student loss terms. The Distiller
 does everything else (teacher forward, VEM, optimiser steps, discriminator).
 """
 import dataclasses
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
+from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.layers import norm_layer, weight_init
 from itgc_tf.options import option, require
 
@@ -29,6 +31,25 @@ class StepContext:
     student_output: tf.Tensor
     student_features: dict
     paired: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentDiscriminator:
+    """The student discriminator as a recipe sees it (the Distiller makes one).
+
+    ``d(x, image)``: its logits on concat([x, image]) (paired data) or on the image
+    (unpaired); a list of per-scale logits for a multi-scale discriminator.
+    features: `itgc_tf.models.discriminators.discriminator_features` of it (on the
+      discriminator's own input; per scale [layer_<n> activations..., logits]), for
+      feature matching; None unless the recipe's ``uses_discriminator_features``.
+    gan_mode: the run's adversarial loss.
+    """
+    logits: Callable
+    features: keras.Model | None
+    gan_mode: str
+
+    def __call__(self, x, image):
+        return self.logits(x, image)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +88,15 @@ class Recipe(keras.layers.Layer):
     Class attributes:
       options_class: the `RecipeOptions` dataclass of the recipe's flags.
       uses_discriminator: the student trains against its own discriminator.
+      uses_discriminator_features: ``discriminate.features`` (the discriminator's
+        intermediate activations) is needed.
       online_teachers: the teachers are trained in the same loop (OMGD).
       term_names: names of the terms ``student_losses`` returns.
     """
 
     options_class = RecipeOptions
     uses_discriminator = False
+    uses_discriminator_features = False
     online_teachers = False
     term_names = ()
 
@@ -94,10 +118,17 @@ class Recipe(keras.layers.Layer):
     def student_losses(self, ctx, discriminate):
         """{term: weighted scalar}, averaged over the global batch.
 
-        ``discriminate(x, image)`` gives the student discriminator's logits (only
-        for recipes with ``uses_discriminator``).
+        ``discriminate``: the `StudentDiscriminator` (only for recipes with
+        ``uses_discriminator``); ``discriminate(x, image)`` gives its logits.
         """
         raise NotImplementedError
+
+    def discriminator_loss(self, discriminate, x, real, fake):
+        """Per-example loss [B] of the student-discriminator step (``fake``, the student
+        output, is a constant). Default: pix2pix's 0.5 (GAN(D(x, real), real) +
+        GAN(D(x, fake), fake)), a multi-scale D's scales summed."""
+        return discriminator_loss(discriminate.gan_mode, discriminate(x, real),
+                                  discriminate(x, fake))
 
 
 def conv_adapter(t_channels, name):

@@ -1,4 +1,5 @@
-"""GAN Compression (Li et al., CVPR 2020): KD + intermediate feature distillation."""
+"""GAN Compression (Li et al., CVPR 2020): KD + intermediate feature distillation (its
+GauGAN student: with ``student_gaugan_loss``, see `KD`)."""
 import dataclasses
 
 import tensorflow as tf
@@ -7,7 +8,7 @@ from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.options import require
 from itgc_tf.recipes.base import (AdaptsFeatures, FeatureAdapterOptions, FeatureAdapters,
                                   FeatureDistillOptions)
-from itgc_tf.recipes.kd import KD, KDOptions
+from itgc_tf.recipes.kd import KD, KDOptions, kd_arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,10 +33,11 @@ class GANCompression(AdaptsFeatures, KD):
     options_class = GANCompressionOptions
 
     @classmethod
-    def from_options(cls, options, *, gan_mode, name):
+    def from_options(cls, options, *, gan_mode, name, **gaugan):
+        """``gaugan``: as `KD.from_options`."""
         return cls(options.distill_pairs, lambda_distill=options.lambda_distill,
-                   adapter=options.cd_adapter, lambda_recon=options.lambda_recon,
-                   lambda_gt=options.lambda_gt, gan_mode=gan_mode, name=name)
+                   adapter=options.cd_adapter, **kd_arguments(options, gaugan),
+                   gan_mode=gan_mode, name=name)
 
     def __init__(self, pairs, lambda_distill=1.0, adapter="conv", **kwargs):
         super().__init__(**kwargs)

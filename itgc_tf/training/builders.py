@@ -12,7 +12,8 @@ from itgc_tf.recipes import recipe_from_options
 from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.rounds import RoundLinearDecay
 from itgc_tf.training.runner import build_optimizer, build_optimizers
-from itgc_tf.training.teachers import (SPADE_VGG_LAYERS, CycleGANTeacher, Pix2PixTeacher,
+from itgc_tf.training.teacher_losses import SPADE_VGG_LAYERS
+from itgc_tf.training.teachers import (CycleGANTeacher, Pix2PixTeacher,
                                        SharedDiscriminatorPix2Pix, SPADETeacher)
 
 
@@ -51,15 +52,31 @@ def _cycle_gan(config, net, ngf, a, name_prefix, skip):
     return model
 
 
-def _spade(config, net, ngf, a, name_prefix, skip):
+def spade_vgg(objective):
+    """The VGG of GauGAN's perceptual loss for a `TeacherConfig` (None at lambda_vgg 0)."""
     from itgc_tf.losses.vgg import VGGFeatures
 
+    return (VGGFeatures(SPADE_VGG_LAYERS, weights_path=objective.teacher_vgg_weights)
+            if objective.lambda_vgg > 0 else None)
+
+
+def gaugan_objective(config):
+    """GauGAN's objective for a recipe with ``student_gaugan_loss`` (the spade teacher's
+    --lambda_feat, --lambda_vgg, --teacher_vgg_weights of a `DistillConfig`), as recipe
+    resources; {} for other recipes."""
+    if not getattr(config.recipe_config, "student_gaugan_loss", False):
+        return {}
+    objective = config.teacher
+    return dict(lambda_feat=objective.lambda_feat, lambda_vgg=objective.lambda_vgg,
+                vgg=spade_vgg(objective))
+
+
+def _spade(config, net, ngf, a, name_prefix, skip):
     objective, data, disc = config.teacher, config.data, config.discriminator
     b = data.output_nc
-    vgg = (VGGFeatures(SPADE_VGG_LAYERS, weights_path=objective.teacher_vgg_weights)
-           if objective.lambda_vgg > 0 else None)
     return SPADETeacher(generator(config.layers, net, ngf, a, b, name_prefix),
-                        disc.build(a + b, name_prefix), vgg, lambda_feat=objective.lambda_feat,
+                        disc.build(a + b, name_prefix), spade_vgg(objective),
+                        lambda_feat=objective.lambda_feat,
                         lambda_vgg=objective.lambda_vgg, gan_mode=disc.gan_mode,
                         skip_nonfinite_steps=skip)
 
@@ -203,9 +220,12 @@ def build_distiller(config, data_info, steps_per_epoch, *, teacher=None, **resou
       ``config.student.teacher``); online recipes (omgd) build and train their own, or,
       in student rounds (``student_rounds_every_epochs``), learn from a frozen copy of
       it built here (`build_round_models` builds the teacher).
-    resources: handed to the recipe (e.g. OMGD's ``vgg``: a ready `VGGFeatures`).
+    resources: handed to the recipe (e.g. OMGD's ``vgg``: a ready `VGGFeatures`; with
+      ``student_gaugan_loss``, `gaugan_objective`'s, which they override).
     """
     student_config, data, disc_config = config.student, config.data, config.discriminator
+    if "vgg" not in resources:
+        resources = {**gaugan_objective(config), **resources}
     recipe = recipe_from_options(student_config.recipe, config.recipe_config,
                                  gan_mode=disc_config.gan_mode, **resources)
     input_nc = model_input_nc(data, data_info)

@@ -140,7 +140,8 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig:
-    """Teacher objectives (pix2pix / CycleGAN, the originals' defaults)."""
+    """Teacher objectives (pix2pix / CycleGAN / GauGAN, the originals' defaults); GauGAN's
+    also serve a student with --student_gaugan_loss."""
     flag_group = "teacher"
 
     teacher_model: str = option("pix2pix", "pix2pix (paired), cycle_gan (unpaired) or spade "
@@ -151,12 +152,15 @@ class TeacherConfig:
     lambda_identity: float = option(0.5, "CycleGAN identity weight, relative to lambda_cycle "
                                     "(0 turns it off).")
     pool_size: int = option(50, "CycleGAN image history per discriminator.")
-    lambda_feat: float = option(10.0, "spade: discriminator feature-matching weight.")
-    lambda_vgg: float = option(10.0, "spade: VGG perceptual weight (relu1_1..relu5_1, weights "
-                               "1/32..1; 0 turns it off and needs no VGG weights).")
+    lambda_feat: float = option(10.0, "spade teacher, and a student with "
+                                "--student_gaugan_loss: discriminator feature-matching weight.")
+    lambda_vgg: float = option(10.0, "spade teacher, and a student with --student_gaugan_loss: "
+                               "VGG perceptual weight (relu1_1..relu5_1, weights 1/32..1; 0 "
+                               "turns it off and needs no VGG weights).")
     teacher_vgg_weights: str | None = option(
-        None, "spade: VGG16 notop weights (.h5) of the perceptual loss; default the Keras "
-        "cache (~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).",
+        None, "spade teacher, and a student with --student_gaugan_loss: VGG16 notop weights "
+        "(.h5) of the perceptual loss; default the Keras cache "
+        "(~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).",
         kind="str")
 
     def __post_init__(self):
@@ -311,6 +315,11 @@ class DistillConfig:
     def __post_init__(self):
         self.recipe_config  # noqa: B018 (validates the chosen recipe's options)
         recipe, asked = self.student.recipe, self.online_teachers.asked()
+        require(not self.recipe_options.student_gaugan_loss
+                or hasattr(self.recipe_config, "student_gaugan_loss"),
+                f"--student_gaugan_loss changes the kd / gan_compression student's terms, but "
+                f"--recipe={recipe} has none of them. Fix: drop it, or use --recipe=kd or "
+                "gan_compression.")
         require(RECIPES[recipe].online_teachers or not asked,
                 f"{', '.join(asked)} only apply to teachers trained online (--recipe=omgd); "
                 f"--recipe={recipe} distils a frozen teacher, which never steps and runs its batch "

@@ -8,7 +8,8 @@ One ``train_step`` is SPEC §4:
   2-3. the critic step: t~ = langevin_sample(E, s), one update on ebm_loss(E(t, s), E(t~, s));
   4. one student step on L_base + vem_weight * mi_loss, with the updated critic frozen
      (steps 1-4 repeated ``n_dis`` times per teacher step);
-  5. one student-discriminator step, if the recipe has one.
+  5. one student-discriminator step, if the recipe has one, on the recipe's
+     ``discriminator_loss``.
 
 Mixed precision: under a ``mixed_float16``/``mixed_bfloat16`` Keras policy the
 student, discriminator and online teachers compute in half precision; their
@@ -26,9 +27,9 @@ import keras
 import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average
-from itgc_tf.models.adversarial import discriminator_loss
+from itgc_tf.models.discriminators import discriminator_features
 from itgc_tf.models.taps import feature_taps
-from itgc_tf.recipes.base import StepContext
+from itgc_tf.recipes.base import StepContext, StudentDiscriminator
 from itgc_tf.training.adam import TorchAdam
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
 from itgc_tf.training.rounds import RoundTeacherState
@@ -47,7 +48,8 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
       recipe: a ``Recipe`` (kd, gan_compression, omgd).
       image_shape: (H, W, input_nc) of training inputs; every network is built now.
       discriminator: student discriminator (recipes with ``uses_discriminator``);
-        conditional on x when ``paired``.
+        conditional on x when ``paired``. Recipes see it as a `StudentDiscriminator`
+        (with its intermediate activations when they ``uses_discriminator_features``).
       online_teachers: Teacher models (compiled, with their own ``train_step``)
         trained in this loop; their generators must be in ``teachers``.
       vem: ``VEMConfig``. n_dis: critic and student updates (on the same batch and
@@ -97,8 +99,17 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
         if vem.vem_target == "ground_truth" and not paired:
             raise ValueError("vem_target=ground_truth needs paired data; use vem_target=teacher "
                              "for unpaired datasets.")
+        if recipe.uses_discriminator and recipe.uses_discriminator_features and not paired:
+            raise ValueError(f"Recipe {recipe.name!r} matches the discriminator features of the "
+                             "student output and of its ground truth, which needs paired data. "
+                             "Fix: drop --student_gaugan_loss for unpaired datasets.")
         self.student, self.teachers, self.recipe = student, list(teachers), recipe
         self.discriminator = discriminator if recipe.uses_discriminator else None
+        self.discriminate = None  # the recipes' view of the student discriminator
+        if self.discriminator is not None:
+            features = (discriminator_features(discriminator)
+                        if recipe.uses_discriminator_features else None)
+            self.discriminate = StudentDiscriminator(self._discriminate, features, gan_mode)
         self.online_teachers = list(online_teachers)
         self.paired, self.vem, self.gan_mode, self.n_dis = paired, vem, gan_mode, n_dis
         self.teacher_batchnorm = teacher_batchnorm
@@ -269,18 +280,18 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
 
     def _student_loss(self, ctx, pair, t_neg):
         """(L_base + vem_weight * mi_loss, {term: weighted value}) of one step."""
-        terms = self.recipe.student_losses(ctx, self._discriminate)
+        terms = self.recipe.student_losses(ctx, self.discriminate)
         if pair is not None:
             terms["mi"] = self.vem.vem_weight * mi_loss(self.critic, *pair, t_neg)
         return tf.add_n(list(terms.values())), terms
 
     def _discriminator_step(self, x, y, s_out):
-        """Step 5: real = the domain-B image y (paired: with its input), fake = student.
-        Returns the applied flag (None when not skipping)."""
+        """Step 5: the recipe's discriminator loss with real = the domain-B image y
+        (paired: with its input), fake = student. Returns the applied flag (None when
+        not skipping)."""
         with tf.GradientTape() as tape:
-            per_example = discriminator_loss(self.gan_mode, self._discriminate(x, y),
-                                              self._discriminate(x, tf.stop_gradient(s_out)))
-            loss = global_average(per_example)
+            loss = global_average(self.recipe.discriminator_loss(
+                self.discriminate, x, y, tf.stop_gradient(tf.cast(s_out, tf.float32))))
         return self._update(tape, self.discriminator_optimizer, loss,
                             self.discriminator.trainable_variables, "d_grad_norm", d_loss=loss)
 

@@ -103,6 +103,12 @@ def cyclegan_discriminator_losses(d_a, d_b, real_a, real_b, fake_a, fake_b,
     return losses
 
 
+# SPADE's VGG loss weights on relu1_1 .. relu5_1 (Keras VGG16: blockI_conv1).
+SPADE_VGG_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                    "block5_conv1")
+SPADE_VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
 def _scale_mean(mode, logits, real, for_discriminator=True):
     """SPADE's GAN loss over a multi-scale D: the MEAN of the per-scale losses. [B]."""
     return adversarial_loss(mode, logits, real, for_discriminator) / len(logits)

@@ -31,7 +31,9 @@ from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.models.discriminators import discriminator_features
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
 from itgc_tf.training.image_pool import ImagePool
-from itgc_tf.training.teacher_losses import (cyclegan_discriminator_losses,
+from itgc_tf.training.teacher_losses import (SPADE_VGG_LAYERS,  # noqa: F401 (re-exported)
+                                             SPADE_VGG_WEIGHTS,
+                                             cyclegan_discriminator_losses,
                                              cyclegan_generator_losses,
                                              pix2pix_discriminator_losses,
                                              pix2pix_generator_losses,
@@ -331,12 +333,6 @@ class CycleGANTeacher(_GANTeacher):
         self._track(d_applied, d_losses)
         self._count_skipped([g_applied, d_applied], gate=update)
         return self._fit_logs(self.step_logs())
-
-
-# SPADE's VGG loss weights on relu1_1 .. relu5_1 (Keras VGG16: blockI_conv1).
-SPADE_VGG_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                    "block5_conv1")
-SPADE_VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 
 
 def ttur_optimizers(learning_rate=2e-4):
