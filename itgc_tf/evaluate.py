@@ -7,9 +7,10 @@ latency, speed-up); writes a JSON report and prints a table.
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.eval.config import EvalConfig
-from itgc_tf.training.builders import load_generator
+
+COMMON_FLAGS = ("student", "teacher", "dataset", "split", "load_size", "crop_size",
+                "inception_weights", "fid_stats", "report", "comparison_png")
 
 
 def inception_or_reason(weights_path):
@@ -36,7 +37,9 @@ def segmenter_or_none(path, ids):
 
 def evaluate_run(config):
     """Evaluate per an `EvalConfig`; returns (report, report_path)."""
+    from itgc_tf.data import build_dataset, dataset_info
     from itgc_tf.eval.report import evaluate, format_table, write_report
+    from itgc_tf.training.builders import load_generator
 
     data, options = config.data, config.evaluation
     info = dataset_info(data, options.split)
@@ -73,7 +76,7 @@ def main(config):
 
 
 def run():
-    run_app(EvalConfig, main, required=("student", "teacher", "dataset"))
+    run_app(EvalConfig, main, required=("student", "teacher", "dataset"), common=COMMON_FLAGS)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def help_text(config_class, description, common=(), full=False):
         program = "python -m " + spec.name.removesuffix(".__main__")
     lines = [f"usage: {program} [--flagfile=FILE] [--name=value ...]", ""]
     lines += [textwrap.dedent(description or "").strip(), ""]
-    if full:
+    if full or not common:
         lines += options.help_lines(config_class)
     else:
         lines += ["Most used flags:"] + options.help_lines(config_class, names=common, grouped=False)

@@ -227,6 +227,19 @@ def training_data(data, schedule):
     return lambda: build_dataset(data, "train").repeat(), info, steps
 
 
+# Options that say where and how a run is watched, saved or resumed, not what it computes.
+_NOT_HPARAMS = run_flags.RESUME_SAFE_FLAGS | {"model_dir", "tfds_data_dir"}
+
+
+def run_hparams(config):
+    """{option: value} of a training configuration for TensorBoard's HParams: the
+    command's own options that define what the run computes, without those it does not
+    read (``config.unused_options()``) and those that only say where and how it is
+    watched or saved (``_NOT_HPARAMS``)."""
+    left_out = _NOT_HPARAMS | config.unused_options()
+    return {name: value for name, value in options.flat(config).items() if name not in left_out}
+
+
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
         hparams=None, validated=None):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
@@ -273,7 +286,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         guards = [ExplosionGuard(run.explosion_factor, run.explosion_patience, checkpoint)
                   ] if run.explosion_factor else []
         callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
-                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
+                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {},
+                                            run.log_every_steps or "epoch")]
         if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
                                                every_n_epochs=run.image_summary_every))
@@ -325,7 +339,7 @@ def train(config, build_model, image_grid, outputs):
             model = build_model(info, steps)
         sample = next(iter(dataset_fn().take(1)))
         fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
-            hparams=options.flat(config), images_fn=lambda: image_grid(model, sample),
+            hparams=run_hparams(config), images_fn=lambda: image_grid(model, sample),
             validated=lambda: record_flags(dirs["root"], config, changes))
         for name, network in outputs(model).items():
             path = save_keras_atomically(network, dirs["root"] / name)
