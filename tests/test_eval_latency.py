@@ -74,13 +74,13 @@ def test_several_callables_are_timed_interleaved(monkeypatch):
 
 
 def test_a_speedup_row_fits_its_budget_and_divides_the_medians(monkeypatch):
-    # One untimed round (5 s each), one probe round (0.3 + 0.1 s: 2.0 s budget -> 5 runs),
+    # One untimed round (5 s each), one probe round (0.3 + 0.1 s: 2.1 s budget -> 5 runs),
     # then 5 interleaved rounds: teacher medians 300 ms, student 100 ms.
     timed = [0.3, 0.1, 0.2, 0.1, 0.3, 0.12, 0.4, 0.08, 0.3, 0.1]
     clock = _FakeClock([5.0, 5.0, 0.3, 0.1] + timed)
     monkeypatch.setattr(latency.time, "perf_counter", clock.perf_counter)
     row = latency.speedup_row("saved_model_fp32", 64, 8, clock.run, clock.run,
-                              np.zeros((8, 2)), budget_s=2.0)
+                              np.zeros((8, 2)), budget_s=2.1)
     assert clock.calls == 14
     assert (row["runs"], row["size"], row["batch"], row["reason"]) == (5, 64, 8, None)
     assert row["teacher_latency_ms"] == pytest.approx(300.0)
