@@ -87,7 +87,7 @@ def timing_images(photos, size, count=max(SPEED_BATCHES)):
             for p in photos]
     flips = [lambda x: x, lambda x: x[:, ::-1], lambda x: x[::-1], lambda x: x[::-1, ::-1]]
     images = [flips[k // len(base) % 4](base[k % len(base)]) for k in range(count)]
-    return np.stack(images) / 127.5 - 1.0
+    return (np.stack(images) / 127.5 - 1.0).astype(np.float32)
 
 
 def speed_table(saved_models, tflite_dir, photos, sizes=SPEED_SIZES, batches=SPEED_BATCHES,
