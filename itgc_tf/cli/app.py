@@ -19,9 +19,11 @@ from itgc_tf.cli import logs
 
 _HELP = {"--help": "short", "-h": "short", "-?": "short", "--helpshort": "short",
          "--helpfull": "full"}
-# TensorFlow's C++ logs below ERROR are off unless the user set a level; this module is
-# imported before TensorFlow by every command (the rest goes to the run folder's log).
+# TensorFlow's C++ logs below ERROR are off unless the user set a level, and a command
+# process's native output is captured for the run folder's log: this module is imported
+# before TensorFlow by every command.
 logs.quiet_native_logs()
+logs.capture_early()
 # Options whose value names the folder a command writes its outputs (and logs/) into.
 _RUN_FOLDER_OPTIONS = ("model_dir", "export_dir", "output")
 
