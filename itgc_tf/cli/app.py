@@ -40,7 +40,8 @@ def help_text(config_class, description, common=(), full=False):
     if full or not common:
         lines += options.help_lines(config_class)
     else:
-        lines += ["Most used flags:"] + options.help_lines(config_class, names=common, grouped=False)
+        lines += ["Most used flags:", *options.help_lines(config_class, names=common,
+                                                          grouped=False)]
         lines += ["", "--helpfull lists every flag of this command; --flagfile=FILE reads "
                   "flags from a file (later flags override it)."]
     return "\n".join(lines)

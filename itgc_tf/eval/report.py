@@ -124,7 +124,8 @@ def explain_nulls(report, reasons):
     naming a null value no reason covers (a report never holds an unexplained null)."""
     explained = dict(report.get("null_reasons") or {})
     for key, value in report.items():
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+        if (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and not math.isfinite(value)):
             report[key] = None
             explained.setdefault(key, f"{value} is not a JSON number" + (
                 " (the images are identical: PSNR is infinite)" if "psnr" in key else ""))
@@ -283,7 +284,8 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
         "_vs_target": _UNPAIRED, "latency.": _NO_LATENCY, ".latency_ms": _NO_LATENCY,
         ".latency_source": _NO_LATENCY, "speedup_x": _NO_LATENCY,
         "fid.note": fid_skipped_reason, "fid.": _FID_SEE_NOTE, ".fid": _FID_SEE_NOTE,
-        ".kid": _FID_SEE_NOTE, ".kid_std": _FID_SEE_NOTE, "miou.": _NO_SEGMENTER, ".miou": _NO_SEGMENTER,
+        ".kid": _FID_SEE_NOTE, ".kid_std": _FID_SEE_NOTE, "miou.": _NO_SEGMENTER,
+        ".miou": _NO_SEGMENTER,
         "macs_ratio": "the student has 0 MACs"})
 
 
