@@ -116,7 +116,8 @@ class RunConfig:
         None, "Also save every N steps (besides every epoch end), so a killed run loses at most "
         "N steps.", kind="int")
     image_summary_every: int = option(1, "Epochs between TensorBoard image grids (0: never).")
-    verbose: int = option(1, "Keras progress output: 0 silent, 1 bar, 2 line/epoch.")
+    verbose: int = option(1, "Progress output: 0 silent, 1 Keras progress bar, 2 one line per "
+                          "epoch.")
     log_every_steps: int = option(
         0, "TensorBoard scalars (every tracker) every N training steps too, as "
         "train/batch_<name>; 0: per epoch only (train/epoch_<name>).")

@@ -44,7 +44,7 @@ from itgc_tf import options
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.training import run_flags
-from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, NaNGuard,
+from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback, NaNGuard,
                                         tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
 from itgc_tf.training.run_lock import RunLock
@@ -288,6 +288,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
                      *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {},
                                             run.log_every_steps or "epoch")]
+        if run.verbose == 2:  # one line per epoch (Keras' own prints two)
+            callbacks.append(EpochLine(total_epochs))
         if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
                                                every_n_epochs=run.image_summary_every))
@@ -295,7 +297,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         def fit_epochs(steps, extra_callbacks=()):
             return model.fit(dataset_fn().skip(steps_done),
                              epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                             callbacks=callbacks + list(extra_callbacks), verbose=run.verbose,
+                             callbacks=callbacks + list(extra_callbacks),
+                             verbose=1 if run.verbose == 1 else 0,
                              shuffle=False)
 
         if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
