@@ -13,8 +13,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from itgc_tf.models.registry import build_discriminator, build_generator
 from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback,
                                         LossExplosionError, NaNGuard, NonFiniteLossError,
-                                        TrainingDivergedError, PeriodicEvaluation, image_grid, learning_rates,
-                                        nonfinite_terms, tensorboard_callbacks)
+                                        PeriodicEvaluation, TrainingDivergedError, image_grid,
+                                        learning_rates, nonfinite_terms, tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint
 from itgc_tf.training.schedules import LinearDecay
 from itgc_tf.training.teachers import Pix2PixTeacher, default_optimizer
