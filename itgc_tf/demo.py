@@ -138,11 +138,11 @@ def add_speed(report, rows):
                    "teacher.latency_ms": row["teacher_latency_ms"],
                    "student.latency_source": "saved_model", "teacher.latency_source": "saved_model",
                    "speedup_x": row["speedup_x"], "latency.runs": row["runs"],
-                   "latency.batch": row["batch"],
+                   "latency.batch": row["batch"], "latency.statistic": "fastest",
                    "latency.device": "CPU" if hardware()["gpu"] == "none" else "GPU"})
     for key in ("student.latency_ms", "teacher.latency_ms", "student.latency_source",
                 "teacher.latency_source", "speedup_x", "latency.runs", "latency.batch",
-                "latency.device"):
+                "latency.statistic", "latency.device"):
         report["null_reasons"].pop(key, None)
     return report
 

@@ -89,6 +89,7 @@ def test_paired_report_matches_independent_computations(networks):
     assert report["speedup_x"] == pytest.approx(report["teacher.latency_ms"] / report["student.latency_ms"])
     assert (report["num_images"], report["image_size"], report["paired"]) == (6, [SIZE, SIZE], True)
     assert (report["latency.runs"], report["latency.batch"], report["latency.device"]) == (3, 1, "CPU")
+    assert report["latency.statistic"] == "median" and "median of 3 batch-1 runs" in format_table(report)
     assert all(report[k] is None for k in REPORT_KEYS if k.endswith(("fid", "kid", "kid_std")) or
                k.startswith("fid.") and k != "fid.note")
     assert report["fid.note"].startswith("FID/KID skipped")

@@ -22,6 +22,7 @@ so a report never holds a null without one (nor "nan" strings):
   (`itgc_tf.eval.latency.measure_latencies`: load changes hit both alike), of the
   Keras model as a ``tf.function`` or, when ``export_paths`` names its SavedModel,
   of that export (``*.latency_source``: "keras" or "saved_model"); ``latency.runs``,
+  ``latency.statistic`` ("median"; the demo's speed table: "fastest"),
   ``latency.device`` ("GPU" or "CPU"); ``speedup_x`` = teacher / student latency.
 - ``student.fid``, ``student.kid``, ``student.kid_std`` and the same for
   ``teacher``, against the real B images (``fid.real_images`` of them);
@@ -65,7 +66,8 @@ REPORT_KEYS = (
     "num_images", "image_size", "paired", "dataset", "split", "input_size",
     *[f"student.{q}" for q in _QUALITY], "teacher.psnr_db_vs_target", "teacher.ssim_vs_target",
     *[f"{m}.{c}" for m in _MODELS for c in _COST],
-    "macs_ratio", "speedup_x", "latency.runs", "latency.batch", "latency.device",
+    "macs_ratio", "speedup_x", "latency.runs", "latency.batch", "latency.statistic",
+    "latency.device",
     *[f"{m}.{f}" for m in _MODELS for f in _FID],
     "fid.inception_network", "fid.standard_network", "fid.standard_network_reason", "fid.note",
     "fid.real_images",
@@ -252,6 +254,7 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
                            f"{name}.latency_source": "saved_model" if name in exports else "keras"})
         report["speedup_x"] = report["teacher.latency_ms"] / report["student.latency_ms"]
         report.update({"latency.runs": latency_runs, "latency.batch": 1,
+                       "latency.statistic": "median",
                        "latency.device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU"})
 
     if inception is not None:
@@ -341,7 +344,8 @@ def format_table(report):
     else:
         lines.append(
             f"speed-up {_cell(report['speedup_x'], '.2f')}x, MACs ratio "
-            f"{_cell(report['macs_ratio'], '.2f')}x (latency: median of {report['latency.runs']} "
+            f"{_cell(report['macs_ratio'], '.2f')}x (latency: {report['latency.statistic']} of "
+            f"{report['latency.runs']} "
             f"batch-{report['latency.batch']} runs on {report['latency.device']}, "
             f"{report['student.latency_source']} student / {report['teacher.latency_source']} "
             "teacher)")
