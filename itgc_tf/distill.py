@@ -5,6 +5,9 @@ from itgc_tf.training import round_runner, runner
 from itgc_tf.training.builders import build_distiller
 from itgc_tf.training.config import DistillConfig
 
+COMMON_FLAGS = ("dataset", "teacher", "model_dir", "recipe", "student_netG", "student_ngf",
+                "vem_weight", "epochs", "epochs_decay", "batch_size")
+
 
 def _grid(distiller, sample):
     """input | teacher | student | Langevin sample (when VEM bounds the output images)."""
@@ -33,7 +36,7 @@ def main(config):
 
 
 def run():
-    run_app(DistillConfig, main, required=("model_dir", "dataset"))
+    run_app(DistillConfig, main, required=("model_dir", "dataset"), common=COMMON_FLAGS)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,24 @@ latency, speed-up); writes a JSON report and prints a table.
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.eval.config import EvalConfig
-from itgc_tf.training.builders import load_generator
+
+COMMON_FLAGS = ("student", "teacher", "dataset", "split", "load_size", "crop_size",
+                "inception_weights", "fid_stats", "report", "comparison_png")
 
 
-def inception_or_none(weights_path):
-    """The FID/KID network, or None with one line saying how to enable FID/KID."""
+def inception_or_reason(weights_path):
+    """(the FID/KID network, None), or (None, why FID/KID are skipped and how to enable them)."""
     from itgc_tf.eval.inception import InceptionFeatures, keras_cache_path
     try:
-        return InceptionFeatures(weights_path)
+        return InceptionFeatures(weights_path), None
     except FileNotFoundError:
-        print("FID/KID skipped: no Inception weights (nothing is downloaded). To enable them, "
-              f"put the Keras InceptionV3 notop weights at {keras_cache_path()} or pass "
-              "--inception_weights=PATH (a FID Inception SavedModel or .h5) to itgc_tf.evaluate.")
-        return None
+        where = weights_path or keras_cache_path()
+        return None, ("FID/KID skipped: no Inception weights at "
+                      f"{where} (nothing is downloaded). To enable them, put the Keras "
+                      f"InceptionV3 notop weights at {keras_cache_path()} or pass "
+                      "--inception_weights=PATH (a FID Inception SavedModel or .h5); see the "
+                      "README's 'Weights on an offline machine'.")
 
 
 def segmenter_or_none(path, ids):
@@ -34,16 +37,21 @@ def segmenter_or_none(path, ids):
 
 def evaluate_run(config):
     """Evaluate per an `EvalConfig`; returns (report, report_path)."""
+    from itgc_tf.data import build_dataset, dataset_info
     from itgc_tf.eval.report import evaluate, format_table, write_report
+    from itgc_tf.training.builders import load_generator
 
     data, options = config.data, config.evaluation
     info = dataset_info(data, options.split)
     student = load_generator(options.student, "student", data, info)
     teacher = load_generator(options.teacher, "teacher", data, info)
-    inception = inception_or_none(options.inception_weights)
+    inception, skipped = inception_or_reason(options.inception_weights)
+    if skipped:
+        print(skipped)
     report = evaluate(student, teacher, build_dataset(data, options.split, training=False),
-                      paired=info.paired, image_size=data.crop_shape,
-                      inception=inception, fid_stats_path=options.fid_stats,
+                      paired=info.paired, image_size=data.crop_shape, dataset_name=data.dataset,
+                      split=options.split, inception=inception, fid_skipped_reason=skipped,
+                      fid_stats_path=options.fid_stats,
                       latency_runs=options.latency_runs,
                       segmenter=segmenter_or_none(options.segmenter, options.segmenter_ids))
     student_dir = pathlib.Path(options.student)
@@ -68,7 +76,7 @@ def main(config):
 
 
 def run():
-    run_app(EvalConfig, main, required=("student", "teacher", "dataset"))
+    run_app(EvalConfig, main, required=("student", "teacher", "dataset"), common=COMMON_FLAGS)
 
 
 if __name__ == "__main__":

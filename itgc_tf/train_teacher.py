@@ -5,6 +5,9 @@ from itgc_tf.data.labels import shown_input
 from itgc_tf.training import builders, runner
 from itgc_tf.training.config import TrainTeacherConfig
 
+COMMON_FLAGS = ("dataset", "model_dir", "teacher_model", "netG", "ngf", "epochs", "epochs_decay",
+                "batch_size", "crop_size", "lr")
+
 
 def _grid(model, sample):
     output = builders.teacher_generator_of(model)(sample["A"])
@@ -29,7 +32,7 @@ def main(config):
 
 
 def run():
-    run_app(TrainTeacherConfig, main, required=("model_dir", "dataset"))
+    run_app(TrainTeacherConfig, main, required=("model_dir", "dataset"), common=COMMON_FLAGS)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,10 @@ def _run(module, *args, expect_ok=True):
     return result
 
 
-TEACHER_ARGS = ["--netG=resnet_6blocks", "--ngf=4", "--epochs=1", "--epochs_decay=0", *DATA]
+TEACHER_ARGS = ["--netG=resnet_6blocks", "--ngf=4", "--epochs=1", "--epochs_decay=0",
+                "--log_every_steps=1", *DATA]
+# TensorFlow's own log lines (C++ I/W/E/F0000..., the checkpoint's INFO, converter dumps).
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |Sharding callback|fully_quantize|XNNPACK|InitializeLog")
 
 
 def _parse(config_class, args):
@@ -43,10 +47,52 @@ def _parse(config_class, args):
 
 
 @pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
+def teacher_run(tmp_path_factory):
+    """(model_dir, the finished subprocess) of a toy teacher run."""
     model_dir = tmp_path_factory.mktemp("teacher")
-    _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
-    return model_dir
+    return model_dir, _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(teacher_run):
+    return teacher_run[0]
+
+
+def test_the_console_shows_the_run_and_tensorflows_log_lines_go_to_the_run_folder(teacher_run):
+    model_dir, result = teacher_run
+    console = (result.stdout + result.stderr).splitlines()
+    assert [line for line in console if TF_LOG_LINE.search(line)] == []
+    assert len(console) <= 3, console  # --verbose=0: the saved-generator line
+    assert f"Teacher generator saved to {model_dir}" in result.stdout
+    log = (model_dir / "logs" / "tf.log").read_text()
+    assert "Saved checkpoint" in log  # the run's own INFO lines are kept there
+
+
+def _event_files(folder):
+    from tensorboard.backend.event_processing import event_accumulator
+    accumulator = event_accumulator.EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    return accumulator.Reload()
+
+
+def test_tensorboard_hparams_are_the_runs_own_options_and_scalars_come_every_step(teacher_dir):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    content = _event_files(teacher_dir / "tensorboard").PluginTagToContent("hparams")
+    (start,) = [plugin_data_pb2.HParamsPluginData.FromString(c).session_start_info
+                for c in content.values()
+                if plugin_data_pb2.HParamsPluginData.FromString(c).HasField("session_start_info")]
+    hparams = dict(start.hparams)
+    assert hparams["netG"].string_value == "resnet_6blocks" and hparams["ngf"].number_value == 4
+    assert {"lambda_l1", "lr", "dataset", "crop_size", "teacher_model"} <= set(hparams)
+    for name in ("model_dir", "verbose", "restore_from", "allow_changed_flags", "tpu",
+                 "keep_checkpoints", "log_every_steps", "lambda_cycle", "pool_size",
+                 "lambda_vgg", "teacher_vgg_weights", "helpfull", "test_srcdir"):
+        assert name not in hparams, name
+    train = _event_files(teacher_dir / "tensorboard" / "train")
+    steps = {tag: [event.step for event in train.Tensors(tag)]
+             for tag in train.Tags()["tensors"] if tag.startswith("batch_")}
+    assert "batch_g_l1" in steps, sorted(train.Tags()["tensors"])
+    assert len(steps["batch_g_l1"]) == 2  # --steps_per_epoch=2, --log_every_steps=1
+    assert "epoch_g_l1" in train.Tags()["tensors"]
 
 
 def test_teacher_flags_cfg_holds_only_its_flags_and_reproduces_the_run(teacher_dir):
@@ -55,14 +101,16 @@ def test_teacher_flags_cfg_holds_only_its_flags_and_reproduces_the_run(teacher_d
 
 
 def test_teacher_help_lists_no_student_or_vem_flags():
-    text = _run("itgc_tf.train_teacher", "--helpfull", expect_ok=False).stdout
+    result = _run("itgc_tf.train_teacher", "--helpfull")
+    assert result.returncode == 0
+    text = result.stdout
     for flag in ("--lambda_l1", "--netG", "--dataset", "--strategy", "--model_dir"):
         assert flag in text, flag
     for flag in ("--critic_blocks", "--vem_weight", "--langevin_steps", "--student_netG",
                  "--recipe", "--lambda_distill", "--testing_nan_at_step"):
         assert flag not in text, flag
     for group in ("data", "model", "teacher", "training", "distribution", "output"):
-        assert f"itgc_tf options: {group}:" in text, group
+        assert f"\n{group}:\n" in text, group
 
 
 # Non-default values of every kind of option (lists, pairs, 'auto', None-able numbers).

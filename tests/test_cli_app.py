@@ -38,3 +38,22 @@ def test_a_diverged_run_and_a_config_error_exit_1_with_their_message(capsys):
         1, "FATAL: loss exploded at step 7\n")
     assert _exit(ValueError("--lr must be > 0. Fix: pass one."), capsys) == (
         1, "FATAL: --lr must be > 0. Fix: pass one.\n")
+
+
+def test_native_writes_go_to_the_log_and_python_output_stays_on_the_console(tmp_path, capfd):
+    import os
+    import sys
+
+    from itgc_tf.cli.logs import native_output_to
+    log = tmp_path / "tf.log"
+    with native_output_to(log):
+        os.write(2, b"E0000 failed call to cuInit\n")
+        os.write(1, b"fully_quantize: 0\n")
+        print("[1/5] a stage header")
+        print("a warning line", file=sys.stderr)
+    print("after")
+    console = capfd.readouterr()
+    assert console.out == "[1/5] a stage header\nafter\n"
+    assert console.err == "a warning line\n"
+    assert "cuInit" not in console.err + console.out
+    assert log.read_text() == "E0000 failed call to cuInit\nfully_quantize: 0\n"

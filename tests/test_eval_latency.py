@@ -71,3 +71,23 @@ def test_several_callables_are_timed_interleaved(monkeypatch):
     assert order == ["a", "b"] * 4
     assert stats["a"].median_ms == pytest.approx(2.0) and stats["b"].median_ms == pytest.approx(20.0)
     assert stats["a"].runs == stats["b"].runs == 3
+
+
+def test_a_speedup_row_fits_its_budget_and_divides_the_medians(monkeypatch):
+    # One untimed round (5 s each), one probe round (0.3 + 0.1 s: 2.1 s budget -> 5 runs),
+    # then 5 interleaved rounds: teacher fastest 200 ms (median 300), student 80 (100).
+    timed = [0.3, 0.1, 0.2, 0.1, 0.3, 0.12, 0.4, 0.08, 0.3, 0.1]
+    clock = _FakeClock([5.0, 5.0, 0.3, 0.1] + timed)
+    monkeypatch.setattr(latency.time, "perf_counter", clock.perf_counter)
+    row = latency.speedup_row("saved_model_fp32", 64, 8, clock.run, clock.run,
+                              np.zeros((8, 2)), budget_s=2.1)
+    assert clock.calls == 14
+    assert (row["runs"], row["size"], row["batch"], row["reason"]) == (5, 64, 8, None)
+    assert row["teacher_latency_ms"] == pytest.approx(200.0)
+    assert row["student_latency_ms"] == pytest.approx(80.0)
+    assert row["speedup_x"] == pytest.approx(2.5)
+    assert (row["teacher_median_ms"], row["student_median_ms"]) == pytest.approx((300.0, 100.0))
+    skipped = latency.skipped_row("litert_int8", 64, 8, "fixed batch of 1")
+    assert skipped["speedup_x"] is None and skipped["reason"] == "fixed batch of 1"
+    lines = latency.format_speed_table([row, skipped])
+    assert "2.50x" in lines[1] and "not measured: fixed batch of 1" in lines[2]

@@ -73,9 +73,9 @@ def test_paired_report_matches_independent_computations(networks):
     assert list(report) == list(REPORT_KEYS)
     a, b = _images()
     s, t = student(a).numpy(), teacher(a).numpy()
-    assert report["student.psnr_vs_target"] == pytest.approx(_psnr_numpy(s, b), rel=1e-4)
-    assert report["teacher.psnr_vs_target"] == pytest.approx(_psnr_numpy(t, b), rel=1e-4)
-    assert report["student.psnr_vs_teacher"] == pytest.approx(_psnr_numpy(s, t), rel=1e-4)
+    assert report["student.psnr_db_vs_target"] == pytest.approx(_psnr_numpy(s, b), rel=1e-4)
+    assert report["teacher.psnr_db_vs_target"] == pytest.approx(_psnr_numpy(t, b), rel=1e-4)
+    assert report["student.psnr_db_vs_teacher"] == pytest.approx(_psnr_numpy(s, t), rel=1e-4)
     ssim = lambda x, y: float(np.mean(image_metrics.ssim(x, y)))  # noqa: E731 -- one batch of all 6
     assert report["student.ssim_vs_target"] == pytest.approx(ssim(s, b), abs=1e-5)
     assert report["teacher.ssim_vs_target"] == pytest.approx(ssim(t, b), abs=1e-5)
@@ -86,20 +86,25 @@ def test_paired_report_matches_independent_computations(networks):
         assert report[f"{name}.latency_ms"] > 0 and report[f"{name}.latency_source"] == "keras"
     assert report["macs_ratio"] == pytest.approx(report["teacher.macs"] / report["student.macs"])
     assert report["macs_ratio"] > 2  # ngf 4 vs 2
-    assert report["speedup"] == pytest.approx(report["teacher.latency_ms"] / report["student.latency_ms"])
+    assert report["speedup_x"] == pytest.approx(report["teacher.latency_ms"] / report["student.latency_ms"])
     assert (report["num_images"], report["image_size"], report["paired"]) == (6, [SIZE, SIZE], True)
-    assert (report["latency.runs"], report["latency.device"]) == (3, "CPU")
+    assert (report["latency.runs"], report["latency.batch"], report["latency.device"]) == (3, 1, "CPU")
+    assert report["latency.statistic"] == "median" and "median of 3 batch-1 runs" in format_table(report)
     assert all(report[k] is None for k in REPORT_KEYS if k.endswith(("fid", "kid", "kid_std")) or
-               k.startswith("fid."))
+               k.startswith("fid.") and k != "fid.note")
+    assert report["fid.note"].startswith("FID/KID skipped")
     assert report["exports"] == {}
+    assert report["input_size"] == [SIZE, SIZE] and report["dataset"] == "unknown"
 
 
-def test_a_teacher_against_itself_is_infinite_psnr_and_survives_json(tmp_path, networks):
+def test_a_teacher_against_itself_is_null_psnr_with_its_reason_and_survives_json(tmp_path, networks):
     _, teacher = networks
     report = _evaluate(teacher, teacher, paired=False)
-    assert report["student.psnr_vs_teacher"] == math.inf
+    assert report["student.psnr_db_vs_teacher"] is None  # inf: identical images
+    assert "identical" in report["null_reasons"]["student.psnr_db_vs_teacher"]
+    assert "unpaired" in report["null_reasons"]["student.psnr_db_vs_target"]
     assert report["student.ssim_vs_teacher"] == pytest.approx(1.0)
-    assert report["student.psnr_vs_target"] is None and report["teacher.ssim_vs_target"] is None
+    assert report["student.psnr_db_vs_target"] is None and report["teacher.ssim_vs_target"] is None
     assert report["macs_ratio"] == 1.0
     path = str(tmp_path / "report.json")
     write_report(path, report)
@@ -109,20 +114,71 @@ def test_a_teacher_against_itself_is_infinite_psnr_and_survives_json(tmp_path, n
 
     with open(path) as f:
         raw = json.load(f, parse_constant=reject)  # standard JSON: no Infinity / NaN tokens
-    assert raw["student.psnr_vs_teacher"] == "inf" and raw["student.psnr_vs_target"] is None
+    assert raw["student.psnr_db_vs_teacher"] is None and raw["student.psnr_db_vs_target"] is None
     assert read_report(path) == report
     table = format_table(report)
-    assert "PSNR vs teacher (dB)" in table and " inf" in table and "unpaired" in table
+    assert "PSNR vs teacher (dB)" in table and "unpaired" in table
 
 
-def test_nonfinite_values_round_trip_and_text_stays_text(tmp_path):
-    report = {"speedup": float("nan"), "macs_ratio": float("-inf"), "fid.note": "inf",
-              "image_size": [4, 4], "exports": {"student": "/x"}}
+def test_nonfinite_numbers_are_written_as_null_with_a_reason(tmp_path):
+    report = {"speedup_x": float("nan"), "macs_ratio": float("-inf"), "fid.note": "inf",
+              "image_size": [4, 4], "exports": {"student": "/x"}, "rows": [{"ms": math.inf}]}
     path = str(tmp_path / "r.json")
     write_report(path, report)
-    back = read_report(path)
-    assert math.isnan(back["speedup"]) and back["macs_ratio"] == -math.inf
+    back = json.loads(open(path).read(), parse_constant=lambda c: pytest.fail(c))
+    assert back["speedup_x"] is None and back["macs_ratio"] is None
+    assert set(back["null_reasons"]) == {"speedup_x", "macs_ratio", "rows"}
+    assert back["rows"] == [{"ms": None}]
     assert back["fid.note"] == "inf" and back["exports"] == {"student": "/x"}
+    assert math.isnan(report["speedup_x"])  # the caller's dict is left as it was
+
+
+def _json_leaves(value, key=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _json_leaves(v, f"{key}.{k}" if key else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _json_leaves(v, f"{key}[{i}]")
+    else:
+        yield key, value
+
+
+def test_report_schema_units_types_and_every_null_explained(tmp_path, networks):
+    """The written report: standard JSON (allow_nan=False parses it back), every key of
+    REPORT_KEYS, units in the names, numbers as numbers, each null with its reason."""
+    student, teacher = networks
+    report = _evaluate(student, teacher, dataset_name="demo:enhance", split="test",
+                       fid_skipped_reason="FID/KID skipped: no weights here")
+    path = tmp_path / "report.json"
+    write_report(str(path), report)
+    raw = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert list(raw) == list(REPORT_KEYS)
+    json.dumps(raw, allow_nan=False)
+    assert {"student.psnr_db_vs_target", "student.latency_ms", "speedup_x"} <= set(raw)
+    assert not any("speedup" in k and not k.endswith("_x") for k in raw)
+    for key in ("student.psnr_db_vs_target", "student.ssim_vs_target", "student.latency_ms",
+                "teacher.latency_ms", "speedup_x", "macs_ratio", "student.macs", "num_images"):
+        assert isinstance(raw[key], (int, float)) and not isinstance(raw[key], bool), key
+        assert math.isfinite(raw[key]), key
+    assert not any(isinstance(v, str) and v.lower() in ("nan", "inf", "-inf", "infinity")
+                   for _, v in _json_leaves(raw))
+    nulls = {k for k, v in raw.items() if v is None}
+    assert nulls and nulls == set(raw["null_reasons"])
+    assert all(isinstance(r, str) and r for r in raw["null_reasons"].values())
+    assert raw["fid.note"] == "FID/KID skipped: no weights here"
+    assert (raw["dataset"], raw["split"], raw["input_size"]) == ("demo:enhance", "test", [SIZE, SIZE])
+    assert set(raw["versions"]) == {"python", "tensorflow", "keras", "itgc_tf"}
+    assert raw["versions"]["tensorflow"] == tf.__version__
+    assert raw["hardware"]["cpu_cores"] >= 1 and raw["hardware"]["gpu"] == (
+        "none" if not tf.config.list_physical_devices("GPU") else raw["hardware"]["gpu"])
+    assert isinstance(raw["hardware"]["cpu"], str) and raw["hardware"]["cpu"]
+
+
+def test_a_null_without_a_reason_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="'speedup_x' is null without a reason"):
+        write_report(str(tmp_path / "r.json"), {"speedup_x": None})
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_write_report_is_atomic(tmp_path):
@@ -130,7 +186,7 @@ def test_write_report_is_atomic(tmp_path):
     write_report(path, {"num_images": 1})
     with pytest.raises(TypeError):
         write_report(path, {"num_images": object()})
-    assert read_report(path) == {"num_images": 1}
+    assert read_report(path) == {"num_images": 1, "null_reasons": {}}
     assert os.listdir(tmp_path) == ["report.json"]  # no temporary file left
     with pytest.raises(FileNotFoundError, match="run the evaluation"):
         read_report(str(tmp_path / "missing.json"))
@@ -160,10 +216,18 @@ def test_fid_and_kid_against_cached_real_statistics(tmp_path, networks):
     assert again["teacher.fid"] == pytest.approx(report["teacher.fid"])
     assert "FID network: moments:test (6 real images)" in format_table(again)
     metrics = scalar_metrics(again)
-    assert metrics["teacher.fid"] == again["teacher.fid"] and metrics["speedup"] == again["speedup"]
-    assert {"student.fid", "teacher.kid", "student.psnr_vs_target", "macs_ratio"} <= set(metrics)
+    assert metrics["teacher.fid"] == again["teacher.fid"] and metrics["speedup_x"] == again["speedup_x"]
+    assert {"student.fid", "teacher.kid", "student.psnr_db_vs_target", "macs_ratio"} <= set(metrics)
     assert not set(metrics) & {"paired", "image_size", "fid.note", "exports", "fid.standard_network",
-                               "num_images", "latency.runs", "fid.real_images"}
+                               "num_images", "latency.runs", "fid.real_images", "versions"}
+
+
+def test_latency_runs_0_leaves_latency_null_with_the_reason(networks):
+    student, teacher = networks
+    report = _evaluate(student, teacher, latency_runs=0)
+    for key in ("student.latency_ms", "teacher.latency_ms", "speedup_x", "latency.runs"):
+        assert report[key] is None and "latency_runs=0" in report["null_reasons"][key]
+    assert report["macs_ratio"] > 2
 
 
 def test_latency_of_the_exported_saved_model(tmp_path, networks):
@@ -191,6 +255,6 @@ def test_evaluate_errors(networks):
     with pytest.raises(ValueError, match="image_size"):
         _evaluate(student, teacher, image_size=(16, 0))
     with pytest.raises(ValueError, match="latency_runs"):
-        _evaluate(student, teacher, latency_runs=0)
+        _evaluate(student, teacher, latency_runs=-1)
     with pytest.raises(ValueError, match="pass inception"):
         _evaluate(student, teacher, fid_stats_path="stats.npz")

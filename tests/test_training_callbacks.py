@@ -11,10 +11,10 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from itgc_tf.models.registry import build_discriminator, build_generator
-from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, LossExplosionError,
-                                       NaNGuard, NonFiniteLossError, TrainingDivergedError,
-                                        PeriodicEvaluation, image_grid, learning_rates,
-                                        nonfinite_terms, tensorboard_callbacks)
+from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback,
+                                        LossExplosionError, NaNGuard, NonFiniteLossError,
+                                        PeriodicEvaluation, TrainingDivergedError, image_grid,
+                                        learning_rates, nonfinite_terms, tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint
 from itgc_tf.training.schedules import LinearDecay
 from itgc_tf.training.teachers import Pix2PixTeacher, default_optimizer
@@ -307,3 +307,16 @@ def test_periodic_evaluation_rejects_non_numeric_results(tmp_path):
         _regressor().fit(_regression_data(), epochs=1, verbose=0, callbacks=[callback])
     with pytest.raises(ValueError, match="every_n_epochs"):
         PeriodicEvaluation(0, dict, str(tmp_path))
+
+
+def test_epoch_line_prints_one_line_per_epoch_with_its_losses(capsys):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((6, 2), np.float32), np.zeros((6, 1), np.float32)
+    history = model.fit(x, y, batch_size=2, epochs=2, verbose=0,
+                        callbacks=[EpochLine(total_epochs=2)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines):
+        assert line.startswith(f"Epoch {epoch + 1}/2 - 3 steps, ")
+        assert f"loss: {history.history['loss'][epoch]:.4g}" in line

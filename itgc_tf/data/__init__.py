@@ -4,11 +4,18 @@
     ds = build_dataset(config)               # {"A": [4, 64, 64, 3], "B": [4, 64, 64, 3]}
     steps = dataset_info(config).num_examples // config.batch_size
 """
-from itgc_tf.data.config import DataConfig
-from itgc_tf.data.demo import demo_dir
-from itgc_tf.data.images import IMAGE_EXTENSIONS, load_image
-from itgc_tf.data.pipeline import DatasetInfo, build_dataset, dataset_info
-from itgc_tf.data.tfrecord_writer import write_tfrecords
+import importlib
 
-__all__ = ["DataConfig", "DatasetInfo", "IMAGE_EXTENSIONS", "build_dataset", "dataset_info",
-           "demo_dir", "load_image", "write_tfrecords"]
+# Public name -> its module, imported at first use: `itgc_tf.data.config` (and so every
+# command's configuration and --help) loads without TensorFlow.
+_EXPORTS = {"DataConfig": "config", "demo_dir": "demo", "IMAGE_EXTENSIONS": "images",
+            "load_image": "images", "DatasetInfo": "pipeline", "build_dataset": "pipeline",
+            "dataset_info": "pipeline", "write_tfrecords": "tfrecord_writer"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

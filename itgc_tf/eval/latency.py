@@ -93,3 +93,60 @@ def tflite_latency(tflite_path, example=None, num_threads=None, warmup=10, runs=
     if example is None:
         example = np.zeros(runner.input_shape, np.float32)
     return measure_latency(runner, example, warmup=warmup, runs=runs)
+
+
+def runs_within(fns, example, budget_s, min_runs=3, max_runs=30):
+    """How many interleaved rounds of ``fns`` on ``example`` fit in ``budget_s`` seconds
+    (clipped to [min_runs, max_runs]), from one untimed warm-up round and one timed round."""
+    calls = {name: (lambda fn=fn: _to_numpy(fn(example))) for name, fn in fns.items()}
+    round_s = sum(wall[0] for wall, _ in time_interleaved(calls, 1, warmup=1).values())
+    return int(np.clip(budget_s // max(round_s, 1e-9), min_runs, max_runs))
+
+
+def speedup_row(runtime, size, batch, teacher, student, example, budget_s=3.0,
+                min_runs=3, max_runs=30):
+    """One row of a teacher-vs-student speed table: both callables timed interleaved on
+    ``example`` [batch, size, size, C], as many rounds as fit in ``budget_s`` (`runs_within`).
+
+    The latency is the fastest call (as ``timeit`` advises: other processes on a shared
+    machine only ever add time, and a burst of load can hit a few long calls of one
+    model only); the medians are kept beside it.
+
+    Returns {runtime, size, batch, teacher_latency_ms, student_latency_ms (fastest),
+    speedup_x (teacher / student), teacher_median_ms, student_median_ms, runs, reason
+    (None: measured)}.
+    """
+    fns = {"teacher": teacher, "student": student}
+    runs = runs_within(fns, example, budget_s, min_runs, max_runs)
+    calls = {name: (lambda fn=fn: _to_numpy(fn(example))) for name, fn in fns.items()}
+    wall = {name: np.asarray(times) * 1e3
+            for name, (times, _) in time_interleaved(calls, runs, warmup=0).items()}
+    return dict(runtime=runtime, size=size, batch=batch,
+                teacher_latency_ms=float(wall["teacher"].min()),
+                student_latency_ms=float(wall["student"].min()),
+                speedup_x=float(wall["teacher"].min() / wall["student"].min()),
+                teacher_median_ms=float(np.median(wall["teacher"])),
+                student_median_ms=float(np.median(wall["student"])), runs=runs, reason=None)
+
+
+def skipped_row(runtime, size, batch, reason):
+    """A speed-table row that was not measured, saying why."""
+    return dict(runtime=runtime, size=size, batch=batch, teacher_latency_ms=None,
+                student_latency_ms=None, speedup_x=None, teacher_median_ms=None,
+                student_median_ms=None, runs=0, reason=reason)
+
+
+def format_speed_table(rows):
+    """The rows of `speedup_row` / `skipped_row` as aligned text lines."""
+    lines = [f"{'runtime':<18}{'size':>9}{'batch':>6}{'teacher ms':>12}{'student ms':>12}"
+             f"{'speed-up':>10}{'runs':>6}"]
+    for row in rows:
+        size = f"{row['size']}x{row['size']}"
+        if row["reason"] is not None:
+            lines.append(f"{row['runtime']:<18}{size:>9}{row['batch']:>6}  not measured: "
+                         f"{row['reason']}")
+            continue
+        lines.append(f"{row['runtime']:<18}{size:>9}{row['batch']:>6}"
+                     f"{row['teacher_latency_ms']:>12.1f}{row['student_latency_ms']:>12.1f}"
+                     f"{row['speedup_x']:>9.2f}x{row['runs']:>6}")
+    return lines

@@ -8,6 +8,7 @@ temporary ``log_dir`` (``itgc_tf.training.checkpointing.write_dir``).
 import collections
 import contextlib
 import numbers
+import time
 
 import keras
 import numpy as np
@@ -101,6 +102,27 @@ def tensorboard_callbacks(log_dir, hparams, update_freq="epoch"):
         raise ValueError(f"update_freq must be 'epoch' or a number of steps >= 1, got {update_freq!r}.")
     return [_TrainingBoard(log_dir, update_freq=update_freq, write_graph=False),
             _HParamsSummary(log_dir, hparams)]
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One console line per epoch (``--verbose=2``): ``Epoch 3/27 - 40 steps, 5s -
+    name: value - ...`` with every numeric entry of the epoch's logs."""
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self._total, self._started, self._steps = total_epochs, 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started, self._steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = " - ".join(f"{name}: {float(value):.4g}" for name, value in (logs or {}).items()
+                            if isinstance(value, numbers.Real) or np.ndim(value) == 0)
+        print(f"Epoch {epoch + 1}/{self._total} - {self._steps} steps, "
+              f"{time.perf_counter() - self._started:.0f}s - {values}", flush=True)
 
 
 def _due(epoch, every_n_epochs):

@@ -10,7 +10,7 @@ import dataclasses
 
 from itgc_tf.data.config import DataConfig
 from itgc_tf.models.config import DiscriminatorConfig, GeneratorConfig, LayersConfig
-from itgc_tf.options import option, pick, require, union
+from itgc_tf.options import leaves, option, pick, require, union
 from itgc_tf.recipes import RECIPES
 from itgc_tf.training.distiller import TEACHER_BATCHNORM
 from itgc_tf.training.rounds import TEACHER_CHECKPOINTS
@@ -20,6 +20,14 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 TEACHER_MODELS = ("pix2pix", "cycle_gan", "spade")
 TEACHER_DISCRIMINATORS = ("separate", "shared")
+# The `TeacherConfig` options each teacher model's objective reads.
+TEACHER_OBJECTIVE_OPTIONS = {"pix2pix": {"lambda_l1"},
+                             "cycle_gan": {"lambda_cycle", "lambda_identity", "pool_size"},
+                             "spade": {"lambda_feat", "lambda_vgg", "teacher_vgg_weights"}}
+
+
+def _names(config_class):
+    return {field.name for field, _ in leaves(config_class)}
 
 
 def _at_least(config, minimum, *names):
@@ -109,7 +117,11 @@ class RunConfig:
         None, "Also save every N steps (besides every epoch end), so a killed run loses at most "
         "N steps.", kind="int")
     image_summary_every: int = option(1, "Epochs between TensorBoard image grids (0: never).")
-    verbose: int = option(1, "Keras progress output: 0 silent, 1 bar, 2 line/epoch.")
+    verbose: int = option(1, "Progress output: 0 silent, 1 Keras progress bar, 2 one line per "
+                          "epoch.")
+    log_every_steps: int = option(
+        0, "TensorBoard scalars (every tracker) every N training steps too, as "
+        "train/batch_<name>; 0: per epoch only (train/epoch_<name>).")
     restore_from: str | None = option(
         None, "Resume from this checkpoint of model_dir/checkpoints (a name such as ckpt-3, or "
         "a path without extension) instead of the newest one, e.g. when the newest is corrupt; "
@@ -133,7 +145,7 @@ class RunConfig:
         require(self.explosion_factor == 0 or self.explosion_factor > 1, "--explosion_factor "
                 f"must be 0 (off) or > 1 (a multiple of the running median), got "
                 f"{self.explosion_factor}. Fix: pass e.g. --explosion_factor=100, or 0.")
-        _at_least(self, 0, "image_summary_every")
+        _at_least(self, 0, "image_summary_every", "log_every_steps")
         require(self.verbose in (0, 1, 2), "--verbose must be 0 (silent), 1 (progress bar) or "
                 f"2 (one line per epoch), got {self.verbose}. Fix: pick one of them.")
 
@@ -177,6 +189,12 @@ class TrainTeacherConfig:
     layers: LayersConfig = dataclasses.field(default_factory=LayersConfig)
     discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
     teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+
+    def unused_options(self):
+        """Names of the options this run does not read: the objectives of the other
+        teacher models (left out of its TensorBoard HParams)."""
+        model = self.teacher.teacher_model
+        return set().union(*TEACHER_OBJECTIVE_OPTIONS.values()) - TEACHER_OBJECTIVE_OPTIONS[model]
 
 
 RecipeOptions = union("RecipeOptions", [r.options_class for r in RECIPES.values()], "recipe")
@@ -351,6 +369,19 @@ class DistillConfig:
                 "--restore_from names one checkpoint, but a run in student rounds keeps two "
                 "(model_dir/checkpoints/teacher and .../student) that must stay in step. Fix: "
                 "drop --restore_from; to go back, delete the newer checkpoints of both folders.")
+
+    def unused_options(self):
+        """Names of the options this run does not read (left out of its TensorBoard
+        HParams): the other recipes' options, VEM's when VEM is off, and the online
+        teachers' (objectives, schedule, architectures) for a frozen teacher."""
+        recipe = RECIPES[self.student.recipe]
+        unused = _names(RecipeOptions) - _names(recipe.options_class)
+        if self.vem.vem_weight == 0:
+            unused |= _names(VEMConfig) - {"vem_weight"}
+        if not recipe.online_teachers:
+            unused |= (_names(OnlineTeachersConfig) | _names(TeacherConfig)
+                       | {"teacher_netG", "teacher_ngf"})
+        return unused
 
     @property
     def recipe_config(self):

@@ -22,7 +22,6 @@ import pathlib
 import tensorflow as tf
 from absl import logging
 
-from itgc_tf import options
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.training import runner
 from itgc_tf.training.builders import build_round_models
@@ -102,7 +101,7 @@ class _Rounds:
         sample = next(iter(prepared.dataset_fn().take(1)))
         self.images = {"teacher": lambda: _teacher_grid(self.teacher_generator, sample),
                        "student": lambda: image_grid(self.distiller, sample)}
-        self.hparams = {name: options.flat(config) for name in ("teacher", "student")}
+        self.hparams = {name: runner.run_hparams(config) for name in ("teacher", "student")}
         tensorboard = pathlib.Path(prepared.dirs["tensorboard"])
         self.scalars = (_RoundScalars(tensorboard / "rounds")
                         if self.schedule.teacher_checkpoint == "best_fid" else None)

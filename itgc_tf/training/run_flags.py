@@ -13,7 +13,8 @@ import time
 # Flags that only change how a run is watched, saved or guarded, not what its steps
 # compute (skip_nonfinite_steps: the way past a NaN the NaN guard's message advises).
 RESUME_SAFE_FLAGS = frozenset({
-    "verbose", "image_summary_every", "keep_checkpoints", "checkpoint_every_steps",
+    "verbose", "image_summary_every", "log_every_steps", "keep_checkpoints",
+    "checkpoint_every_steps",
     "restore_from", "allow_changed_flags", "explosion_factor", "explosion_patience",
     "skip_nonfinite_steps", "tpu", "flagfile",
 })

@@ -47,7 +47,7 @@ from itgc_tf import options
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.training import run_flags
-from itgc_tf.training.callbacks import (ExplosionGuard, ImageGridCallback, NaNGuard,
+from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback, NaNGuard,
                                         tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
 from itgc_tf.training.run_lock import RunLock
@@ -247,6 +247,19 @@ def restored_checkpoint(model, run, directory, strategy):
     return checkpoint
 
 
+# Options that say where and how a run is watched, saved or resumed, not what it computes.
+_NOT_HPARAMS = run_flags.RESUME_SAFE_FLAGS | {"model_dir", "tfds_data_dir"}
+
+
+def run_hparams(config):
+    """{option: value} of a training configuration for TensorBoard's HParams: the
+    command's own options that define what the run computes, without those it does not
+    read (``config.unused_options()``) and those that only say where and how it is
+    watched or saved (``_NOT_HPARAMS``)."""
+    left_out = _NOT_HPARAMS | config.unused_options()
+    return {name: value for name, value in options.flat(config).items() if name not in left_out}
+
+
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
         hparams=None, validated=None, epochs=None, checkpoint=None):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
@@ -295,7 +308,10 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         guards = [ExplosionGuard(run.explosion_factor, run.explosion_patience, checkpoint)
                   ] if run.explosion_factor else []
         callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
-                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
+                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {},
+                                            run.log_every_steps or "epoch")]
+        if run.verbose == 2:  # one line per epoch (Keras' own prints two)
+            callbacks.append(EpochLine(total_epochs))
         if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
                                                every_n_epochs=run.image_summary_every))
@@ -303,7 +319,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         def fit_epochs(steps, extra_callbacks=()):
             return model.fit(dataset_fn().skip(steps_done),
                              epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                             callbacks=callbacks + list(extra_callbacks), verbose=run.verbose,
+                             callbacks=callbacks + list(extra_callbacks),
+                             verbose=1 if run.verbose == 1 else 0,
                              shuffle=False)
 
         if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
@@ -377,6 +394,6 @@ def train(config, build_model, image_grid, outputs):
             model = build_model(prepared.info, prepared.steps_per_epoch)
         sample = next(iter(prepared.dataset_fn().take(1)))
         fit(model, config.run, prepared.dataset_fn, prepared.dirs, prepared.strategy,
-            steps_per_epoch=prepared.steps_per_epoch, hparams=options.flat(config),
+            steps_per_epoch=prepared.steps_per_epoch, hparams=run_hparams(config),
             images_fn=lambda: image_grid(model, sample), validated=prepared.validated)
         return save_outputs(outputs(model), prepared.dirs["root"])
