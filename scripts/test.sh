@@ -3,4 +3,4 @@
 # per CPU core (test files kept whole on one worker, the files with slow tests first;
 # see tests/conftest.py). Extra arguments go to pytest ("-n 0": one process).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" "[test]"
-exec python -m pytest -n auto --dist loadfile "$@"
+exec python -m pytest -n auto --dist loadfile --no-loadscope-reorder "$@"
