@@ -27,7 +27,7 @@ DATA_KEYS = {"source", "size", "batch", "images_per_s"}
 def _run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=600)
+                          env=env, timeout=1800)  # a hang guard; ~1 min on idle 2 cores
 
 
 # About 70 s on 2 CPU cores: every section builds the reference networks. The train section
