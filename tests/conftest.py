@@ -32,3 +32,11 @@ def two_replica_strategy():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, devices
     return tf.distribute.MirroredStrategy(devices)
+
+
+def pytest_collection_modifyitems(items):
+    """Test files holding a `slow` test run first (order otherwise kept): under
+    pytest-xdist (scripts/test.sh) the long files then start early instead of
+    finishing last on one worker while the other idles."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

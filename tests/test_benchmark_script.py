@@ -27,14 +27,16 @@ DATA_KEYS = {"source", "size", "batch", "images_per_s"}
 def _run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, timeout=600)
+                          env=env, timeout=1800)  # a hang guard; ~1 min on idle 2 cores
 
 
-@pytest.mark.slow  # about 90 s on 2 CPU cores: every section builds the reference networks
+# About 70 s on 2 CPU cores: every section builds the reference networks. The train section
+# times kd (the cheaper step); vem_share builds and checks the kd+VEM step.
+@pytest.mark.slow
 def test_smallest_configuration_writes_every_documented_key(tmp_path):
     out = tmp_path / "bench.json"
     done = _run("--quick", "--noisolate", "--sizes=32", "--batches=1", "--jit=off",
-                "--configs=kd_vem", "--sections=train,vem_share,latency,data",
+                "--configs=kd", "--sections=train,vem_share,latency,data",
                 "--formats=keras,tflite_int8", "--repeats=1", "--latency_runs=1", f"--json={out}")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -44,8 +46,7 @@ def test_smallest_configuration_writes_every_documented_key(tmp_path):
 
     (train,) = report["train"]
     assert set(train) == TRAIN_KEYS
-    assert (train["config"], train["size"], train["batch"], train["jit"]) == ("kd_vem", 32, 1,
-                                                                               False)
+    assert (train["config"], train["size"], train["batch"], train["jit"]) == ("kd", 32, 1, False)
     assert train["traces"] == 1  # one trace for every call: no retracing
     assert train["images_per_s"] == pytest.approx(1 / train["step_s"])
     assert train["peak_rss_mb"] >= train["rss_before_first_step_mb"] > 0
