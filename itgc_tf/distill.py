@@ -15,10 +15,11 @@ def _grid(distiller, sample):
     return grid
 
 
-def train(config):
-    """Distil per a `DistillConfig`; returns the path of the saved student generator.keras."""
+def train(config, callbacks=lambda distiller, dirs: ()):
+    """Distil per a `DistillConfig`; returns the path of the saved student generator.keras.
+    ``callbacks(distiller, dirs)``: more Keras callbacks (`runner.train`)."""
     return runner.train(config, lambda info, steps: build_distiller(config, info, steps), _grid,
-                        lambda distiller: {"generator.keras": distiller.student})
+                        lambda distiller: {"generator.keras": distiller.student}, callbacks)
 
 
 def main(config):

@@ -228,7 +228,7 @@ def training_data(data, schedule):
 
 
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
-        hparams=None, validated=None):
+        hparams=None, validated=None, callbacks=()):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
     guard.
 
@@ -242,7 +242,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
 
     The checkpoint restored is ``run.restore_from`` when given, else the newest.
     ``validated()`` (optional) is called once the restored state is checked against
-    the run, before training. With ``run.explosion_factor`` an `ExplosionGuard`
+    the run, before training. ``callbacks``: more Keras callbacks (e.g. a
+    `PeriodicEvaluation`). With ``run.explosion_factor`` an `ExplosionGuard`
     stops a run whose losses blow up (checkpoint saves held during a streak).
 
     Returns the Keras History of the last ``fit`` call (empty when the run had
@@ -273,7 +274,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
         guards = [ExplosionGuard(run.explosion_factor, run.explosion_patience, checkpoint)
                   ] if run.explosion_factor else []
         callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
-                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {})]
+                     *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {}),
+                     *callbacks]
         if images_fn is not None and run.image_summary_every > 0:
             callbacks.append(ImageGridCallback(str(dirs["tensorboard"]), images_fn,
                                                every_n_epochs=run.image_summary_every))
@@ -301,7 +303,7 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
     return history
 
 
-def train(config, build_model, image_grid, outputs):
+def train(config, build_model, image_grid, outputs, callbacks=lambda model, dirs: ()):
     """What every training command does with its configuration (``config.data``: a
     `DataConfig`, ``config.run``: a `RunConfig`): strategy, the run folder claimed
     (`claimed_run_folder`), the flags compared with a resumed run's
@@ -310,7 +312,8 @@ def train(config, build_model, image_grid, outputs):
 
     build_model(info, steps_per_epoch) -> compiled model (called in scope);
     image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
-    outputs(model) -> {file name: Keras model} saved into the run folder.
+    outputs(model) -> {file name: Keras model} saved into the run folder;
+    callbacks(model, dirs) -> more Keras callbacks for ``fit`` (default none).
     Returns the path of the last saved output (under a temporary folder, deleted
     on return, on a non-chief worker).
     """
@@ -326,7 +329,8 @@ def train(config, build_model, image_grid, outputs):
         sample = next(iter(dataset_fn().take(1)))
         fit(model, run, dataset_fn, dirs, strategy, steps_per_epoch=steps,
             hparams=options.flat(config), images_fn=lambda: image_grid(model, sample),
-            validated=lambda: record_flags(dirs["root"], config, changes))
+            validated=lambda: record_flags(dirs["root"], config, changes),
+            callbacks=callbacks(model, dirs))
         for name, network in outputs(model).items():
             path = save_keras_atomically(network, dirs["root"] / name)
         return path
