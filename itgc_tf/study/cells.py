@@ -124,9 +124,9 @@ def run_cell(root, cell, quick=False, curve_every=2):
             model.student, teacher, held_out, False), str(dirs["tensorboard"] / "eval"))]
 
     resumed = (folder / "checkpoints").is_dir()
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     distill.train(config, curve)
-    seconds = time.time() - started
+    seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
     student = load_keras_model(folder / "generator.keras")
     steps_per_epoch = config.run.schedule.steps_per_epoch or max(
         dataset_info(config.data, "train").num_examples // config.data.batch_size, 1)
@@ -136,7 +136,7 @@ def run_cell(root, cell, quick=False, curve_every=2):
         student, teacher, held_out, paired),
         fid=fid, kid=fid, fid_kid_reason=reason,
         contrastive_gap=gap[-1][1] if gap else None,
-        wall_seconds=seconds, resumed=resumed, steps=steps_per_epoch * config.run.schedule.total_epochs,
+        wall_seconds=seconds, cpu_seconds=cpu_seconds, resumed=resumed, steps=steps_per_epoch * config.run.schedule.total_epochs,
         curve=[((epoch + 1) * steps_per_epoch, value) for epoch, value in
                read_scalars(folder / "tensorboard" / "eval", CURVE_TAG)],
         vem=options.flat(config.vem))

@@ -58,13 +58,14 @@ TASKS = {
 STUDENT = dict(demo.STUDENT, epochs=6, epochs_decay=4, steps_per_epoch=40)
 # Recipe -> its options. U-Net taps for the feature terms (teacher ngf 16, student ngf 4:
 # the recipes' 1x1 adapters map the channels). OMGD trains one online U-Net teacher (ngf 16)
-# of its own; its VGG terms are off (no VGG16 weights on this machine, none downloaded).
+# of its own and needs the VGG16 ImageNet weights in the Keras cache (its style and feature
+# terms; nothing is downloaded): without them its cells fail with that message (listed).
 _PAIRS = (("leaky_down_1", "leaky_down_1"), ("up_relu_2", "up_relu_2"))
 RECIPES = {
     "kd": dict(recipe="kd"),
     "gan_compression": dict(recipe="gan_compression", distill_pairs=_PAIRS),
     "omgd": dict(recipe="omgd", teacher_netG=("unet_64",), teacher_ngf=(16,),
-                 distill_pairs=_PAIRS, lambda_style=0.0, lambda_feature=0.0),
+                 distill_pairs=_PAIRS),
 }
 # --quick: a few steps of everything.
 QUICK_SCHEDULE = dict(epochs=1, epochs_decay=0, steps_per_epoch=2)
@@ -99,16 +100,19 @@ class Block:
 
 
 _SWEEP = ("mi_0.01", "mi_1", "T_1e-4", "T_1")
-# The full study, headline first: base vs authors' defaults, 5 seeds, on every task with kd
-# and on demo:enhance with every recipe; then the one-change sweeps on 3 seeds.
+# The full study in run order. Headline (5 seeds): kd vs kd + VEM at the authors'
+# defaults on every task, and gan_compression / omgd on demo:enhance. The one-change sweeps
+# of demo:enhance kd (and vem_target on demo:edges2photo) use 3 seeds.
 GRIDS = {
     "full": (
         Block(("enhance",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
-        Block(("edges2photo", "unpaired"), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
-        Block(("enhance",), ("gan_compression", "omgd"), ("authors",), (0, 1, 2, 3, 4)),
         Block(("enhance",), ("kd",), _SWEEP + ("target_gt",), (0, 1, 2)),
+        Block(("edges2photo",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
         Block(("edges2photo",), ("kd",), ("target_gt",), (0, 1, 2)),
+        Block(("enhance",), ("gan_compression",), ("authors",), (0, 1, 2, 3, 4)),
+        Block(("unpaired",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
         Block(("labels2photo",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
+        Block(("enhance",), ("omgd",), ("authors",), (0, 1, 2, 3, 4)),
     ),
     "quick": (Block(("enhance",), ("kd",), ("authors",), (0, 1)),),
 }
