@@ -161,7 +161,7 @@ def plot_curves(results, task, recipe, path):
         for curve in complete:
             axis.plot(steps, [v for _, v in curve], color=colour, alpha=0.25, linewidth=0.8)
         axis.plot(steps, np.mean([[v for _, v in c] for c in complete], axis=0), color=colour,
-                  linewidth=2, label=f"{arm} (n={len(complete)})")
+                  linewidth=2, marker="o", markersize=3, label=f"{arm} (n={len(complete)})")
     axis.set_xlabel("training step")
     axis.set_ylabel("held-out PSNR vs teacher (dB)")
     axis.set_title(f"{task} / {recipe}")
@@ -171,9 +171,10 @@ def plot_curves(results, task, recipe, path):
     return str(path)
 
 
-def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0):
-    """Whole held-out demo:enhance photos: input | teacher | the student of each arm
-    (one seed) | ground truth (`write_model_comparison`); None when no such run."""
+def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, crop=192):
+    """The centre ``crop``² of two held-out demo:enhance photos: input | teacher | the
+    student of each arm (one seed) | ground truth (`write_model_comparison`); None when
+    no such run."""
     from itgc_tf.data.demo import held_out_photos
     from itgc_tf.eval.comparison import write_model_comparison
     from itgc_tf.models.saving import load_keras_model
@@ -187,7 +188,11 @@ def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0):
     for arm in arms:
         models[f"{recipe} {arm}"] = load_keras_model(
             root / "runs" / task / recipe / arm / f"seed{seed}" / "generator.keras")
-    photos = [(d / 127.5 - 1.0, c / 127.5 - 1.0) for _, d, c in held_out_photos()[:2]]
+    photos = []
+    for _, degraded, clean in held_out_photos()[:2]:
+        top, left = (degraded.shape[0] - crop) // 2, (degraded.shape[1] - crop) // 2
+        photos.append(tuple(x[top:top + crop, left:left + crop] / 127.5 - 1.0
+                            for x in (degraded, clean)))
     return write_model_comparison(path, models, photos).path
 
 
