@@ -22,6 +22,8 @@ flags.DEFINE_list("arms", None, "Only these VEM arms (the base arm 'off' always 
 flags.DEFINE_list("seeds", None, "Only these seeds of the grid (default: all).")
 flags.DEFINE_integer("curve_every", 2, "Epochs between held-out PSNR points of the learning "
                      "curves.")
+flags.DEFINE_string("plots_dir", None, "Where the plots and a copy of tables.md go (default: "
+                    "--output_dir), e.g. docs/study.")
 flags.DEFINE_bool("report_only", False, "Only (re)write the results and plots of the finished "
                   "cells.")
 flags.mark_flag_as_required("output_dir")
@@ -41,7 +43,7 @@ def main(argv):
                             [int(s) for s in FLAGS.seeds])
     if not FLAGS.report_only:
         run_grid(FLAGS.output_dir, cells, FLAGS.quick, FLAGS.curve_every)
-    print(report.write_report(FLAGS.output_dir, cells))
+    print(report.write_report(FLAGS.output_dir, cells, FLAGS.plots_dir))
 
 
 if __name__ == "__main__":

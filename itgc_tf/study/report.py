@@ -198,7 +198,8 @@ def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, c
 
 def write_report(root, cells, plots_dir=None):
     """Write results.json, results.csv, tables.md and the plots (into ``plots_dir``,
-    default ``root``) from the finished cells among ``cells``; returns tables.md's text."""
+    default ``root``, with a copy of tables.md) from the finished cells among ``cells``;
+    returns tables.md's text."""
     import matplotlib
     matplotlib.use("Agg")
 
@@ -219,7 +220,8 @@ def write_report(root, cells, plots_dir=None):
         writer.writeheader()
         writer.writerows(results)
     text = tables(cell_stats, differences, failed, missing)
-    _write_text(root / "tables.md", text)
+    for folder in dict.fromkeys((root, plots)):
+        _write_text(folder / "tables.md", text)
     return text
 
 
