@@ -38,18 +38,21 @@ _CYCLE_GAN = dict(teacher_model="cycle_gan", netG="unet_64", ngf=16, epochs=12, 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """A demo dataset, its data options and its teacher's options (`TrainTeacherConfig`
-    values); ``paired``: ground truth exists (PSNR/SSIM to it, vem_target=ground_truth)."""
+    """A demo dataset, its teacher's options (`TrainTeacherConfig` values) and
+    ``data``: options of its teacher and students alike; ``paired``: ground truth exists
+    (PSNR/SSIM to it, vem_target=ground_truth)."""
     dataset: str
     teacher: dict
     paired: bool = True
     data: dict = dataclasses.field(default_factory=dict)
 
 
+# Edges and label maps are not images to correct: no residual (input + correction) nets
+# there (with it the edges2photo teacher and students collapsed to white images).
 TASKS = {
     "enhance": Task("demo:enhance", _PIX2PIX),
-    "edges2photo": Task("demo:edges2photo", _PIX2PIX),
-    "labels2photo": Task("demo:labels2photo", _PIX2PIX, data=dict(label_nc=6)),
+    "edges2photo": Task("demo:edges2photo", _PIX2PIX, data=dict(residual=False)),
+    "labels2photo": Task("demo:labels2photo", _PIX2PIX, data=dict(label_nc=6, residual=False)),
     "unpaired": Task("demo:unpaired", _CYCLE_GAN, paired=False),
 }
 
