@@ -11,13 +11,16 @@ import pathlib
 import numpy as np
 
 from itgc_tf.artifacts.atomic import atomic_output
-from itgc_tf.study.cells import RESULT
+from itgc_tf.study.cells import RESULT, read_scalars
 from itgc_tf.study.grid import BASE_ARM, TASKS
 from itgc_tf.study.runner import ERROR
 from itgc_tf.study.stats import paired_difference, t_interval
 
 METRICS = ("psnr_vs_teacher", "ssim_vs_teacher", "psnr_vs_target", "ssim_vs_target",
-           "contrastive_gap", "wall_seconds", "cpu_seconds")
+           "contrastive_gap", "loss_mi", "student_loss", "wall_seconds", "cpu_seconds")
+# The student's loss terms of the last epoch (TensorBoard train scalars): how much of the
+# student's objective the VEM term is.
+LOSS_TAGS = {"loss_mi": "epoch_loss_mi", "student_loss": "epoch_student_loss"}
 DIFF_METRICS = ("psnr_vs_teacher", "psnr_vs_target", "ssim_vs_teacher", "ssim_vs_target")
 CSV_FIELDS = ("key", "task", "recipe", "arm", "seed", *METRICS, "steps", "resumed", "fid", "kid",
               "fid_kid_reason")
@@ -31,7 +34,11 @@ def collect(root, cells):
     for cell in cells:
         folder = runs / cell.key
         if (folder / RESULT).is_file():
-            results.append(json.loads((folder / RESULT).read_text()))
+            result = json.loads((folder / RESULT).read_text())
+            for name, tag in LOSS_TAGS.items():
+                values = read_scalars(folder / "tensorboard" / "train", tag)
+                result[name] = values[-1][1] if values else None
+            results.append(result)
         elif (folder / ERROR).is_file():
             failed[cell.key] = (folder / ERROR).read_text().strip().splitlines()[-1]
         else:
@@ -81,12 +88,14 @@ def tables(cells, differences, failed, missing):
     """Markdown: every cell (mean ± 95% CI half-width, n seeds), every paired
     difference, then the failed and missing cells."""
     lines = ["| task | recipe | arm | seeds | PSNR vs teacher (dB) | SSIM vs teacher | "
-             "PSNR vs GT (dB) | SSIM vs GT | contrastive gap | CPU s / run |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "PSNR vs GT (dB) | SSIM vs GT | contrastive gap | loss_mi | student loss | "
+             "CPU s / run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         cols = [_fmt(c[m], d) if m in c else "–" for m, d in (
             ("psnr_vs_teacher", 2), ("ssim_vs_teacher", 4), ("psnr_vs_target", 2),
-            ("ssim_vs_target", 4), ("contrastive_gap", 4), ("cpu_seconds", 0))]
+            ("ssim_vs_target", 4), ("contrastive_gap", 5), ("loss_mi", 6), ("student_loss", 3),
+            ("cpu_seconds", 0))]
         lines.append(f"| {c['task']} | {c['recipe']} | {c['arm']} | "
                      f"{','.join(map(str, c['seeds']))} | " + " | ".join(cols) + " |")
     lines += ["", "Paired differences arm − off (same seeds), mean ± 95% CI half-width "
