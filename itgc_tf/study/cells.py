@@ -136,7 +136,8 @@ def run_cell(root, cell, quick=False, curve_every=2):
         student, teacher, held_out, paired),
         fid=fid, kid=fid, fid_kid_reason=reason,
         contrastive_gap=gap[-1][1] if gap else None,
-        wall_seconds=seconds, cpu_seconds=cpu_seconds, resumed=resumed, steps=steps_per_epoch * config.run.schedule.total_epochs,
+        wall_seconds=seconds, cpu_seconds=cpu_seconds, resumed=resumed,
+        steps=steps_per_epoch * config.run.schedule.total_epochs,
         curve=[((epoch + 1) * steps_per_epoch, value) for epoch, value in
                read_scalars(folder / "tensorboard" / "eval", CURVE_TAG)],
         vem=options.flat(config.vem))

@@ -135,7 +135,8 @@ def grid_cells(name, tasks=None, recipes=None, arms=None, seeds=None):
     cells = []
     for block in GRIDS[name]:
         for cell in block.cells():
-            if ((tasks is None or cell.task in tasks) and (recipes is None or cell.recipe in recipes)
+            if ((tasks is None or cell.task in tasks)
+                    and (recipes is None or cell.recipe in recipes)
                     and (arms is None or cell.arm in arms or cell.arm == BASE_ARM)
                     and (seeds is None or cell.seed in seeds) and cell not in cells):
                 cells.append(cell)

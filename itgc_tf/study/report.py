@@ -224,7 +224,8 @@ def write_report(root, cells, plots_dir=None):
     _write_text(root / "results.json", json.dumps(dict(
         runs=results, cells=cell_stats, differences=differences, failed=failed, missing=missing,
         plots=[p for p in written if p]), indent=1, default=_json_default))
-    with atomic_output(root / "results.csv", overwrite=True) as tmp, open(tmp, "w", newline="") as f:
+    with (atomic_output(root / "results.csv", overwrite=True) as tmp,
+          open(tmp, "w", newline="") as f):
         writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(results)

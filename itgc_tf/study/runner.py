@@ -20,8 +20,8 @@ def run_grid(root, cells, quick=False, curve_every=2):
     results = []
     for number, cell in enumerate(cells, 1):
         done = (root / "runs" / cell.key / "result.json").is_file()
-        print(f"[study] {number}/{len(cells)} {cell.key}" + (" (finished: skipped)" if done else ""),
-              flush=True)
+        print(f"[study] {number}/{len(cells)} {cell.key}"
+              + (" (finished: skipped)" if done else ""), flush=True)
         error = root / "runs" / cell.key / ERROR
         try:
             results.append(run_cell(root, cell, quick, curve_every))
