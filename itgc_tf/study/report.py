@@ -180,10 +180,11 @@ def plot_curves(results, task, recipe, path):
     return str(path)
 
 
-def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, crop=192):
-    """The centre ``crop``² of two held-out demo:enhance photos: input | teacher | the
-    student of each arm (one seed) | ground truth (`write_model_comparison`); None when
-    no such run."""
+def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, crop=176,
+                     photos=1):
+    """The centre ``crop``² of the first ``photos`` held-out demo:enhance photos: input |
+    teacher | the student of each arm (one seed) | ground truth
+    (`write_model_comparison`); None when no such run."""
     from itgc_tf.data.demo import held_out_photos
     from itgc_tf.eval.comparison import write_model_comparison
     from itgc_tf.models.saving import load_keras_model
@@ -197,12 +198,12 @@ def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, c
     for arm in arms:
         models[f"{recipe} {arm}"] = load_keras_model(
             root / "runs" / task / recipe / arm / f"seed{seed}" / "generator.keras")
-    photos = []
-    for _, degraded, clean in held_out_photos()[:2]:
+    pairs = []
+    for _, degraded, clean in held_out_photos()[:photos]:
         top, left = (degraded.shape[0] - crop) // 2, (degraded.shape[1] - crop) // 2
-        photos.append(tuple(x[top:top + crop, left:left + crop] / 127.5 - 1.0
-                            for x in (degraded, clean)))
-    return write_model_comparison(path, models, photos).path
+        pairs.append(tuple(x[top:top + crop, left:left + crop] / 127.5 - 1.0
+                           for x in (degraded, clean)))
+    return write_model_comparison(path, models, pairs).path
 
 
 def write_report(root, cells, plots_dir=None):
