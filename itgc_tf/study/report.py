@@ -128,24 +128,33 @@ def _save(figure, path):
 
 def plot_differences(differences, metric, path):
     """Horizontal bars: paired difference arm − off of ``metric`` per (task, recipe,
-    arm), with the 95% CI as error bars and each seed's difference as a dot."""
+    arm), with the 95% CI as error bars and each seed's difference as a dot; one panel
+    (own x scale) per task. Green / red: the interval lies above / below 0."""
     import matplotlib.pyplot as plt
 
     rows = [d for d in differences if d["metric"] == metric]
     if not rows:
         return None
-    figure, axis = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
-    y = np.arange(len(rows))[::-1]
-    means = [d["mean"] for d in rows]
-    errors = [0 if d["n"] == 1 else d["high"] - d["mean"] for d in rows]
-    axis.barh(y, means, xerr=errors, color=["tab:green" if d["n"] > 1 and d["low"] > 0 else
-                                            "tab:red" if d["n"] > 1 and d["high"] < 0 else
-                                            "tab:gray" for d in rows], capsize=3, alpha=0.8)
-    for yi, d in zip(y, rows):
-        axis.plot(d["diffs"], [yi] * len(d["diffs"]), "k.", markersize=4)
-    axis.axvline(0, color="black", linewidth=0.8)
-    axis.set_yticks(y, [f"{d['task']}/{d['recipe']}/{d['arm']} (n={d['n']})" for d in rows])
-    axis.set_xlabel(f"{metric}: VEM arm − off (paired by seed; bars 95% CI)")
+    tasks = list(dict.fromkeys(d["task"] for d in rows))
+    sizes = [sum(d["task"] == t for d in rows) for t in tasks]
+    figure, axes = plt.subplots(len(tasks), 1, squeeze=False, figsize=(7, 0.4 * len(rows)
+                                                                        + 0.9 * len(tasks)),
+                                gridspec_kw=dict(height_ratios=sizes))
+    for axis, task in zip(axes[:, 0], tasks):
+        mine = [d for d in rows if d["task"] == task]
+        y = np.arange(len(mine))[::-1]
+        errors = [0 if d["n"] == 1 else d["high"] - d["mean"] for d in mine]
+        colours = ["tab:green" if d["n"] > 1 and d["low"] > 0 else
+                   "tab:red" if d["n"] > 1 and d["high"] < 0 else "tab:gray" for d in mine]
+        axis.barh(y, [d["mean"] for d in mine], xerr=errors, color=colours, capsize=3,
+                  alpha=0.8)
+        for yi, d in zip(y, mine):
+            axis.plot(d["diffs"], [yi] * len(d["diffs"]), "k.", markersize=4)
+        axis.axvline(0, color="black", linewidth=0.8)
+        axis.set_yticks(y, [f"{d['recipe']}/{d['arm']} (n={d['n']})" for d in mine])
+        axis.set_title(task, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel(f"{metric}: VEM arm − off (paired by seed; bars 95% CI)")
+    figure.tight_layout()
     _save(figure, path)
     plt.close(figure)
     return str(path)
