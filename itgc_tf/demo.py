@@ -30,8 +30,8 @@ DATA = dict(dataset="demo:enhance", load_size=72, crop_size=64, preprocess="crop
 TEACHER = dict(teacher_model="pix2pix", netG="unet_64", ngf=16, epochs=18, epochs_decay=9,
                lr=2e-3, lambda_l1=1000.0, gan_mode="vanilla")
 # kd alone: with kd + VEM (--vem_weight=0.1 --critic_blocks=4 --langevin_step_size=50) the
-# student scored 0.07 dB lower against the ground truth (seed 0, scripts/compare_vem.py) and
-# each step took about twice as long; the demo spends that time on more student epochs.
+# student scored 0.07 dB lower against the ground truth (seed 0) and each step took about
+# twice as long; the demo spends that time on more student epochs (docs/STUDY.md).
 STUDENT = dict(recipe="kd", student_netG="unet_64", student_ngf=4, epochs=24, epochs_decay=12,
                lr=2e-3, lambda_recon=10.0, gan_mode="lsgan", vem_weight=0.0)
 SHARED = dict(norm="none", netD="n_layers", ndf=16, n_layers_D=2, residual=True, verbose=2)

@@ -18,17 +18,19 @@ def _grid(distiller, sample):
     return grid
 
 
-def train(config, teacher_score=None, **resources):
+def train(config, teacher_score=None, callbacks=lambda distiller, dirs: (), **resources):
     """Distil per a `DistillConfig`; returns the path of the saved student generator.keras.
 
     With ``--student_rounds_every_epochs`` the student trains in rounds against a frozen
     copy of the online teacher (`round_runner`; ``teacher_score`` replaces its FID scorer).
+    ``callbacks(distiller, dirs)``: more Keras callbacks (`runner.train`; not in rounds).
     resources: handed to the recipe (e.g. OMGD's ``vgg``)."""
     if config.online_teachers.rounds:
         return round_runner.train(config, _grid, teacher_score=teacher_score, **resources)
     return runner.train(config, lambda info, steps: build_distiller(config, info, steps,
                                                                     **resources),
-                        _grid, lambda distiller: {"generator.keras": distiller.student})
+                        _grid, lambda distiller: {"generator.keras": distiller.student},
+                        callbacks)
 
 
 def main(config):

@@ -106,11 +106,17 @@ def comparison_rows(teacher, student, pairs):
     """[(input, teacher, student, target)] float32 [H, W, C] in [-1, 1] per pair, and
     their metrics against the target. ``pairs``: [(degraded, clean)] of [H, W, C]
     arrays in [-1, 1] (any size per pair)."""
+    return model_rows([teacher, student], pairs)
+
+
+def model_rows(models, pairs):
+    """[(input, *outputs of ``models``, target)] float32 [H, W, C] in [-1, 1] per pair
+    (see `comparison_rows`), and their metrics against the target."""
     rows, metrics = [], []
     for degraded, clean in pairs:
         degraded = np.asarray(degraded, np.float32)
         clean = np.asarray(clean, np.float32)
-        images = (degraded, run_native(teacher, degraded), run_native(student, degraded), clean)
+        images = (degraded, *(run_native(model, degraded) for model in models), clean)
         rows.append(images)
         metrics.append([{"psnr": float(psnr(x[None], clean[None])[0]),
                          "ssim": float(ssim(x[None], clean[None])[0])} for x in images])
@@ -125,16 +131,24 @@ def write_comparison(path, teacher, student, pairs, overwrite=True):
     a ZOOM× inset of the row's most detailed ZOOM_REGION² window. Written
     all-or-nothing. Returns a ``Comparison``.
     """
+    return write_model_comparison(path, {COLUMNS[1]: teacher, COLUMNS[2]: student}, pairs,
+                                  overwrite, input_title=COLUMNS[0])
+
+
+def write_model_comparison(path, models, pairs, overwrite=True, input_title=COLUMNS[0]):
+    """`write_comparison` with one column per entry of ``models`` ({title: generator}),
+    between the input and the ground truth (e.g. the students of several runs)."""
     if not pairs:
         raise ValueError("write_comparison needs at least one (degraded, clean) pair. "
                          "Fix: pass the held-out photos to compare on.")
-    rows, metrics = comparison_rows(teacher, student, pairs)
+    rows, metrics = model_rows(list(models.values()), pairs)
+    titles = (input_title, *models, COLUMNS[-1])
     font = ImageFont.load_default(size=FONT_SIZE)
     row_images = []
     for images, row_metrics in zip(rows, metrics):
-        region = _detail_region(images[3])
+        region = _detail_region(images[-1])
         row_images.append([_panel(_to_uint8(image), region, font, title, m)
-                           for image, title, m in zip(images, COLUMNS, row_metrics)])
+                           for image, title, m in zip(images, titles, row_metrics)])
     width = max(sum(p.width for p in row) + GAP * (len(row) + 1) for row in row_images)
     height = sum(row[0].height for row in row_images) + GAP * (len(row_images) + 1)
     canvas = Image.new("RGB", (width, height), "white")

@@ -261,7 +261,7 @@ def run_hparams(config):
 
 
 def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=None,
-        hparams=None, validated=None, epochs=None, checkpoint=None):
+        hparams=None, validated=None, epochs=None, checkpoint=None, more_callbacks=()):
     """model.fit for the `RunConfig` ``run``'s epochs with exact resume, TensorBoard, NaN
     guard.
 
@@ -281,7 +281,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
 
     The checkpoint restored is ``run.restore_from`` when given, else the newest.
     ``validated()`` (optional) is called once the restored state is checked against
-    the run, before training. With ``run.explosion_factor`` an `ExplosionGuard`
+    the run, before training. ``more_callbacks``: more Keras callbacks (e.g. a
+    `PeriodicEvaluation`). With ``run.explosion_factor`` an `ExplosionGuard`
     stops a run whose losses blow up (checkpoint saves held during a streak).
 
     Returns the Keras History of the last ``fit`` call (empty when the run had
@@ -309,7 +310,8 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
                   ] if run.explosion_factor else []
         callbacks = [NaNGuard(checkpoint), *guards, checkpoint.callback(hold=guards),
                      *tensorboard_callbacks(str(dirs["tensorboard"]), hparams or {},
-                                            run.log_every_steps or "epoch")]
+                                            run.log_every_steps or "epoch"),
+                     *more_callbacks]
         if run.verbose == 2:  # one line per epoch (Keras' own prints two)
             callbacks.append(EpochLine(total_epochs))
         if images_fn is not None and run.image_summary_every > 0:
@@ -378,14 +380,15 @@ def save_outputs(networks, root):
     return path
 
 
-def train(config, build_model, image_grid, outputs):
+def train(config, build_model, image_grid, outputs, callbacks=lambda model, dirs: ()):
     """What every training command does with its configuration: `prepared_run`, the
     model built in the strategy scope, fit with resume, flags.cfg written once the run
     is validated, atomic saves.
 
     build_model(info, steps_per_epoch) -> compiled model (called in scope);
     image_grid(model, sample_batch) -> {column: images [N, H, W, C]} for TensorBoard;
-    outputs(model) -> {file name: Keras model} saved into the run folder.
+    outputs(model) -> {file name: Keras model} saved into the run folder;
+    callbacks(model, dirs) -> more Keras callbacks for ``fit`` (default none).
     Returns the path of the last saved output (under a temporary folder, deleted
     on return, on a non-chief worker).
     """
@@ -395,5 +398,6 @@ def train(config, build_model, image_grid, outputs):
         sample = next(iter(prepared.dataset_fn().take(1)))
         fit(model, config.run, prepared.dataset_fn, prepared.dirs, prepared.strategy,
             steps_per_epoch=prepared.steps_per_epoch, hparams=run_hparams(config),
-            images_fn=lambda: image_grid(model, sample), validated=prepared.validated)
+            images_fn=lambda: image_grid(model, sample), validated=prepared.validated,
+            more_callbacks=callbacks(model, prepared.dirs))
         return save_outputs(outputs(model), prepared.dirs["root"])

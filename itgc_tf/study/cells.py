@@ -1,0 +1,147 @@
+"""One study cell = one normal distillation run folder (checkpoints, TensorBoard with
+HParams, flags.cfg) plus ``result.json``, written atomically when the cell is done:
+its presence marks the cell finished (a rerun skips it); an unfinished cell resumes
+from its checkpoints."""
+import dataclasses
+import json
+import pathlib
+import time
+
+import keras
+import tensorflow as tf
+
+from itgc_tf import demo, distill, options, train_teacher
+from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.eval.image_metrics import PairedImageMetrics
+from itgc_tf.models.saving import load_keras_model
+from itgc_tf.study.grid import ARMS, QUICK_SCHEDULE, RECIPES, STUDENT, TASKS, VEM_COMMON
+from itgc_tf.training.callbacks import EVAL_PREFIX, PeriodicEvaluation
+from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
+
+RESULT = "result.json"
+CURVE_TAG = EVAL_PREFIX + "psnr_vs_teacher"
+GAP_TAG = "epoch_contrastive_gap"
+
+
+def _data(task):
+    return demo.DATA | demo.SHARED | TASKS[task].data | dict(dataset=TASKS[task].dataset,
+                                                              verbose=0, image_summary_every=0)
+
+
+def teacher_config(root, task, quick=False):
+    """The `TrainTeacherConfig` of ``task``'s teacher, trained once into
+    ROOT/teachers/TASK and shared by every cell of the task."""
+    return options.from_values(TrainTeacherConfig, _data(task) | TASKS[task].teacher
+                               | (QUICK_SCHEDULE if quick else {})
+                               | dict(model_dir=str(pathlib.Path(root) / "teachers" / task)))
+
+
+def cell_config(root, cell, quick=False):
+    """The `DistillConfig` of ``cell`` (run folder ROOT/runs/<cell.key>)."""
+    vem = ARMS[cell.arm]
+    return options.from_values(DistillConfig, _data(cell.task) | STUDENT | RECIPES[cell.recipe]
+                               | (VEM_COMMON if vem["vem_weight"] > 0 else {}) | vem
+                               | (QUICK_SCHEDULE if quick else {})
+                               | dict(seed=cell.seed,
+                                      teacher=str(pathlib.Path(root) / "teachers" / cell.task),
+                                      model_dir=str(pathlib.Path(root) / "runs" / cell.key)))
+
+
+def ensure_teacher(root, task, quick=False):
+    """ROOT/teachers/TASK/generator.keras, trained first when missing (resumable)."""
+    config = teacher_config(root, task, quick)
+    path = pathlib.Path(config.run.model_dir) / "generator.keras"
+    if not path.is_file():
+        print(f"[study] training the {task} teacher into {config.run.model_dir}", flush=True)
+        train_teacher.train(config)
+        keras.backend.clear_session()
+    return path
+
+
+def test_set(config):
+    """The held-out split of a config's data (finite, unshuffled)."""
+    return build_dataset(config.data, "test", training=False)
+
+
+def image_metrics(student, teacher, dataset, paired):
+    """{"psnr_vs_teacher", "ssim_vs_teacher", and with ``paired`` "psnr_vs_target",
+    "ssim_vs_target"} of ``student`` over ``dataset`` (means over images)."""
+    vs_teacher, vs_target = PairedImageMetrics(), PairedImageMetrics()
+    for batch in dataset:
+        output = student(batch["A"], training=False)
+        vs_teacher.update(output, teacher(batch["A"], training=False))
+        if paired:
+            vs_target.update(output, batch["B"])
+    result = {"psnr_vs_teacher": vs_teacher.result()["psnr"],
+              "ssim_vs_teacher": vs_teacher.result()["ssim"]}
+    if paired:
+        result.update(psnr_vs_target=vs_target.result()["psnr"],
+                      ssim_vs_target=vs_target.result()["ssim"])
+    return result
+
+
+def read_scalars(log_dir, tag):
+    """[(step, value)] of scalar ``tag`` in the TensorBoard event files under
+    ``log_dir`` (sorted by step; a step written twice, e.g. after a resume, keeps its
+    last value)."""
+    values = {}
+    for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[int(event.step)] = float(tf.make_ndarray(value.tensor)
+                                                    if value.HasField("tensor")
+                                                    else value.simple_value)
+    return sorted(values.items())
+
+
+def fid_kid_status():
+    """(None, reason) unless the Inception weights FID/KID need are on this machine
+    (nothing is downloaded); the study does not compute FID/KID (48 held-out 64 px
+    crops are too few for FID), so with weights the reason says that."""
+    from itgc_tf.eval.inception import keras_cache_path
+    if not pathlib.Path(keras_cache_path()).is_file():
+        return None, f"no Inception weights at {keras_cache_path()} (nothing is downloaded)"
+    return None, "not computed: 48 held-out 64 px crops are too few for FID/KID"
+
+
+def run_cell(root, cell, quick=False, curve_every=2):
+    """Train ``cell`` (resuming its run folder), evaluate it and write its
+    ``result.json``; returns the result dict. A finished cell is read, not rerun."""
+    config = cell_config(root, cell, quick)
+    folder = pathlib.Path(config.run.model_dir)
+    if (folder / RESULT).is_file():
+        return json.loads((folder / RESULT).read_text())
+    teacher = load_keras_model(ensure_teacher(root, cell.task, quick))
+    held_out = test_set(config)
+    paired = dataset_info(config.data, "test").paired
+    every = 1 if quick else curve_every
+
+    def curve(model, dirs):
+        return [PeriodicEvaluation(every, lambda: image_metrics(
+            model.student, teacher, held_out, False), str(dirs["tensorboard"] / "eval"))]
+
+    resumed = (folder / "checkpoints").is_dir()
+    started, cpu_started = time.time(), time.process_time()
+    distill.train(config, curve)
+    seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
+    student = load_keras_model(folder / "generator.keras")
+    steps_per_epoch = config.run.schedule.steps_per_epoch or max(
+        dataset_info(config.data, "train").num_examples // config.data.batch_size, 1)
+    fid, reason = fid_kid_status()
+    gap = read_scalars(folder / "tensorboard", GAP_TAG)
+    result = dict(dataclasses.asdict(cell), key=cell.key, **image_metrics(
+        student, teacher, held_out, paired),
+        fid=fid, kid=fid, fid_kid_reason=reason,
+        contrastive_gap=gap[-1][1] if gap else None,
+        wall_seconds=seconds, cpu_seconds=cpu_seconds, resumed=resumed,
+        steps=steps_per_epoch * config.run.schedule.total_epochs,
+        curve=[((epoch + 1) * steps_per_epoch, value) for epoch, value in
+               read_scalars(folder / "tensorboard" / "eval", CURVE_TAG)],
+        vem=options.flat(config.vem))
+    with atomic_output(folder / RESULT) as tmp:
+        pathlib.Path(tmp).write_text(json.dumps(result, indent=1))
+    keras.backend.clear_session()
+    return result

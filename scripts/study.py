@@ -1,0 +1,50 @@
+"""When does VEM beat its base recipe? Runs the study grid (itgc_tf/study/grid.py:
+tasks × recipes × VEM arms × seeds, each cell a normal run folder), then writes
+results.json / results.csv / tables.md and the plots into --output_dir.
+
+    python scripts/study.py --output_dir=/work/study_runs          # the full grid
+    python scripts/study.py --output_dir=/tmp/s --quick            # 2 seeds, tiny: a smoke run
+    python scripts/study.py --output_dir=/work/study_runs --report_only
+
+Rerunning the same command resumes: finished cells (result.json) are skipped, an
+interrupted one continues from its checkpoints.
+"""
+import logging
+
+from absl import app, flags
+
+flags.DEFINE_string("output_dir", None, "Study folder: teachers/, runs/, results and plots.")
+flags.DEFINE_bool("quick", False, "The quick grid (demo:enhance, kd, off vs authors, 2 seeds) on "
+                  "a few steps: a smoke run.")
+flags.DEFINE_list("tasks", None, "Only these tasks of the grid (default: all).")
+flags.DEFINE_list("recipes", None, "Only these recipes of the grid (default: all).")
+flags.DEFINE_list("arms", None, "Only these VEM arms (the base arm 'off' always runs).")
+flags.DEFINE_list("seeds", None, "Only these seeds of the grid (default: all).")
+flags.DEFINE_integer("curve_every", 2, "Epochs between held-out PSNR points of the learning "
+                     "curves.")
+flags.DEFINE_string("plots_dir", None, "Where the plots and a copy of tables.md go (default: "
+                    "--output_dir), e.g. docs/study.")
+flags.DEFINE_bool("report_only", False, "Only (re)write the results and plots of the finished "
+                  "cells.")
+flags.mark_flag_as_required("output_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import tensorflow as tf
+
+    from itgc_tf.study import grid, report
+    from itgc_tf.study.runner import run_grid
+
+    tf.get_logger().setLevel(logging.WARNING)
+    cells = grid.grid_cells("quick" if FLAGS.quick else "full", FLAGS.tasks, FLAGS.recipes,
+                            FLAGS.arms, None if FLAGS.seeds is None else
+                            [int(s) for s in FLAGS.seeds])
+    if not FLAGS.report_only:
+        run_grid(FLAGS.output_dir, cells, FLAGS.quick, FLAGS.curve_every)
+    print(report.write_report(FLAGS.output_dir, cells, FLAGS.plots_dir))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,100 @@
+"""scripts/study.py --quick end to end: every cell a finished run folder, a rerun skips
+them, the paired statistics equal SciPy's on the recorded per-seed numbers, plots
+written."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from itgc_tf.study import grid, report
+from itgc_tf.study.runner import run_grid
+from itgc_tf.study.stats import paired_difference, t_interval
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    cells = grid.grid_cells("quick")
+    run_grid(root, cells, quick=True)
+    return root, cells
+
+
+def test_quick_cells_are_finished_run_folders(quick):
+    root, cells = quick
+    assert [c.key for c in cells] == ["enhance/kd/off/seed0", "enhance/kd/authors/seed0",
+                                      "enhance/kd/off/seed1", "enhance/kd/authors/seed1"]
+    for cell in cells:
+        folder = root / "runs" / cell.key
+        result = json.loads((folder / "result.json").read_text())
+        assert (folder / "generator.keras").is_file() and (folder / "flags.cfg").is_file()
+        assert f"--seed={cell.seed}" in (folder / "flags.cfg").read_text()
+        assert (result["task"], result["arm"], result["seed"]) == (cell.task, cell.arm, cell.seed)
+        assert result["steps"] == 2 and [s for s, _ in result["curve"]] == [1, 2]
+        assert np.isfinite(result["psnr_vs_teacher"]) and np.isfinite(result["psnr_vs_target"])
+        # The last curve point is the held-out PSNR of the saved student.
+        assert result["curve"][-1][1] == pytest.approx(result["psnr_vs_teacher"], abs=1e-3)
+        assert result["fid"] is None and "Inception" in result["fid_kid_reason"] or \
+            result["fid_kid_reason"].startswith("not computed")
+        vem_on = cell.arm != "off"
+        assert result["vem"]["vem_weight"] == (0.1 if vem_on else 0.0)
+        assert (result["contrastive_gap"] is not None) == vem_on
+
+
+def test_rerun_skips_finished_cells_and_writes_report(quick):
+    root, cells = quick
+    before = {c.key: (root / "runs" / c.key / "result.json").stat().st_mtime_ns for c in cells}
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "study.py"), "--quick",
+                          f"--output_dir={root}"], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT).stdout
+    assert out.count("(finished: skipped)") == 4
+    assert before == {c.key: (root / "runs" / c.key / "result.json").stat().st_mtime_ns
+                      for c in cells}
+    for name in ("diff_psnr_vs_teacher.png", "diff_psnr_vs_target.png",
+                 "curves_enhance_kd.png", "students_enhance_kd_seed0.png"):
+        assert (root / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| enhance | kd | authors | psnr_vs_teacher | 2 |" in (root / "tables.md").read_text()
+
+
+def test_paired_statistics_equal_scipy_on_recorded_numbers(quick):
+    root, cells = quick
+    if not (root / "results.json").is_file():  # run alone: the rerun test writes the report
+        report.write_report(root, cells)
+    with open(root / "results.csv") as f:
+        rows = {(r["arm"], int(r["seed"])): r for r in csv.DictReader(f)}
+    summary = json.loads((root / "results.json").read_text())
+    for metric in ("psnr_vs_teacher", "psnr_vs_target"):
+        off = np.array([float(rows["off", s][metric]) for s in (0, 1)])
+        vem = np.array([float(rows["authors", s][metric]) for s in (0, 1)])
+        diff = next(d for d in summary["differences"]
+                    if d["metric"] == metric and d["arm"] == "authors")
+        low, high = stats.t.interval(0.95, 1, loc=np.mean(vem - off),
+                                     scale=stats.sem(vem - off))
+        assert diff["mean"] == pytest.approx(np.mean(vem - off))
+        assert (diff["low"], diff["high"]) == pytest.approx((low, high))
+        cell = next(c for c in summary["cells"] if c["arm"] == "off")[metric]
+        low, high = stats.t.interval(0.95, 1, loc=off.mean(), scale=stats.sem(off))
+        assert (cell["mean"], cell["low"], cell["high"]) == pytest.approx((off.mean(), low, high))
+
+
+def test_paired_difference_uses_only_common_seeds():
+    result = paired_difference({0: 1.0, 1: 3.0, 2: 2.5, 5: 9.0}, {0: 0.5, 1: 1.0, 2: 2.0, 3: 7.0})
+    diffs = np.array([0.5, 2.0, 0.5])
+    assert result["seeds"] == [0, 1, 2] and result["diffs"] == pytest.approx(diffs)
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
+    assert (result["low"], result["high"]) == pytest.approx((diffs.mean() - half,
+                                                             diffs.mean() + half))
+    assert np.isnan(t_interval([4.0])["low"])
+
+
+def test_grid_selection_keeps_the_base_arm_and_rejects_unknown_names():
+    cells = grid.grid_cells("full", tasks=["enhance"], recipes=["kd"], arms=["mi_1"], seeds=[0])
+    assert [c.arm for c in cells] == ["off", "mi_1"]
+    with pytest.raises(ValueError, match="Unknown study arm"):
+        grid.grid_cells("full", arms=["mi_2"])
