@@ -170,17 +170,10 @@ def _norm_kind(generator):
     return "batch" if keras.layers.BatchNormalization in kinds else "instance"
 
 
-def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
-                    kernel_sizes=CAT_KERNEL_SIZES, name=None):
-    """The pruned student of an inception ``teacher`` and its ``PruneResult``.
-
-    Args:
-      teacher: a generator built by ``inception_generator`` with affine norms.
-      macs_budget: the student's MACs must not exceed this at ``input_size``.
-      input_size: int or (H, W) at which MACs are counted.
-      min_channels: floor of the stem, down and up widths (CAT's prune_cin_lb).
-    Raises ``ValueError`` when even the smallest student exceeds the budget.
-    """
+def search_student(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
+                   kernel_sizes=CAT_KERNEL_SIZES):
+    """The threshold search alone, no student built: ({ranked norm: kept channel
+    indices}, ``PruneResult``). Arguments and errors as `prune_to_budget`."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     widths = widths_of(teacher, kernel_sizes)
     input_nc, output_nc = teacher.input_shape[-1], teacher.output_shape[-1]
@@ -211,14 +204,31 @@ def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANN
         threshold = high
     kept = kept_channels(scales, widths, threshold, min_channels)
     student_widths = widths_from_kept(kept, widths)
+    return kept, PruneResult(student_widths,
+                             inception_macs(student_widths, input_nc, output_nc, size),
+                             teacher_macs, float(macs_budget), float(threshold), size,
+                             min_channels)
+
+
+def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
+                    kernel_sizes=CAT_KERNEL_SIZES, name=None):
+    """The pruned student of an inception ``teacher`` and its ``PruneResult``.
+
+    Args:
+      teacher: a generator built by ``inception_generator`` with affine norms.
+      macs_budget: the student's MACs must not exceed this at ``input_size``.
+      input_size: int or (H, W) at which MACs are counted.
+      min_channels: floor of the stem, down and up widths (CAT's prune_cin_lb).
+    Raises ``ValueError`` when even the smallest student exceeds the budget.
+    """
+    kept, result = search_student(teacher, macs_budget, input_size, min_channels, kernel_sizes)
+    input_nc, output_nc = teacher.input_shape[-1], teacher.output_shape[-1]
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in teacher.layers)
     shape = teacher.input_shape[1:3]
-    student = inception_generator(input_nc, output_nc, student_widths, _norm_kind(teacher),
+    student = inception_generator(input_nc, output_nc, result.widths, _norm_kind(teacher),
                                   dropout, None if None in shape else shape,
                                   name=name or f"{teacher.name}_pruned")
-    copy_kept_weights(teacher, student, kept, widths)
-    result = PruneResult(student_widths, inception_macs(student_widths, input_nc, output_nc, size),
-                         teacher_macs, float(macs_budget), float(threshold), size, min_channels)
+    copy_kept_weights(teacher, student, kept, widths_of(teacher, kernel_sizes))
     return student, result
 
 
