@@ -9,8 +9,14 @@ distillation flagfile's data.
 (the critic options the demo would use at 64x64 with VEM on, and the 18 epochs the
 demo's kd-vs-VEM measurement used).
 
-Prints a table (mean ± std over seeds) and writes OUT/compare_vem.json. The flagfile's
-settings are read into a `DistillConfig`; each run replaces its seed and vem_weight.
+Recipes too: ``--settings=kd:0,cat:0,cat:0.1`` (recipe:vem_weight) compares kd, cat and
+cat + VEM instead of the flagfile's recipe with each of ``--vem_weights``, e.g. from a pruned
+inception student (``--student=PRUNE_DIR``, which every recipe then starts from).
+
+Prints a table (mean ± std over seeds; and each setting's per-seed difference from the
+first setting, paired by seed: same data order and student initialisation) and writes
+OUT/compare_vem.json. The flagfile's settings are read into a `DistillConfig`; each run
+replaces its seed, recipe and vem_weight.
 """
 import dataclasses
 import json
@@ -31,6 +37,8 @@ FLAGS = flags.FLAGS
 options.define_flags(DistillConfig)
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to repeat each setting with.")
 flags.DEFINE_list("vem_weights", ["0", "0.1"], "vem_weight values to compare (0 = plain kd).")
+flags.DEFINE_list("settings", [], "recipe:vem_weight pairs to compare (e.g. kd:0,cat:0,cat:0.1); "
+                  "default: the flagfile's recipe with each of --vem_weights.")
 flags.DEFINE_string("out", "runs/compare_vem", "Output folder.")
 
 
@@ -61,6 +69,21 @@ def one_run(config, test_set, paired):
     return before, after, target
 
 
+def settings(base):
+    """[(recipe, vem_weight)] from --settings, or the flagfile's recipe x --vem_weights."""
+    if not FLAGS.settings:
+        return [(base.student.recipe, float(w)) for w in FLAGS.vem_weights]
+    pairs = [s.split(":") for s in FLAGS.settings]
+    if any(len(p) != 2 for p in pairs):
+        raise app.UsageError(f"--settings takes recipe:vem_weight pairs, got {FLAGS.settings}. "
+                             "Fix: e.g. --settings=kd:0,cat:0,cat:0.1")
+    return [(recipe, float(weight)) for recipe, weight in pairs]
+
+
+def _mean_sd(values):
+    return f"{np.mean(values):6.2f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
+
+
 def main(argv):
     del argv
     tf.get_logger().setLevel("WARNING")
@@ -68,18 +91,27 @@ def main(argv):
     test_set = build_dataset(base.data, "test", training=False)
     paired = dataset_info(base.data, "test").paired
     results = {}
-    for vem_weight in map(float, FLAGS.vem_weights):
+    for recipe, vem_weight in settings(base):
         runs = [one_run(dataclasses.replace(
                     base, data=dataclasses.replace(base.data, seed=int(seed)),
+                    student=dataclasses.replace(base.student, recipe=recipe),
                     vem=dataclasses.replace(base.vem, vem_weight=vem_weight)), test_set, paired)
                 for seed in FLAGS.seeds]
-        results[str(vem_weight)] = {"before": [r[0] for r in runs], "after": [r[1] for r in runs],
-                                    "after_vs_target": [r[2] for r in runs]}
-    print(f"\n{'vem_weight':>10} {'PSNR before':>16} {'PSNR after':>16}  (vs teacher, dB, "
-          f"mean ± std over seeds {','.join(FLAGS.seeds)})")
-    for weight, r in results.items():
-        print(f"{weight:>10} {np.mean(r['before']):10.2f} ± {np.std(r['before']):.2f} "
-              f"{np.mean(r['after']):10.2f} ± {np.std(r['after']):.2f}")
+        results[f"{recipe}:{vem_weight}"] = {
+            "before": [r[0] for r in runs], "after": [r[1] for r in runs],
+            "after_vs_target": [r[2] for r in runs]}
+    first = next(iter(results.values()))
+    print(f"\nPSNR in dB, mean ± sd over seeds {','.join(FLAGS.seeds)}; diff = paired per-seed "
+          f"difference from {next(iter(results))}")
+    print(f"{'recipe:vem':>10} {'vs teacher':>15} {'diff':>15}"
+          + (f" {'vs ground truth':>15} {'diff':>15}" if paired else ""))
+    for name, r in results.items():
+        line = (f"{name:>10} {_mean_sd(r['after']):>15} "
+                f"{_mean_sd(np.subtract(r['after'], first['after'])):>15}")
+        if paired:
+            line += (f" {_mean_sd(r['after_vs_target']):>15} "
+                     f"{_mean_sd(np.subtract(r['after_vs_target'], first['after_vs_target'])):>15}")
+        print(line)
     out = pathlib.Path(FLAGS.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare_vem.json").write_text(json.dumps(results, indent=2))
