@@ -53,8 +53,8 @@ def _check_norm_affine(norm, norm_affine):
     if norm_affine and norm != "instance":
         raise ValueError(
             f"norm_affine applies to instance norm only, got norm={norm!r} (batch norm is "
-            f"always affine, 'none' has no parameters). Fix: drop --norm_affine_D or use "
-            f"instance norm in the discriminator.")
+            "always affine, 'none' has no parameters). Fix: drop --norm_affine_D or use "
+            "instance norm in the discriminator.")
 
 
 def _patch_logits(x, ndf, n_layers, norm, spectral_norm, prefix="", norm_affine=False):
