@@ -12,8 +12,10 @@ import pytest
 from itgc_tf.eval.profile import profile
 from itgc_tf.models.inception import (InceptionWidths, cat_widths, inception_generator,
                                       inception_macs, widths_of)
+from itgc_tf.models.layers import ResidualOutput
 from itgc_tf.models.pruning import (channel_scales, kept_channels, load_pruned_student,
                                     prune_to_budget, save_pruned, search_student)
+from itgc_tf.models.residual import make_residual
 from itgc_tf.prune import parse_macs
 
 SIZE = 32
@@ -146,6 +148,16 @@ def test_profiler_counts_the_pruned_2p6g_cat_student_as_the_search(cat_teacher):
     student, result = prune_to_budget(cat_teacher, 2.6e9, 256)
     assert profile(student, (256, 256, 3)).macs == result.macs
     assert 0.98 * 2.6e9 <= result.macs <= 2.6e9
+
+
+def test_residual_teacher_gives_a_residual_student(teacher):
+    residual = make_residual(teacher)
+    same, kept_whole = prune_to_budget(residual, full_macs(teacher) + SIZE * SIZE * 3, SIZE)
+    np.testing.assert_allclose(same(images()), residual(images()), atol=1e-6)
+    student, result = prune_to_budget(residual, 0.4 * full_macs(teacher), SIZE, min_channels=4)
+    assert isinstance(student.layers[-1], ResidualOutput)
+    assert profile(student, (SIZE, SIZE, 3)).macs == result.macs <= 0.4 * full_macs(teacher)
+    assert kept_whole.threshold == -np.inf
 
 
 def test_batch_norm_teacher_prunes_with_running_statistics():
