@@ -1,12 +1,14 @@
 """PatchGAN, multi-scale PatchGAN and PixelGAN: output sizes as the PyTorch
-originals, 70×70 receptive field, spectral norm."""
+originals, 70×70 receptive field, spectral norm, affine instance norms."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from itgc_tf.models.config import DiscriminatorConfig
 from itgc_tf.models.discriminators import (multi_scale_discriminator,
                                            n_layer_discriminator,
                                            pixel_discriminator)
+from itgc_tf.models.registry import build_discriminator
 
 
 def _torch_conv_size(size, stride, k=4, pad=1):
@@ -109,3 +111,51 @@ def test_too_small_inputs_are_reported(build, smallest):
 def test_invalid_depths_are_reported(build):
     with pytest.raises(ValueError, match="must be >= 1"):
         build()
+
+
+def _norm_weights(model, which):
+    return [w for w in model.weights if w.path.split("/")[-1] == which]
+
+
+@pytest.mark.parametrize("name,norms", [("n_layers", 2), ("multi_scale", 4), ("pixel", 1)])
+def test_norm_affine_adds_trainable_gamma_and_beta_exactly_when_set(name, norms):
+    plain = build_discriminator(name, 6, ndf=4, n_layers=2, num_D=2)
+    affine = build_discriminator(name, 6, ndf=4, n_layers=2, num_D=2, norm_affine=True)
+    assert not _norm_weights(plain, "gamma") and not _norm_weights(plain, "beta")
+    gammas, betas = _norm_weights(affine, "gamma"), _norm_weights(affine, "beta")
+    assert len(gammas) == len(betas) == norms
+    trainable = {id(w) for w in affine.trainable_weights}
+    assert all(id(w) in trainable for w in gammas + betas)
+    assert len(affine.trainable_weights) == len(plain.trainable_weights) + 2 * norms
+    # One (γ, β) per channel of the conv each norm follows.
+    convs = [w for w in affine.weights if w.path.endswith("kernel")]
+    assert sorted(g.shape[0] for g in gammas) == sorted(
+        k.shape[-1] for k in convs if k.shape[-1] in {g.shape[0] for g in gammas})
+
+
+def test_affine_norms_start_as_the_plain_discriminator_and_their_offset_acts():
+    plain = n_layer_discriminator(3, ndf=4, n_layers=2)
+    affine = n_layer_discriminator(3, ndf=4, n_layers=2, norm_affine=True)
+    for w in affine.weights:
+        if w.path.endswith(("kernel", "bias")):
+            w.assign(next(p for p in plain.weights if p.path == w.path))
+    x = tf.random.uniform((2, 32, 32, 3), -1, 1, seed=3)
+    np.testing.assert_allclose(affine(x), plain(x), atol=1e-6)
+    # γ = 0 on the last norm makes its output β alone: the logits stop depending on x.
+    _norm_weights(affine, "gamma")[-1].assign(tf.zeros_like(_norm_weights(affine, "gamma")[-1]))
+    _norm_weights(affine, "beta")[-1].assign(tf.fill(_norm_weights(affine, "beta")[-1].shape, 0.3))
+    y = tf.random.uniform((2, 32, 32, 3), -1, 1, seed=4)
+    np.testing.assert_allclose(affine(x), affine(y), atol=1e-6)
+    assert np.abs(plain(x) - plain(y)).max() > 1e-3
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_norm_affine_without_instance_norm_is_refused_with_its_fix(norm):
+    with pytest.raises(ValueError, match="instance norm only.*Fix: drop --norm_affine_D"):
+        build_discriminator("n_layers", 3, ndf=4, norm=norm, norm_affine=True)
+
+
+def test_discriminator_config_norm_affine_d_reaches_the_network():
+    assert _norm_weights(DiscriminatorConfig(norm_affine_D=True, n_layers_D=2, ndf=4).build(3),
+                         "gamma")
+    assert not _norm_weights(DiscriminatorConfig(n_layers_D=2, ndf=4).build(3), "gamma")

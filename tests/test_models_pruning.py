@@ -12,8 +12,10 @@ import pytest
 from itgc_tf.eval.profile import profile
 from itgc_tf.models.inception import (InceptionWidths, cat_widths, inception_generator,
                                       inception_macs, widths_of)
+from itgc_tf.models.layers import ResidualOutput
 from itgc_tf.models.pruning import (channel_scales, kept_channels, load_pruned_student,
-                                    prune_to_budget, save_pruned)
+                                    prune_to_budget, save_pruned, search_student)
+from itgc_tf.models.residual import make_residual
 from itgc_tf.prune import parse_macs
 
 SIZE = 32
@@ -118,6 +120,44 @@ def test_saved_student_macs_by_the_profiler_equal_the_json_claim(teacher, tmp_pa
     assert profile(loaded, (SIZE, SIZE, 3)).macs == claim["macs"] == result.macs
     assert InceptionWidths.from_json(claim["widths"]) == widths_of(loaded)
     np.testing.assert_allclose(loaded(images()), student(images()), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def cat_teacher():
+    """CAT's teacher as its scripts build it (ngf 64, --channels_reduction_factor 6,
+    --kernel_sizes 1 3 5), with trained-like γ."""
+    return trained_like(cat_widths(64), seed=1)
+
+
+# The MAC counts CAT publishes for its released students are the budgets their one-step
+# pruning met, counted by CAT's profiler at the 256x256 training crop (options/base_options.py
+# --crop_size default): --target_flops 2.6e9 (scripts/cycle_gan/{horse2zebra,zebra2horse}/
+# train_inception_student_2p6B.sh), 4.6e9 (scripts/pix2pix/map2sat/
+# train_inception_student_4p6B.sh), 5.6e9 (scripts/pix2pix/cityscapes/
+# train_inception_student_5p6B.sh). The students' widths depend on the trained teachers'
+# γ, which are not published: the architecture is reproduced up to those weights.
+def test_cat_published_student_budgets_are_met_within_two_percent_at_256(cat_teacher):
+    for budget in (2.6e9, 4.6e9, 5.6e9):
+        _, result = search_student(cat_teacher, budget, 256)
+        assert 0.98 * budget <= result.macs <= budget, budget
+        assert result.teacher_macs == inception_macs(cat_widths(64), 3, 3, 256)
+
+
+@pytest.mark.slow
+def test_profiler_counts_the_pruned_2p6g_cat_student_as_the_search(cat_teacher):
+    student, result = prune_to_budget(cat_teacher, 2.6e9, 256)
+    assert profile(student, (256, 256, 3)).macs == result.macs
+    assert 0.98 * 2.6e9 <= result.macs <= 2.6e9
+
+
+def test_residual_teacher_gives_a_residual_student(teacher):
+    residual = make_residual(teacher)
+    same, kept_whole = prune_to_budget(residual, full_macs(teacher) + SIZE * SIZE * 3, SIZE)
+    np.testing.assert_allclose(same(images()), residual(images()), atol=1e-6)
+    student, result = prune_to_budget(residual, 0.4 * full_macs(teacher), SIZE, min_channels=4)
+    assert isinstance(student.layers[-1], ResidualOutput)
+    assert profile(student, (SIZE, SIZE, 3)).macs == result.macs <= 0.4 * full_macs(teacher)
+    assert kept_whole.threshold == -np.inf
 
 
 def test_batch_norm_teacher_prunes_with_running_statistics():

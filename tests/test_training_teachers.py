@@ -146,3 +146,19 @@ def test_unknown_gan_mode():
     with pytest.raises(ValueError, match="Unknown gan_mode 'wgan'"):
         Pix2PixTeacher(resnet_generator(3, 3, 4, 1),
                        n_layer_discriminator(6, ndf=4), gan_mode="wgan")
+
+
+def test_affine_discriminator_norms_train_with_the_teacher():
+    """CAT's --norm_affine_D: the discriminator's γ, β are updated by the D step."""
+    a = blocky_images(4)
+    disc = n_layer_discriminator(6, ndf=4, n_layers=2, norm_affine=True)
+    teacher = Pix2PixTeacher(resnet_generator(3, 3, 4, 1), disc)
+    teacher.compile(default_optimizer(1e-2), default_optimizer(1e-2))
+    affine = [w for w in disc.weights if w.path.endswith(("gamma", "beta"))]
+    before = [w.numpy().copy() for w in affine]
+    data = tf.data.Dataset.from_tensor_slices({"A": a, "B": -a}).repeat()
+    history = teacher.fit(data.batch(2), steps_per_epoch=2, epochs=1, shuffle=False,
+                          verbose=0).history
+    assert all(np.isfinite(v).all() for v in history.values())
+    assert len(affine) == 4
+    assert all(np.abs(w.numpy() - w0).max() > 1e-4 for w, w0 in zip(affine, before))

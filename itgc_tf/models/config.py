@@ -47,6 +47,9 @@ class DiscriminatorConfig:
     gan_mode: str = option("lsgan", "Adversarial loss.", choices=GAN_MODES)
     spectral_norm_D: bool = option(False, "Spectral norm on every discriminator conv "  # noqa: N815
                                    "(GauGAN's norm_D=spectralinstance).")
+    norm_affine_D: bool = option(  # noqa: N815
+        False, "Learnable per-channel scale and offset in the discriminators' instance "
+        "norms (CAT's --norm_affine_D); default non-affine, as pix2pix/CycleGAN.")
 
     def __post_init__(self):
         for name in ("ndf", "n_layers_D", "num_D"):
@@ -57,4 +60,4 @@ class DiscriminatorConfig:
         """The discriminator for ``input_nc`` input channels (see `build_discriminator`)."""
         return build_discriminator(self.netD, input_nc, self.ndf, n_layers=self.n_layers_D,
                                    spectral_norm=self.spectral_norm_D, num_D=self.num_D,
-                                   name_prefix=name_prefix)
+                                   name_prefix=name_prefix, norm_affine=self.norm_affine_D)

@@ -21,7 +21,8 @@ a teacher already within the budget is kept whole (CAT's search always prunes
 at least its smallest channel), and the blocks' output norms keep the teacher's
 γ, β of the kept trunk channels (CAT re-initialises them to 1, 0).
 
-MACs are those of ``inception_macs`` (the profiler's convention).
+MACs are those of ``inception_macs`` (the profiler's convention), plus the output add of
+a residual teacher (``--residual``), whose student is residual too.
 """
 import dataclasses
 import json
@@ -33,7 +34,8 @@ import numpy as np
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.models.inception import (CAT_KERNEL_SIZES, N_DOWNSAMPLING, InceptionWidths,
                                       inception_generator, inception_macs, widths_of)
-from itgc_tf.models.layers import InstanceNorm
+from itgc_tf.models.layers import InstanceNorm, ResidualOutput
+from itgc_tf.models.residual import make_residual
 
 CAT_MIN_CHANNELS = 16
 _REL_TOLERANCE = 1e-3
@@ -165,30 +167,28 @@ def copy_kept_weights(teacher, student, kept, widths):
         layer.set_weights(_sliced(source, [w.numpy() for w in source.weights], cin, cout))
 
 
+def _is_residual(generator):
+    return any(isinstance(layer, ResidualOutput) for layer in generator.layers)
+
+
 def _norm_kind(generator):
     kinds = {type(layer) for layer in generator.layers}
     return "batch" if keras.layers.BatchNormalization in kinds else "instance"
 
 
-def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
-                    kernel_sizes=CAT_KERNEL_SIZES, name=None):
-    """The pruned student of an inception ``teacher`` and its ``PruneResult``.
-
-    Args:
-      teacher: a generator built by ``inception_generator`` with affine norms.
-      macs_budget: the student's MACs must not exceed this at ``input_size``.
-      input_size: int or (H, W) at which MACs are counted.
-      min_channels: floor of the stem, down and up widths (CAT's prune_cin_lb).
-    Raises ``ValueError`` when even the smallest student exceeds the budget.
-    """
+def search_student(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
+                   kernel_sizes=CAT_KERNEL_SIZES):
+    """The threshold search alone, no student built: ({ranked norm: kept channel
+    indices}, ``PruneResult``). Arguments and errors as `prune_to_budget`."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     widths = widths_of(teacher, kernel_sizes)
     input_nc, output_nc = teacher.input_shape[-1], teacher.output_shape[-1]
     scales = channel_scales(teacher, widths)
-    macs_at = lambda t: inception_macs(  # noqa: E731
-        widths_from_kept(kept_channels(scales, widths, t, min_channels), widths),
-        input_nc, output_nc, size)
-    teacher_macs = inception_macs(widths, input_nc, output_nc, size)
+    residual_add = size[0] * size[1] * output_nc if _is_residual(teacher) else 0
+    macs_of = lambda w: inception_macs(w, input_nc, output_nc, size) + residual_add  # noqa: E731
+    macs_at = lambda t: macs_of(  # noqa: E731
+        widths_from_kept(kept_channels(scales, widths, t, min_channels), widths))
+    teacher_macs = macs_of(widths)
     every = np.concatenate(list(scales.values()))
     low, high = float(every.min()), float(every.max())
     if teacher_macs <= macs_budget:
@@ -211,15 +211,30 @@ def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANN
         threshold = high
     kept = kept_channels(scales, widths, threshold, min_channels)
     student_widths = widths_from_kept(kept, widths)
+    return kept, PruneResult(student_widths, macs_of(student_widths), teacher_macs,
+                             float(macs_budget), float(threshold), size, min_channels)
+
+
+def prune_to_budget(teacher, macs_budget, input_size, min_channels=CAT_MIN_CHANNELS,
+                    kernel_sizes=CAT_KERNEL_SIZES, name=None):
+    """The pruned student of an inception ``teacher`` and its ``PruneResult``.
+
+    Args:
+      teacher: a generator built by ``inception_generator`` with affine norms.
+      macs_budget: the student's MACs must not exceed this at ``input_size``.
+      input_size: int or (H, W) at which MACs are counted.
+      min_channels: floor of the stem, down and up widths (CAT's prune_cin_lb).
+    Raises ``ValueError`` when even the smallest student exceeds the budget.
+    """
+    kept, result = search_student(teacher, macs_budget, input_size, min_channels, kernel_sizes)
+    input_nc, output_nc = teacher.input_shape[-1], teacher.output_shape[-1]
     dropout = any(isinstance(layer, keras.layers.Dropout) for layer in teacher.layers)
     shape = teacher.input_shape[1:3]
-    student = inception_generator(input_nc, output_nc, student_widths, _norm_kind(teacher),
+    student = inception_generator(input_nc, output_nc, result.widths, _norm_kind(teacher),
                                   dropout, None if None in shape else shape,
                                   name=name or f"{teacher.name}_pruned")
-    copy_kept_weights(teacher, student, kept, widths)
-    result = PruneResult(student_widths, inception_macs(student_widths, input_nc, output_nc, size),
-                         teacher_macs, float(macs_budget), float(threshold), size, min_channels)
-    return student, result
+    copy_kept_weights(teacher, student, kept, widths_of(teacher, kernel_sizes))
+    return (make_residual(student) if _is_residual(teacher) else student), result
 
 
 def save_pruned(student, result, output_dir, overwrite=False):

@@ -4,7 +4,7 @@ Adding an architecture is one builder function and one line in ``GENERATORS``
 or ``DISCRIMINATORS``. Generator builders take
 ``(input_nc, output_nc, ngf, norm, dropout, input_size, name)``;
 discriminator builders take
-``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name)``.
+``(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name)``.
 ``unet_<N>`` and ``unet_deepest_<N>`` for any power of two N >= 4 (num_downs =
 log2 N) are accepted besides the listed U-Nets. ``spade`` is GauGAN's generator as
 GAN Compression builds it (input: a semantic map, ``input_nc`` = semantic_nc; H, W multiples of 64; ``norm`` is
@@ -76,18 +76,19 @@ GENERATORS = {
 }
 
 
-def _n_layers(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
+def _n_layers(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
     return n_layer_discriminator(input_nc, ndf, n_layers, norm, spectral_norm,
-                                 name=name)
+                                 norm_affine=norm_affine, name=name)
 
 
-def _multi_scale(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
-    return multi_scale_discriminator(input_nc, ndf, n_layers, norm,
-                                     spectral_norm, num_D, name=name)
+def _multi_scale(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
+    return multi_scale_discriminator(input_nc, ndf, n_layers, norm, spectral_norm, num_D,
+                                     norm_affine=norm_affine, name=name)
 
 
-def _pixel(input_nc, ndf, n_layers, norm, spectral_norm, num_D, name):
-    return pixel_discriminator(input_nc, ndf, norm, spectral_norm, name=name)
+def _pixel(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
+    return pixel_discriminator(input_nc, ndf, norm, spectral_norm, norm_affine=norm_affine,
+                               name=name)
 
 
 DISCRIMINATORS = {
@@ -133,13 +134,13 @@ def build_generator(name, input_nc, output_nc, ngf, norm="instance",
 
 
 def build_discriminator(name, input_nc, ndf, n_layers=3, norm="instance",
-                        spectral_norm=False, num_D=2, name_prefix=""):
+                        spectral_norm=False, num_D=2, name_prefix="", norm_affine=False):
     """Discriminator ``name`` (see ``DISCRIMINATORS``): a functional
     ``keras.Model`` [B, H, W, input_nc] -> logits [B, h, w, 1] (``multi_scale``:
-    a list of ``num_D`` of them)."""
+    a list of ``num_D`` of them). ``norm_affine``: learnable γ, β in its instance norms."""
     if name not in DISCRIMINATORS:
         raise ValueError(
             f"Unknown discriminator {name!r}; valid names: "
             f"{', '.join(sorted(DISCRIMINATORS))}.")
     return DISCRIMINATORS[name](input_nc, ndf, n_layers, norm, spectral_norm,
-                                num_D, f"{name_prefix}{name}")
+                                num_D, norm_affine, f"{name_prefix}{name}")

@@ -167,8 +167,8 @@ def init_from_teacher_discriminator(disc, teacher_path):
     if shapes != [tuple(w.shape) for w in disc.weights]:
         raise ValueError(
             f"The teacher's discriminator ({path}) has another architecture than the student's "
-            f"(weight shapes {shapes[:4]}...). Fix: --netD/--ndf/--n_layers_D/--norm must equal "
-            "the teacher run's.")
+            f"(weight shapes {shapes[:4]}...). Fix: --netD/--ndf/--n_layers_D/--norm_affine_D "
+            "must equal the teacher run's.")
     disc.set_weights(source.get_weights())
 
 
