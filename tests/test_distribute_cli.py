@@ -68,7 +68,7 @@ def test_bad_values_of_the_scaling_flags_are_rejected_with_a_message(args, expec
 
 
 def _last_epoch_logs(output):
-    line = [l for l in output.splitlines() if re.match(r"\d+/\d+ - .*step - ", l)][-1]
+    line = [l for l in output.splitlines() if re.match(r"Epoch \d+/\d+ - \d+ steps", l)][-1]
     return {k: float(v) for k, v in re.findall(r"(\w+): (-?[\d.]+(?:e[-+]\d+)?)", line)}
 
 
@@ -108,7 +108,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
         tolerance = 1e-3 if a.path.endswith("bias") else 1e-6
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=tolerance, err_msg=a.path)
     # Logged losses are global-batch averages on any number of workers (grad norms are
-    # per-replica: not compared); Keras prints about 5 significant digits.
+    # per-replica: not compared); --verbose=2 prints 5 significant digits.
     logged, reference = _last_epoch_logs(outputs[0]), _last_epoch_logs(single_output)
     assert set(logged) == set(reference) and "loss_mi" in logged
     for name, value in reference.items():

@@ -319,4 +319,4 @@ def test_epoch_line_prints_one_line_per_epoch_with_its_losses(capsys):
     assert len(lines) == 2
     for epoch, line in enumerate(lines):
         assert line.startswith(f"Epoch {epoch + 1}/2 - 3 steps, ")
-        assert f"loss: {history.history['loss'][epoch]:.4g}" in line
+        assert f"loss: {history.history['loss'][epoch]:.5g}" in line

@@ -25,7 +25,8 @@ _HELP = {"--help": "short", "-h": "short", "-?": "short", "--helpshort": "short"
 logs.quiet_native_logs()
 logs.capture_early()
 # Options whose value names the folder a command writes its outputs (and logs/) into.
-_RUN_FOLDER_OPTIONS = ("model_dir", "export_dir", "output")
+# Not itgc-prune's --output: it is written all or nothing and must not exist before.
+_RUN_FOLDER_OPTIONS = ("model_dir", "export_dir")
 
 
 def help_text(config_class, description, common=(), full=False):

@@ -125,7 +125,7 @@ def run_cell(root, cell, quick=False, curve_every=2):
 
     resumed = (folder / "checkpoints").is_dir()
     started, cpu_started = time.time(), time.process_time()
-    distill.train(config, curve)
+    distill.train(config, callbacks=curve)
     seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
     student = load_keras_model(folder / "generator.keras")
     steps_per_epoch = config.run.schedule.steps_per_epoch or max(

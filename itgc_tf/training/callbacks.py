@@ -119,7 +119,7 @@ class EpochLine(keras.callbacks.Callback):
         self._steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        values = " - ".join(f"{name}: {float(value):.4g}" for name, value in (logs or {}).items()
+        values = " - ".join(f"{name}: {float(value):.5g}" for name, value in (logs or {}).items()
                             if isinstance(value, numbers.Real) or np.ndim(value) == 0)
         print(f"Epoch {epoch + 1}/{self._total} - {self._steps} steps, "
               f"{time.perf_counter() - self._started:.0f}s - {values}", flush=True)
