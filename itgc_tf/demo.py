@@ -218,7 +218,7 @@ def run_demo(model_dir, epochs=None, steps_per_epoch=None, speed_sizes=SPEED_SIZ
     print(f"[5/5] Timing teacher vs student at {sizes} (SavedModel, LiteRT fp32/int8)",
           flush=True)
     rows = speed_table({k: exports[k] for k in ("teacher", "student")},
-                       root / "export" / "speed", [d for _, d, _ in photos], speed_sizes,
+                       root / "speed_models", [d for _, d, _ in photos], speed_sizes,
                        speed_batches, speed_budget_s)
     add_speed(report, rows)
     report["seconds"] = round(time.time() - started, 1)
