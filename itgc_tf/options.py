@@ -173,6 +173,18 @@ def flag_lines(config):
     return sorted(lines)
 
 
+def default_flag_values(config_class):
+    """{name: value text} of every option's default, as `flag_lines` writes it (None
+    defaults and one-off options left out)."""
+    values = {}
+    for field, _ in leaves(config_class):
+        default = (field.default_factory() if field.default_factory is not dataclasses.MISSING
+                   else field.default)
+        if default not in (None, dataclasses.MISSING) and not field.metadata.get("one_off"):
+            values[field.name] = KINDS[field.metadata["kind"]].text(default)
+    return values
+
+
 def require(ok, message):
     """Raise ValueError(message) unless ``ok``: the one-line check every config uses."""
     if not ok:

@@ -62,6 +62,22 @@ def test_resume_flags_refuse_run_changes_but_not_watching_changes(tmp_path):
     assert "--lr=0.001" in (tmp_path / "flags.cfg").read_text()
 
 
+def test_options_newer_than_the_recorded_flags_count_as_their_defaults(tmp_path):
+    """A run started before an option existed resumes unless the option is set away
+    from its default."""
+    lines = (tmp_path / "flags.cfg")
+    runner.write_flagfile(lines, _teacher_config(tmp_path))
+    old = [line for line in lines.read_text().splitlines()
+           if not line.startswith(("--norm_affine_D=", "--ndf="))]
+    assert len(old) == len(lines.read_text().splitlines()) - 2
+    lines.write_text("\n".join(old) + "\n")
+    assert runner.resume_flag_changes(tmp_path, _teacher_config(tmp_path)) == []
+    with pytest.raises(ValueError, match=r"--ndf: '64' \(recorded\) -> '32' \(now\)"):
+        runner.resume_flag_changes(tmp_path, _teacher_config(tmp_path, ndf=32))
+    with pytest.raises(ValueError, match=r"--norm_affine_D: 'false' \(recorded\) -> 'true'"):
+        runner.resume_flag_changes(tmp_path, _teacher_config(tmp_path, norm_affine_D=True))
+
+
 def test_a_failed_new_run_leaves_no_folder_and_a_locked_one_is_refused(tmp_path):
     strategy = tf.distribute.get_strategy()
     model_dir = tmp_path / "new"

@@ -163,16 +163,20 @@ def write_flagfile(path, config):
 
 
 def resume_flag_changes(model_dir, config):
-    """The `FlagChange` s of ``config`` against ``model_dir/flags.cfg`` (none for a new run).
+    """The `FlagChange` s of ``config`` against ``model_dir/flags.cfg`` (none for a new run);
+    an option the file lacks is read as its default.
 
     Raises ValueError listing each change that alters the run (`run_flags`) unless
     ``config.run.allow_changed_flags``."""
     path = pathlib.Path(model_dir) / "flags.cfg"
     if not path.is_file():
         return []
+    # An option the record lacks had its default then: it is newer than the run's
+    # flags.cfg (a run started by an older itgc_tf), so resuming does not change it.
+    recorded = options.default_flag_values(type(config)) | run_flags.parse_flagfile(
+        path.read_text())
     changes = run_flags.flag_changes(
-        run_flags.parse_flagfile(path.read_text()),
-        run_flags.parse_flagfile("\n".join(options.flag_lines(config))))
+        recorded, run_flags.parse_flagfile("\n".join(options.flag_lines(config))))
     refused = run_flags.refused_changes(changes)
     if refused and not config.run.allow_changed_flags:
         raise ValueError(run_flags.changes_message(refused, path, "allow_changed_flags"))
