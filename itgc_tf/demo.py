@@ -155,7 +155,7 @@ def run_demo(model_dir, epochs=None, steps_per_epoch=None, speed_sizes=SPEED_SIZ
     import keras
 
     from itgc_tf import distill, train_teacher
-    from itgc_tf.data import build_dataset
+    from itgc_tf.data import build_dataset, first_images
     from itgc_tf.data.demo import held_out_photos
     from itgc_tf.eval.comparison import write_comparison
     from itgc_tf.eval.image_metrics import PairedImageMetrics
@@ -180,9 +180,7 @@ def run_demo(model_dir, epochs=None, steps_per_epoch=None, speed_sizes=SPEED_SIZ
     print("[3/5] Exporting SavedModels and TFLite models (TF Serving layout: "
           f"{root / 'export'}/<teacher|student>/<version>/)", flush=True)
     test_set = build_dataset(config, "test", training=False)
-    heldout = np.concatenate([b["A"].numpy() for b in test_set.take(2)])[:8]
-    calibration = next(iter(build_dataset(config, "train", training=False).unbatch()
-                            .batch(32)))["A"].numpy()
+    heldout, calibration = first_images(config, "test", 8), first_images(config, "train", 32)
     served = {name: export_generator(model, root / "export", model_name=name,
                                      input_nc=config.input_nc, output_nc=config.output_nc,
                                      tflite=tflite, calibration_images=calibration,

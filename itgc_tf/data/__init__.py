@@ -10,7 +10,7 @@ import importlib
 # command's configuration and --help) loads without TensorFlow.
 _EXPORTS = {"DataConfig": "config", "demo_dir": "demo", "IMAGE_EXTENSIONS": "images",
             "load_image": "images", "DatasetInfo": "pipeline", "build_dataset": "pipeline",
-            "dataset_info": "pipeline", "write_tfrecords": "tfrecord_writer"}
+            "dataset_info": "pipeline", "first_images": "pipeline", "write_tfrecords": "tfrecord_writer"}
 
 __all__ = sorted(_EXPORTS)
 

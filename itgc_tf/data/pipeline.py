@@ -147,6 +147,13 @@ def build_dataset(config: DataConfig, split: str = "train", training: bool = Tru
     return ds.prefetch(AUTOTUNE).with_options(options)
 
 
+def first_images(config: DataConfig, split: str, count: int):
+    """The first ``count`` (fewer if the split is smaller) inputs A of ``split``,
+    unaugmented: float32 NumPy [count, crop_h, crop_w, input_nc] in [-1, 1]."""
+    return next(iter(build_dataset(config, split, training=False).unbatch()
+                     .batch(count)))["A"].numpy()
+
+
 def native_pairs(config: DataConfig, split: str = "test", count: int = 3) -> list:
     """The first ``count`` (A, B) pairs of paired ``split`` at their stored resolution (no
     resize, crop or flip): float32 [H, W, input_nc] and [H, W, output_nc] numpy arrays in

@@ -10,7 +10,7 @@ nothing: a failure leaves nothing behind.
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.data import dataset_info, first_images
 from itgc_tf.export import export_generator
 from itgc_tf.export.config import ExportConfig
 from itgc_tf.training.builders import load_generator, model_input_nc
@@ -28,12 +28,6 @@ def generator_role(source):
     return "student" if any(line.startswith("--teacher=") for line in lines) else "teacher"
 
 
-def _images(data, split, count):
-    """The first ``count`` images A of ``split``, float32 [count, crop, crop, input_nc]."""
-    return next(iter(build_dataset(data, split, training=False).unbatch()
-                     .batch(count)))["A"].numpy()
-
-
 def export(config):
     """Export per an `ExportConfig`, all or nothing; returns the `ServingExport`.
 
@@ -47,9 +41,9 @@ def export(config):
     out = options.export_dir or (source if source.is_dir() else source.parent) / "export"
     images = {}
     if options.tflite:
-        images["parity_images"] = _images(data, options.heldout_split, options.num_heldout)
+        images["parity_images"] = first_images(data, options.heldout_split, options.num_heldout)
     if "int8" in options.tflite:
-        images["calibration_images"] = _images(data, "train", options.num_calibration)
+        images["calibration_images"] = first_images(data, "train", options.num_calibration)
     return export_generator(generator, out, model_name=options.model_name or
                             generator_role(source), version=options.version,
                             input_nc=model_input_nc(data, info), output_nc=data.output_nc,
