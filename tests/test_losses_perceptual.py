@@ -115,6 +115,18 @@ def test_omgd_losses_match_the_separate_terms(vgg):
         np.testing.assert_allclose(same[name].numpy(), 0.0, atol=1e-4)
 
 
+def test_omgd_losses_without_vgg_terms_need_no_vgg(vgg):
+    s, t = _rand(2, 32, 32, 3), _rand(2, 32, 32, 3)
+    weights = dict(OMGD_DEFAULT_WEIGHTS, style=0.0, feature=0.0)
+    without = omgd_student_losses(s, t, None, weights)
+    with_vgg = omgd_student_losses(s, t, vgg, weights)
+    for name in ("ssim", "tv", "total"):
+        np.testing.assert_allclose(without[name].numpy(), with_vgg[name].numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(without["style"].numpy(), [0.0, 0.0])
+    with pytest.raises(ValueError, match="needs a VGGFeatures"):
+        omgd_student_losses(s, t, None, dict(OMGD_DEFAULT_WEIGHTS, style=0.0))
+
+
 def test_omgd_gradients_reach_the_student_only(vgg):
     s, t = tf.constant(_rand(2, 32, 32, 3)), tf.constant(_rand(2, 32, 32, 3))
     names = ["ssim", "style", "feature", "tv", "total"]

@@ -31,6 +31,21 @@ def test_omgd_online_teacher_options_reach_the_distiller_and_its_teachers():
     assert distiller.recipe.adapters.adapter == "conv_bn_relu"
 
 
+def test_omgd_without_style_and_feature_terms_builds_no_vgg(tmp_path, monkeypatch):
+    # No VGG16 weights anywhere: building the VGG would fail with "weights not found".
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    config = toy_config(recipe="omgd", teacher_netG=("resnet_6blocks",), teacher_ngf=(4,),
+                        lambda_cd=0.0, lambda_style=0.0, lambda_feature=0.0,
+                        vgg_weights=str(tmp_path / "absent.h5"))
+    distiller = build_distiller(config, toy_info(), 1, ssim_filter_size=7)
+    assert distiller.recipe.vgg is None
+    with pytest.raises(Exception, match="absent.h5"):
+        build_distiller(toy_config(recipe="omgd", teacher_netG=("resnet_6blocks",),
+                                   teacher_ngf=(4,), lambda_cd=0.0, lambda_feature=0.0,
+                                   vgg_weights=str(tmp_path / "absent.h5")),
+                        toy_info(), 1, ssim_filter_size=7)
+
+
 def test_shared_discriminator_on_unpaired_data_is_refused():
     config = toy_config(recipe="omgd", teacher_netG=("resnet_6blocks", "resnet_6blocks"),
                         teacher_ngf=(4, 2), lambda_cd=0.0, teacher_discriminator="shared")

@@ -114,13 +114,19 @@ def channel_distillation_loss(s_feats, t_feats):
     return tf.add_n(losses)
 
 
+def _nonzero(weight):
+    """False only for a weight known to be 0 (a Python number; tensors count as set)."""
+    return not isinstance(weight, (int, float)) or weight != 0
+
+
 def omgd_student_losses(s, t, vgg, weights=OMGD_DEFAULT_WEIGHTS, ssim_filter_size=11):
     """The OMGD student objective without channel distillation (the Distiller adds
     that from its mapped features).
 
     s (student output), t (teacher output): [B, H, W, C] in [-1, 1], same shape.
     vgg: a ``VGGFeatures``; the style loss uses all its layers, the feature loss
-    ``block2_conv2`` (relu2_2), which it must return.
+    ``block2_conv2`` (relu2_2), which it must return. None when the style and feature
+    weights are both 0 (those terms are then zeros: no VGG16 weights needed).
     weights: {"ssim", "style", "feature", "tv"} -> float or scalar tensor (default SPEC §6).
     Returns {"ssim", "style", "feature", "tv": unweighted [B], "total": the
     weighted sum [B]}.
@@ -129,7 +135,10 @@ def omgd_student_losses(s, t, vgg, weights=OMGD_DEFAULT_WEIGHTS, ssim_filter_siz
         raise ValueError(f"omgd_student_losses weights must have exactly the keys "
                          f"{sorted(OMGD_DEFAULT_WEIGHTS)}; got {sorted(weights)}. Start from "
                          "dict(OMGD_DEFAULT_WEIGHTS, ...) to change some.")
-    if OMGD_FEATURE_LAYER not in vgg.layer_names:
+    if vgg is None and (_nonzero(weights["style"]) or _nonzero(weights["feature"])):
+        raise ValueError("omgd_student_losses needs a VGGFeatures for its style and feature "
+                         "terms. Fix: pass one, or set both weights to 0.")
+    if vgg is not None and OMGD_FEATURE_LAYER not in vgg.layer_names:
         raise ValueError(f"omgd_student_losses needs VGG layer {OMGD_FEATURE_LAYER!r} "
                          f"({PYTORCH_NAMES[OMGD_FEATURE_LAYER]}) for the feature loss; the given "
                          f"VGGFeatures returns {list(vgg.layer_names)}.")
@@ -140,13 +149,15 @@ def omgd_student_losses(s, t, vgg, weights=OMGD_DEFAULT_WEIGHTS, ssim_filter_siz
                          f"{s.shape} and {t.shape}.")
     # Two VGG passes, not one over [s; t]: backprop then runs through the student's
     # half only (on CPU, 4x64x64 with gradients, one concatenated pass was 1.5-2x slower).
-    feats_s, feats_t = vgg(s), vgg(t)
-    terms = {
-        "ssim": ssim_loss(s, t, filter_size=ssim_filter_size),
-        "style": style_loss(feats_s, feats_t, vgg.layer_names),
-        "feature": feature_loss(feats_s[OMGD_FEATURE_LAYER], feats_t[OMGD_FEATURE_LAYER]),
-        "tv": total_variation_loss(s),
-    }
+    terms = {"ssim": ssim_loss(s, t, filter_size=ssim_filter_size),
+             "tv": total_variation_loss(s)}
+    if vgg is None:
+        terms["style"] = terms["feature"] = tf.zeros_like(terms["tv"])
+    else:
+        feats_s, feats_t = vgg(s), vgg(t)
+        terms["style"] = style_loss(feats_s, feats_t, vgg.layer_names)
+        terms["feature"] = feature_loss(feats_s[OMGD_FEATURE_LAYER],
+                                        feats_t[OMGD_FEATURE_LAYER])
     terms["total"] = tf.add_n([tf.cast(weights[name], tf.float32) * terms[name]
                                for name in OMGD_DEFAULT_WEIGHTS])
     return terms

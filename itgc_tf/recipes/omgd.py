@@ -39,7 +39,7 @@ class OMGD(AdaptsFeatures, Recipe):
     """L = sum_teachers [w_ssim (1 - SSIM) + w_style Style + w_feat Feat + w_tv TV](s, t_k)
          + lambda_cd * CD(conv1x1(s_taps), t_taps).
 
-    vgg: a ``VGGFeatures`` (frozen). pairs: (teacher_tap, student_tap) for channel
+    vgg: a ``VGGFeatures`` (frozen), or None without style and feature terms. pairs: (teacher_tap, student_tap) for channel
     distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
     cd_adapter: the student-tap mapping (``base.ADAPTERS``): ``conv`` (1x1 conv) or
     ``conv_bn_relu`` (OMGD's own: 1x1 conv without bias + BatchNorm + ReLU).
@@ -51,13 +51,16 @@ class OMGD(AdaptsFeatures, Recipe):
     @classmethod
     def from_options(cls, options, *, gan_mode, name, vgg=None, ssim_filter_size=11):
         """``vgg``: a ready `VGGFeatures` (default: ImageNet weights from
-        ``options.vgg_weights`` or the Keras cache); ``ssim_filter_size``: the SSIM
-        window (smaller for small images)."""
+        ``options.vgg_weights`` or the Keras cache; none is built when
+        ``lambda_style`` and ``lambda_feature`` are both 0); ``ssim_filter_size``: the
+        SSIM window (smaller for small images)."""
         del gan_mode  # the OMGD student never sees a discriminator
         from itgc_tf.losses.vgg import VGGFeatures
         weights = dict(ssim=options.lambda_ssim, style=options.lambda_style,
                        feature=options.lambda_feature, tv=options.lambda_tv)
-        return cls(vgg or VGGFeatures(weights_path=options.vgg_weights),
+        if vgg is None and (options.lambda_style > 0 or options.lambda_feature > 0):
+            vgg = VGGFeatures(weights_path=options.vgg_weights)
+        return cls(vgg,
                    pairs=options.distill_pairs, lambda_cd=options.lambda_cd, weights=weights,
                    ssim_filter_size=ssim_filter_size, cd_adapter=options.cd_adapter, name=name)
 
