@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from itgc_tf import options
 from itgc_tf.study import grid, report
 from itgc_tf.study.runner import run_grid
 from itgc_tf.study.stats import paired_difference, t_interval
@@ -98,3 +99,39 @@ def test_grid_selection_keeps_the_base_arm_and_rejects_unknown_names():
     assert [c.arm for c in cells] == ["off", "mi_1"]
     with pytest.raises(ValueError, match="Unknown study arm"):
         grid.grid_cells("full", arms=["mi_2"])
+
+
+def test_cat_cells_distil_a_pruned_teacher_of_their_own(tmp_path):
+    from itgc_tf.eval.profile import profile
+    from itgc_tf.models.registry import build_generator
+    from itgc_tf.models.saving import load_keras_model
+    from itgc_tf.study.cells import cell_config, ensure_teacher, teacher_config
+
+    cell = grid.Cell("enhance", "cat", "authors", 3)
+    teacher = options.flat(teacher_config(tmp_path, "enhance", "cat"))
+    assert (teacher["netG"], teacher["ngf"], teacher["norm"]) == (
+        "inception_resnet_9blocks", 8, "batch")
+    assert options.flat(teacher_config(tmp_path, "enhance"))["netG"] == "unet_64"  # kd's
+    # A (random) teacher in place: ensure_teacher only prunes it, to the kd student's MACs.
+    folder = tmp_path / "teachers" / "enhance-cat"
+    folder.mkdir(parents=True)
+    build_generator("inception_resnet_9blocks", 3, 3, ngf=8, norm="batch",
+                    residual=True).save(folder / "generator.keras")
+    assert ensure_teacher(tmp_path, "enhance", "cat") == folder / "generator.keras"
+    student = load_keras_model(folder / "pruned" / "generator.keras")
+    macs = profile(student, (64, 64, 3)).macs
+    assert 0.8 * grid.RECIPES["cat"].prune_macs <= macs <= grid.RECIPES["cat"].prune_macs
+    config = options.flat(cell_config(tmp_path, cell))
+    assert (config["recipe"], config["student"], config["teacher"], config["seed"]) == (
+        "cat", str(folder / "pruned"), str(folder), 3)
+    assert config["distill_pairs"] == grid.CAT_PAIRS
+
+
+def test_omgd_no_vgg_differs_from_omgd_only_in_the_vgg_terms(tmp_path):
+    from itgc_tf.study.cells import cell_config
+    omgd, no_vgg = (options.flat(cell_config(tmp_path, grid.Cell("enhance", r, "authors", 0)))
+                    for r in ("omgd", "omgd_no_vgg"))
+    assert (no_vgg["lambda_style"], no_vgg["lambda_feature"]) == (0, 0)
+    assert omgd["lambda_style"] > 0 and omgd["lambda_feature"] > 0
+    changed = {k for k in omgd if omgd[k] != no_vgg[k]}
+    assert changed == {"lambda_style", "lambda_feature", "model_dir"}

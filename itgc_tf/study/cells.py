@@ -10,7 +10,7 @@ import time
 import keras
 import tensorflow as tf
 
-from itgc_tf import demo, distill, options, train_teacher
+from itgc_tf import demo, distill, options, prune, train_teacher
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.eval.image_metrics import PairedImageMetrics
@@ -29,34 +29,62 @@ def _data(task):
                                                               verbose=0, image_summary_every=0)
 
 
-def teacher_config(root, task, quick=False):
-    """The `TrainTeacherConfig` of ``task``'s teacher, trained once into
-    ROOT/teachers/TASK and shared by every cell of the task."""
+def teacher_dir(root, task, recipe):
+    """ROOT/teachers/TASK, or ROOT/teachers/TASK-RECIPE for a recipe with a teacher of its
+    own (`StudyRecipe.teacher`)."""
+    own = RECIPES[recipe].teacher
+    return pathlib.Path(root) / "teachers" / (f"{task}-{recipe}" if own else task)
+
+
+def teacher_config(root, task, recipe="kd", quick=False):
+    """The `TrainTeacherConfig` of the teacher ``recipe`` distils on ``task``, trained
+    once into `teacher_dir` and shared by every cell of the task and recipe."""
     return options.from_values(TrainTeacherConfig, _data(task) | TASKS[task].teacher
-                               | (QUICK_SCHEDULE if quick else {})
-                               | dict(model_dir=str(pathlib.Path(root) / "teachers" / task)))
+                               | RECIPES[recipe].teacher | (QUICK_SCHEDULE if quick else {})
+                               | dict(model_dir=str(teacher_dir(root, task, recipe))))
+
+
+def student_values(root, task, recipe):
+    """{"student": the pruned student's folder} for a recipe that prunes its teacher
+    (`StudyRecipe.prune_macs`), else {}."""
+    if RECIPES[recipe].prune_macs is None:
+        return {}
+    return dict(student=str(teacher_dir(root, task, recipe) / "pruned"))
 
 
 def cell_config(root, cell, quick=False):
     """The `DistillConfig` of ``cell`` (run folder ROOT/runs/<cell.key>)."""
     vem = ARMS[cell.arm]
-    return options.from_values(DistillConfig, _data(cell.task) | STUDENT | RECIPES[cell.recipe]
+    return options.from_values(DistillConfig, _data(cell.task) | STUDENT
+                               | RECIPES[cell.recipe].options
+                               | student_values(root, cell.task, cell.recipe)
                                | (VEM_COMMON if vem["vem_weight"] > 0 else {}) | vem
                                | (QUICK_SCHEDULE if quick else {})
                                | dict(seed=cell.seed,
-                                      teacher=str(pathlib.Path(root) / "teachers" / cell.task),
+                                      teacher=str(teacher_dir(root, cell.task, cell.recipe)),
                                       model_dir=str(pathlib.Path(root) / "runs" / cell.key)))
 
 
-def ensure_teacher(root, task, quick=False):
-    """ROOT/teachers/TASK/generator.keras, trained first when missing (resumable)."""
-    config = teacher_config(root, task, quick)
-    path = pathlib.Path(config.run.model_dir) / "generator.keras"
-    if not path.is_file():
-        print(f"[study] training the {task} teacher into {config.run.model_dir}", flush=True)
+def ensure_teacher(root, task, recipe="kd", quick=False):
+    """The teacher's generator.keras (`teacher_dir`), trained first when missing
+    (resumable), and for a pruning recipe its pruned student beside it (itgc-prune at
+    the crop size)."""
+    config = teacher_config(root, task, recipe, quick)
+    folder = pathlib.Path(config.run.model_dir)
+    if not (folder / "generator.keras").is_file():
+        print(f"[study] training the {task} teacher into {folder}", flush=True)
         train_teacher.train(config)
         keras.backend.clear_session()
-    return path
+    spec = RECIPES[recipe]
+    if spec.prune_macs is not None and not (folder / "pruned" / "generator.keras").is_file():
+        result = prune.prune(options.from_values(prune.PruneConfig, dict(
+            teacher=str(folder), macs_budget=f"{spec.prune_macs / 1e6:g}M",
+            input_size=config.data.crop_size, min_channels=spec.prune_min_channels,
+            output=str(folder / "pruned"), overwrite=True)))
+        print(f"[study] pruned the {task} teacher to {result.macs / 1e6:.3g} M MACs "
+              f"(of {result.teacher_macs / 1e6:.3g} M) into {folder / 'pruned'}", flush=True)
+        keras.backend.clear_session()
+    return folder / "generator.keras"
 
 
 def test_set(config):
@@ -114,7 +142,7 @@ def run_cell(root, cell, quick=False, curve_every=2):
     folder = pathlib.Path(config.run.model_dir)
     if (folder / RESULT).is_file():
         return json.loads((folder / RESULT).read_text())
-    teacher = load_keras_model(ensure_teacher(root, cell.task, quick))
+    teacher = load_keras_model(ensure_teacher(root, cell.task, cell.recipe, quick))
     held_out = test_set(config)
     paired = dataset_info(config.data, "test").paired
     every = 1 if quick else curve_every

@@ -10,6 +10,7 @@ import dataclasses
 import math
 
 from itgc_tf import demo
+from itgc_tf.recipes.cat import CAT_PAIRS
 
 # Every VEM arm runs a critic of 4 residual blocks: 7 (the reference's) need >= 255 px
 # inputs and the demo tasks train on 64 px crops.
@@ -59,16 +60,40 @@ TASKS = {
 # The student of every cell: the demo's (U-Net ngf 4, kd weights) on a shorter schedule:
 # 10 epochs of 40 steps (half the demo data each), 400 steps in all.
 STUDENT = dict(demo.STUDENT, epochs=6, epochs_decay=4, steps_per_epoch=40)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRecipe:
+    """A recipe of the study: ``options`` (`DistillConfig` values on top of STUDENT);
+    ``teacher``: changes to the task's teacher, which make it a teacher of the recipe's
+    own (trained once into ROOT/teachers/TASK-RECIPE); ``prune_macs``: the student is
+    that teacher pruned (itgc-prune, ``prune_min_channels``) to this many MACs at the
+    crop size instead of STUDENT's network."""
+    options: dict
+    teacher: dict = dataclasses.field(default_factory=dict)
+    prune_macs: float | None = None
+    prune_min_channels: int = 2
+
+
 # Recipe -> its options. U-Net taps for the feature terms (teacher ngf 16, student ngf 4:
 # the recipes' 1x1 adapters map the channels). OMGD trains one online U-Net teacher (ngf 16)
 # of its own and needs the VGG16 ImageNet weights in the Keras cache (its style and feature
-# terms; nothing is downloaded): without them its cells fail with that message (listed).
+# terms; nothing is downloaded): without them its cells fail with that message (listed);
+# omgd_no_vgg is OMGD without those two terms (SSIM, TV and channel distillation only),
+# which runs anywhere. CAT prunes an inception teacher (ngf 8, affine batch norms: 49.9 M
+# MACs at 64 px) to the kd student's 6.0 M MACs and distils with CAT's defaults (hinge
+# GAN, L1 x100, kernel alignment x1 on CAT's four taps).
 _PAIRS = (("leaky_down_1", "leaky_down_1"), ("up_relu_2", "up_relu_2"))
+_OMGD = dict(recipe="omgd", teacher_netG=("unet_64",), teacher_ngf=(16,), distill_pairs=_PAIRS)
 RECIPES = {
-    "kd": dict(recipe="kd"),
-    "gan_compression": dict(recipe="gan_compression", distill_pairs=_PAIRS),
-    "omgd": dict(recipe="omgd", teacher_netG=("unet_64",), teacher_ngf=(16,),
-                 distill_pairs=_PAIRS),
+    "kd": StudyRecipe(dict(recipe="kd")),
+    "gan_compression": StudyRecipe(dict(recipe="gan_compression", distill_pairs=_PAIRS)),
+    "omgd": StudyRecipe(_OMGD),
+    "omgd_no_vgg": StudyRecipe(dict(_OMGD, lambda_style=0.0, lambda_feature=0.0)),
+    "cat": StudyRecipe(dict(recipe="cat", gan_mode="hinge", lambda_recon=100.0, norm="batch",
+                            distill_pairs=CAT_PAIRS),
+                       teacher=dict(netG="inception_resnet_9blocks", ngf=8, norm="batch"),
+                       prune_macs=6.0e6),
 }
 # --quick: two steps of everything (two learning-curve points per student).
 QUICK_SCHEDULE = dict(epochs=2, epochs_decay=0, steps_per_epoch=1)
@@ -104,7 +129,7 @@ class Block:
 
 _SWEEP = ("mi_0.01", "mi_1", "T_1e-4", "T_1")
 # The full study in run order. Headline (5 seeds): kd vs kd + VEM at the authors'
-# defaults on every task, and gan_compression / omgd on demo:enhance. The one-change sweeps
+# defaults on every task, and gan_compression / cat / omgd on demo:enhance. The one-change sweeps
 # of demo:enhance kd (and vem_target on demo:edges2photo) use 3 seeds.
 GRIDS = {
     "full": (
@@ -115,6 +140,8 @@ GRIDS = {
         Block(("enhance",), ("gan_compression",), ("authors",), (0, 1, 2, 3, 4)),
         Block(("unpaired",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
         Block(("labels2photo",), ("kd",), ("authors",), (0, 1, 2, 3, 4)),
+        Block(("enhance",), ("cat",), ("authors",), (0, 1, 2, 3, 4)),
+        Block(("enhance",), ("omgd_no_vgg",), ("authors",), (0, 1, 2, 3, 4)),
         Block(("enhance",), ("omgd",), ("authors",), (0, 1, 2, 3, 4)),
     ),
     "quick": (Block(("enhance",), ("kd",), ("authors",), (0, 1)),),

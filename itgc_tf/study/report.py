@@ -11,7 +11,7 @@ import pathlib
 import numpy as np
 
 from itgc_tf.artifacts.atomic import atomic_output
-from itgc_tf.study.cells import RESULT, read_scalars
+from itgc_tf.study.cells import RESULT, read_scalars, teacher_dir
 from itgc_tf.study.grid import BASE_ARM, TASKS
 from itgc_tf.study.runner import ERROR
 from itgc_tf.study.stats import paired_difference, t_interval
@@ -203,7 +203,7 @@ def write_image_grid(root, results, path, task="enhance", recipe="kd", seed=0, c
     if not arms or task != "enhance":
         return None
     root = pathlib.Path(root)
-    models = {"teacher": load_keras_model(root / "teachers" / task / "generator.keras")}
+    models = {"teacher": load_keras_model(teacher_dir(root, task, recipe) / "generator.keras")}
     for arm in arms:
         models[f"{recipe} {arm}"] = load_keras_model(
             root / "runs" / task / recipe / arm / f"seed{seed}" / "generator.keras")
