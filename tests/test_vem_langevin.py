@@ -78,3 +78,19 @@ def test_noise_option_and_temperature():
             resolve_noise_std(bad, 1.0)
     with pytest.raises(ValueError, match="steps and step_size"):
         langevin_sample(None, tf.zeros([1, 1]), steps=-1)
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 64, 3), (3, 7, 5, 1)])
+def test_standard_normal_is_normal_reproducible_and_shaped(shape):
+    from scipy import stats
+
+    from itgc_tf.vem.langevin import standard_normal
+    seed = tf.constant([4, 2])
+    z = standard_normal(tf.constant(shape), seed).numpy()
+    assert z.shape == shape and z.dtype == np.float32 and np.isfinite(z).all()
+    np.testing.assert_array_equal(z, standard_normal(tf.constant(shape), seed).numpy())
+    assert not np.array_equal(z, standard_normal(tf.constant(shape), seed + 1).numpy())
+    big = standard_normal(tf.constant([200_000]), seed).numpy()
+    assert stats.kstest(big, "norm").pvalue > 1e-3
+    # The two halves (cos and sin of one draw) are uncorrelated.
+    assert abs(np.corrcoef(big[:100_000], big[100_000:])[0, 1]) < 0.01

@@ -3,8 +3,9 @@
 A critic is a Keras model called as ``critic((t, s), training=...)`` that returns
 one energy per example, shape [B, 1], always in float32 (even under a mixed
 precision policy: energies and the Langevin update stay float32). Critics split
-the computation into ``condition(s)`` (work that depends only on s, done once per
-Langevin chain) and ``energy_given(t, cond)``.
+the computation into ``condition(s)`` (work that does not depend on t, done once per
+Langevin chain: for `EnergyCritic` the pooled s and every spectrally normalised
+kernel) and ``energy_given(t, cond)``.
 """
 import keras
 import tensorflow as tf
@@ -25,7 +26,8 @@ class Critic(keras.Model):
         super().__init__(**kwargs)
 
     def condition(self, s, training=False):
-        """Work on s shared by every energy evaluation of one chain. Default: identity."""
+        """Work shared by every energy evaluation of one chain (anything not depending
+        on t; a tensor or a nest of tensors). Default: s as float32."""
         return tf.cast(s, tf.float32)
 
     def energy_given(self, t, cond, training=False):
@@ -78,10 +80,16 @@ class _ResBlock(keras.layers.Layer):
             self.shortcut = SNConv2D(self.filters, 3, name="shortcut", dtype=dtype, **sn)
             self.shortcut.build(input_shape)
 
-    def call(self, h, training=False):
-        branch = self.conv2(leaky_relu(self.conv1(h, training=training), self.leak),
-                            training=training)
-        skip = self.shortcut(h, training=training) if self.shortcut is not None else h
+    def sn_layers(self):
+        """{name: SN conv} of this block."""
+        convs = dict(conv1=self.conv1, conv2=self.conv2, shortcut=self.shortcut)
+        return {name: conv for name, conv in convs.items() if conv is not None}
+
+    def call(self, h, kernels, training=False):
+        """kernels: {name: normalized kernel} of `sn_layers` (`EnergyCritic.kernels`)."""
+        branch = self.conv2(leaky_relu(self.conv1(h, kernels["conv1"]), self.leak),
+                            kernels["conv2"])
+        skip = self.shortcut(h, kernels["shortcut"]) if self.shortcut is not None else h
         out = tf.nn.avg_pool2d(skip + branch, ksize=2, strides=2, padding="VALID")
         return leaky_relu(out, self.leak)
 
@@ -116,12 +124,18 @@ class EnergyCritic(Critic):
         self.base_width, self.n_blocks, self.doublings = base_width, n_blocks, doublings
         self.leak, self.pool_inputs, self.sigma_gradient = leak, pool_inputs, sigma_gradient
         width, dtype, sn = base_width // 2, self.dtype_policy, dict(sigma_gradient=sigma_gradient)
-        self.stem = SNConv2D(width, 3, name="stem", dtype=dtype, **sn)
-        self.blocks = []
-        for i in range(n_blocks):
-            width = width * 2 if i < doublings else width
-            self.blocks.append(_ResBlock(width, leak, name=f"block_{i}", dtype=dtype, **sn))
-        self.head = SNDense(1, name="head", dtype=dtype, **sn)
+        # Built here (every shape is known), so `kernels` exists before the first call;
+        # in the critic's name scope, as Keras would on the first call.
+        with keras.name_scope(self.name):
+            self.stem = SNConv2D(width, 3, name="stem", dtype=dtype, **sn)
+            self.stem.build((None, None, None, t_channels + s_channels))
+            self.blocks = []
+            for i in range(n_blocks):
+                c_in, width = width, width * 2 if i < doublings else width
+                self.blocks.append(_ResBlock(width, leak, name=f"block_{i}", dtype=dtype, **sn))
+                self.blocks[-1].build((None, None, None, c_in))
+            self.head = SNDense(1, name="head", dtype=dtype, **sn)
+            self.head.build((None, width))
 
     def min_input_size(self):
         """Smallest H and W the blocks accept (each block halves the size)."""
@@ -146,22 +160,42 @@ class EnergyCritic(Critic):
         pooled = -(-size // 2) if self.pool_inputs else size
         return max(pooled.bit_length() - 1, 0)
 
+    def kernels(self, training=False):
+        """Every spectrally normalised kernel, {"stem", "head": kernel, "block_i":
+        {name: kernel}}: W / sigma per `SNConv2D.normalized_kernel` (a training call
+        refines each layer's power iteration once)."""
+        return dict(stem=self.stem.normalized_kernel(training),
+                    head=self.head.normalized_kernel(training),
+                    **{block.name: {name: conv.normalized_kernel(training)
+                                    for name, conv in block.sn_layers().items()}
+                       for block in self.blocks})
+
     def condition(self, s, training=False):
+        """{"s_stem": the stem conv's s half plus its bias [B, H', W', base_width // 2]
+        (s pooled first with ``pool_inputs``), "kernels": `kernels`}: constant along a
+        Langevin chain, so computed once for it (the stem conv is linear in its input
+        channels: stem(concat(t, s)) = conv(t, W_t) + conv(s, W_s) + b)."""
         s = tf.cast(s, tf.float32)
         self._check_input(s, self.s_channels, "s")
-        return avg_pool_half(s) if self.pool_inputs else s
+        s = avg_pool_half(s) if self.pool_inputs else s
+        kernels = self.kernels(training)
+        w_s = kernels["stem"][:, :, self.t_channels:, :]
+        return dict(s_stem=tf.nn.bias_add(tf.nn.conv2d(s, w_s, 1, "SAME"), self.stem.bias),
+                    kernels=kernels)
 
     def energy_given(self, t, cond, training=False):
+        del training  # the kernels in cond carry the training-time power iteration
         t = tf.cast(t, tf.float32)
         self._check_input(t, self.t_channels, "t")
         t = avg_pool_half(t) if self.pool_inputs else t
-        _check_same_size(t, cond, "after pooling" if self.pool_inputs else "")
-        h = leaky_relu(self.stem(tf.concat([t, cond], axis=-1), training=training),
-                             self.leak)
+        kernels = cond["kernels"]
+        _check_same_size(t, cond["s_stem"], "after pooling" if self.pool_inputs else "")
+        w_t = kernels["stem"][:, :, :self.t_channels, :]
+        h = leaky_relu(tf.nn.conv2d(t, w_t, 1, "SAME") + cond["s_stem"], self.leak)
         for block in self.blocks:
-            h = block(h, training=training)
+            h = block(h, kernels[block.name])
         h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
-        return self.head(h, training=training)
+        return self.head(h, kernels["head"])
 
     def call(self, inputs, training=False):
         t, s = inputs

@@ -133,9 +133,12 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Layer):
                      if self.use_bias else None)
         self._add_uv()
 
-    def call(self, x, training=False):
-        y = tf.nn.conv2d(x, self.normalized_kernel(training), strides=1, padding="SAME")
-        return y + self.bias if self.use_bias else y
+    def call(self, x, kernel=None, training=False):
+        """``kernel``: the normalized kernel when computed already (default: computed
+        here, `normalized_kernel`)."""
+        kernel = self.normalized_kernel(training) if kernel is None else kernel
+        y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+        return tf.nn.bias_add(y, self.bias) if self.use_bias else y
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
@@ -174,8 +177,10 @@ class SNDense(_SpectralNormMixin, keras.layers.Layer):
             initializer="zeros" if self.kernel_initializer else torch_default())
         self._add_uv()
 
-    def call(self, x, training=False):
-        return tf.matmul(x, self.normalized_kernel(training)) + self.bias
+    def call(self, x, kernel=None, training=False):
+        """``kernel``: as `SNConv2D.call`."""
+        kernel = self.normalized_kernel(training) if kernel is None else kernel
+        return tf.matmul(x, kernel) + self.bias
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
