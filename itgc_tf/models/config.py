@@ -2,11 +2,11 @@
 (`DiscriminatorConfig`), each validated once, and the networks they describe."""
 import dataclasses
 
-from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator
 from itgc_tf.options import option, require
 
 NORMS = ("instance", "batch", "none")
+GAN_MODES = ("lsgan", "vanilla", "hinge")  # the adversarial losses (`itgc_tf.models.adversarial`)
 
 
 @dataclasses.dataclass(frozen=True)
