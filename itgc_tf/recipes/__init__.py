@@ -53,6 +53,8 @@ def recipe_from_options(name, options, **resources):
     return _recipe_class(name).from_options(options, name=name, **resources)
 
 
-__getattr__ = lazy.exports(__name__, {"Recipe": "base", "StepContext": "base"})
+# The recipes' base classes (TensorFlow), imported at first use (`itgc_tf.lazy`).
+_EXPORTS = {"Recipe": "base", "StepContext": "base"}
+__getattr__ = lazy.exports(__name__, _EXPORTS)
 __all__ = ["RECIPES", "Recipe", "RecipeOptions", "RecipeSpec", "StepContext", "build_recipe",
            "recipe_from_options"]
