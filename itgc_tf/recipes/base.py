@@ -57,7 +57,8 @@ class Recipe(keras.layers.Layer):
     ``student_losses``.
 
     Class attributes:
-      options_class: the `RecipeOptions` dataclass of the recipe's flags.
+      options_class: the `RecipeOptions` dataclass of the recipe's flags
+        (`itgc_tf.recipes.options`; the same as in the recipe's `RECIPES` entry).
       uses_discriminator: the student trains against its own discriminator.
       uses_discriminator_features: ``discriminate.features`` (the discriminator's
         intermediate activations) is needed.
