@@ -1,9 +1,7 @@
 """Distil a student from a teacher with a base recipe + VEM: ``python -m itgc_tf.distill``."""
 from itgc_tf.cli.app import run_app
-from itgc_tf.data.labels import shown_input
-from itgc_tf.training import round_runner, runner
-from itgc_tf.training.builders import build_distiller
 from itgc_tf.training.config import DistillConfig
+# The library (TensorFlow) is imported when the command runs: --help answers without it.
 
 COMMON_FLAGS = ("dataset", "teacher", "model_dir", "recipe", "student_netG", "student_ngf",
                 "vem_weight", "epochs", "epochs_decay", "batch_size")
@@ -11,6 +9,7 @@ COMMON_FLAGS = ("dataset", "teacher", "model_dir", "recipe", "student_netG", "st
 
 def _grid(distiller, sample):
     """input | teacher | student | Langevin sample (when VEM bounds the output images)."""
+    from itgc_tf.data.labels import shown_input
     grid = {"input": shown_input(sample), "teacher": distiller.teachers[0](sample["A"]),
             "student": distiller.student(sample["A"])}
     if distiller.critic is not None and distiller.vem.vem_tap is None:
@@ -25,6 +24,8 @@ def train(config, teacher_score=None, callbacks=lambda distiller, dirs: (), **re
     copy of the online teacher (`round_runner`; ``teacher_score`` replaces its FID scorer).
     ``callbacks(distiller, dirs)``: more Keras callbacks (`runner.train`; not in rounds).
     resources: handed to the recipe (e.g. OMGD's ``vgg``)."""
+    from itgc_tf.training import round_runner, runner
+    from itgc_tf.training.builders import build_distiller
     if config.online_teachers.rounds:
         return round_runner.train(config, _grid, teacher_score=teacher_score, **resources)
     return runner.train(config, lambda info, steps: build_distiller(config, info, steps,

@@ -7,10 +7,10 @@ Counting convention: ``itgc_tf.eval.profile`` (the GAN-compression literature's)
 import dataclasses
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.eval.profile import profile
 from itgc_tf.models.config import GeneratorConfig, LayersConfig
 from itgc_tf.models.registry import build_generator
 from itgc_tf.options import option
+# The library (TensorFlow) is imported when the command runs: --help answers without it.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ProfileConfig:
 
 
 def main(config):
+    from itgc_tf.eval.profile import profile
     net, at = config.generator, config.profile
     generator = build_generator(net.netG, at.input_nc, at.output_nc, net.ngf,
                                 norm=config.layers.norm, dropout=config.layers.dropout,

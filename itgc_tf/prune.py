@@ -13,9 +13,9 @@ import dataclasses
 import re
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.models.pruning import CAT_MIN_CHANNELS, prune_to_budget, save_pruned
+from itgc_tf.models.config import CAT_MIN_CHANNELS
 from itgc_tf.options import option, require
-from itgc_tf.training.builders import load_generator
+# The library (TensorFlow) is imported when the command runs: --help answers without it.
 
 _SUFFIXES = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
 _MACS = re.compile(r"^\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*([KMG]?)\s*$", re.IGNORECASE)
@@ -63,6 +63,8 @@ class PruneConfig:
 
 def prune(config):
     """Prune per a `PruneConfig`; returns the `PruneResult` (files written to ``output``)."""
+    from itgc_tf.models.pruning import prune_to_budget, save_pruned
+    from itgc_tf.training.builders import load_generator
     teacher = load_generator(config.teacher, "teacher")
     student, result = prune_to_budget(teacher, config.budget, config.input_size,
                                       config.min_channels)

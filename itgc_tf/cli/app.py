@@ -3,9 +3,9 @@ dataclass (`itgc_tf.options`), parsed into it, handed to a library function.
 
 ``--help`` (``-h``, ``--helpshort``) prints the command's description and its most
 used flags, ``--helpfull`` every flag of the command (and none of the libraries'
-own), both exit 0 before TensorFlow is imported (when the command's modules import
-it lazily). TensorFlow is imported only to run the command; its log lines go to
-the run folder (`itgc_tf.cli.logs`).
+own), both exit 0 before TensorFlow is imported (a command module and its
+configuration import none: tests/test_cli_help.py checks every command). TensorFlow is
+imported only to run the command; its log lines go to the run folder (`itgc_tf.cli.logs`).
 """
 import os
 import shutil

@@ -10,10 +10,11 @@ nothing: a failure leaves nothing behind.
 import pathlib
 
 from itgc_tf.cli.app import run_app
-from itgc_tf.data import dataset_info, first_images
-from itgc_tf.export import export_generator
 from itgc_tf.export.config import ExportConfig
-from itgc_tf.training.builders import load_generator, model_input_nc
+# The library (TensorFlow) is imported when the command runs: --help answers without it.
+
+COMMON_FLAGS = ("generator", "dataset", "export_dir", "model_name", "version", "tflite",
+                "num_calibration", "num_heldout", "heldout_split", "crop_size")
 
 
 def generator_role(source):
@@ -33,6 +34,10 @@ def export(config):
 
     Every input (the generator, the calibration and parity images, the version) is
     checked before anything is written (`export_generator`)."""
+    from itgc_tf.data import dataset_info, first_images
+    from itgc_tf.export import export_generator
+    from itgc_tf.training.builders import load_generator, model_input_nc
+
     data, options = config.data, config.export
     source = pathlib.Path(options.generator)
     info = dataset_info(data)
@@ -65,7 +70,7 @@ def main(config):
 
 
 def run():
-    run_app(ExportConfig, main, required=("generator", "dataset"))
+    run_app(ExportConfig, main, required=("generator", "dataset"), common=COMMON_FLAGS)
 
 
 if __name__ == "__main__":

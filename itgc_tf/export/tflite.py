@@ -15,8 +15,8 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
+from itgc_tf.export.config import QUANTIZATIONS
 
-QUANTIZATIONS = ("fp32", "fp16", "int8")
 # Default minimum parity PSNR (dB, TFLite vs SavedModel outputs) per quantisation.
 DEFAULT_MIN_PARITY_PSNR = {"fp32": 60.0, "fp16": 40.0, "int8": 20.0}
 

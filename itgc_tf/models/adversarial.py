@@ -13,8 +13,7 @@ Average them over the global batch with ``tf.nn.compute_average_loss``.
 import tensorflow as tf
 
 from itgc_tf.losses.reduce import per_example_mean
-
-GAN_MODES = ("lsgan", "vanilla", "hinge")
+from itgc_tf.models.config import GAN_MODES
 
 
 def _check_mode(mode):

@@ -2,11 +2,14 @@
 (`DiscriminatorConfig`), each validated once, and the networks they describe."""
 import dataclasses
 
-from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator
 from itgc_tf.options import option, require
 
 NORMS = ("instance", "batch", "none")
+GAN_MODES = ("lsgan", "vanilla", "hinge")  # the adversarial losses (`itgc_tf.models.adversarial`)
+# Fewest channels CAT's pruning keeps in the stem, down and up layers (its --prune_cin_lb;
+# `itgc_tf.models.pruning`).
+CAT_MIN_CHANNELS = 16
 
 
 @dataclasses.dataclass(frozen=True)

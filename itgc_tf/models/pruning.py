@@ -32,12 +32,12 @@ import keras
 import numpy as np
 
 from itgc_tf.artifacts.atomic import atomic_output
+from itgc_tf.models.config import CAT_MIN_CHANNELS
 from itgc_tf.models.inception import (CAT_KERNEL_SIZES, N_DOWNSAMPLING, InceptionWidths,
                                       inception_generator, inception_macs, widths_of)
 from itgc_tf.models.layers import InstanceNorm, ResidualOutput
 from itgc_tf.models.residual import make_residual
 
-CAT_MIN_CHANNELS = 16
 _REL_TOLERANCE = 1e-3
 _MAX_BISECTIONS = 200
 

@@ -12,22 +12,17 @@ SPADE's parameter-free norm, ``batch`` = sync batch norm as GauGAN on Cityscapes
 ``instance``); ``spade_compressed`` is GAN Compression's compressed GauGAN (widths
 32_32_48_32_32_32_32_24 scaled by ngf / 64). Every generator has a residual form
 (``residual=True``, `itgc_tf.models.residual`).
+
+The registry imports no Keras: each builder imports its network's module when it
+builds, so the names (flag choices, ``--help``) load without TensorFlow.
 """
 import math
 import re
 
-from itgc_tf.models.discriminators import (multi_scale_discriminator,
-                                           n_layer_discriminator,
-                                           pixel_discriminator)
-from itgc_tf.models.inception import cat_widths, inception_generator
-from itgc_tf.models.residual import channel_mismatch, make_residual
-from itgc_tf.models.resnet import resnet_generator
-from itgc_tf.models.spade import compressed_widths, spade_generator
-from itgc_tf.models.unet import unet_generator
-
 
 def _resnet(n_blocks, mobile):
     def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        from itgc_tf.models.resnet import resnet_generator
         return resnet_generator(input_nc, output_nc, ngf, n_blocks, norm,
                                 dropout, input_size, mobile=mobile, name=name)
     return build
@@ -35,6 +30,7 @@ def _resnet(n_blocks, mobile):
 
 def _unet(size, blocks_per_level=0):
     def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        from itgc_tf.models.unet import unet_generator
         return unet_generator(input_nc, output_nc, ngf, int(math.log2(size)),
                               norm, dropout, input_size,
                               blocks_per_level=blocks_per_level, name=name)
@@ -43,6 +39,7 @@ def _unet(size, blocks_per_level=0):
 
 def _spade(compressed):
     def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        from itgc_tf.models.spade import compressed_widths, spade_generator
         if dropout:
             raise ValueError("SPADE generators have no dropout. Fix: drop --dropout "
                              "(dropout=False) for spade generators.")
@@ -57,6 +54,7 @@ def _spade(compressed):
 
 def _inception(n_blocks):
     def build(input_nc, output_nc, ngf, norm, dropout, input_size, name):
+        from itgc_tf.models.inception import cat_widths, inception_generator
         return inception_generator(input_nc, output_nc, cat_widths(ngf, n_blocks), norm,
                                    dropout, input_size, name=name)
     return build
@@ -77,16 +75,19 @@ GENERATORS = {
 
 
 def _n_layers(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
+    from itgc_tf.models.discriminators import n_layer_discriminator
     return n_layer_discriminator(input_nc, ndf, n_layers, norm, spectral_norm,
                                  norm_affine=norm_affine, name=name)
 
 
 def _multi_scale(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
+    from itgc_tf.models.discriminators import multi_scale_discriminator
     return multi_scale_discriminator(input_nc, ndf, n_layers, norm, spectral_norm, num_D,
                                      norm_affine=norm_affine, name=name)
 
 
 def _pixel(input_nc, ndf, n_layers, norm, spectral_norm, num_D, norm_affine, name):
+    from itgc_tf.models.discriminators import pixel_discriminator
     return pixel_discriminator(input_nc, ndf, norm, spectral_norm, norm_affine=norm_affine,
                                name=name)
 
@@ -125,6 +126,7 @@ def build_generator(name, input_nc, output_nc, ngf, norm="instance",
     so feature-tap names stay the same for every model). ``residual``: output
     clip(x + G(x), -1, 1), which needs ``input_nc == output_nc``.
     """
+    from itgc_tf.models.residual import channel_mismatch, make_residual
     builder = _generator_builder(name)
     if residual and input_nc != output_nc:
         raise channel_mismatch(f"{name_prefix}{name}", input_nc, output_nc)

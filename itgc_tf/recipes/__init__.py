@@ -1,24 +1,45 @@
-"""Base compression methods VEM plugs into. Adding one = a module (a `Recipe` with
-its `RecipeOptions` dataclass) + a line in RECIPES; its flags then appear in
-itgc-distill automatically (`itgc_tf.training.config.RecipeOptions`)."""
-from itgc_tf.recipes.base import Recipe, RecipeOptions, StepContext
-from itgc_tf.recipes.cat import CAT
-from itgc_tf.recipes.gan_compression import GANCompression
-from itgc_tf.recipes.kd import KD
-from itgc_tf.recipes.omgd import OMGD
+"""Base compression methods VEM plugs into. Adding one = a module (a `Recipe`), its
+options dataclass in `itgc_tf.recipes.options`, and a line in RECIPES; its flags then
+appear in itgc-distill automatically (`itgc_tf.training.config.RecipeOptions`).
+
+RECIPES names each recipe's options and whether it trains its teachers online without
+importing the recipe (TensorFlow): the configuration and --help read only that; the
+`Recipe` class is imported when a run builds it (`RecipeSpec.load`)."""
+import dataclasses
+import importlib
+
+from itgc_tf import lazy
+from itgc_tf.recipes.options import (CATOptions, GANCompressionOptions, KDOptions, OMGDOptions,
+                                     RecipeOptions)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeSpec:
+    """A registered recipe: ``options_class`` and ``online_teachers`` as on its `Recipe`
+    class, which ``load`` imports from ``itgc_tf.recipes.<module>``."""
+    options_class: type
+    module: str
+    class_name: str
+    online_teachers: bool = False
+
+    def load(self):
+        """The `Recipe` subclass."""
+        return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.class_name)
+
 
 RECIPES = {
-    "kd": KD,
-    "gan_compression": GANCompression,
-    "omgd": OMGD,
-    "cat": CAT,
+    "kd": RecipeSpec(KDOptions, "kd", "KD"),
+    "gan_compression": RecipeSpec(GANCompressionOptions, "gan_compression", "GANCompression"),
+    "omgd": RecipeSpec(OMGDOptions, "omgd", "OMGD", online_teachers=True),
+    "cat": RecipeSpec(CATOptions, "cat", "CAT"),
 }
 
 
 def _recipe_class(name):
     if name not in RECIPES:
-        raise ValueError(f"Unknown recipe {name!r}; valid recipes: {', '.join(sorted(RECIPES))}.")
-    return RECIPES[name]
+        raise ValueError(f"Unknown recipe {name!r}; valid recipes: {', '.join(sorted(RECIPES))}. "
+                         "Fix: pass one of them (--recipe).")
+    return RECIPES[name].load()
 
 
 def build_recipe(name, **options):
@@ -32,5 +53,8 @@ def recipe_from_options(name, options, **resources):
     return _recipe_class(name).from_options(options, name=name, **resources)
 
 
-__all__ = ["RECIPES", "Recipe", "RecipeOptions", "StepContext", "build_recipe",
+# The recipes' base classes (TensorFlow), imported at first use (`itgc_tf.lazy`).
+_EXPORTS = {"Recipe": "base", "StepContext": "base"}
+__getattr__ = lazy.exports(__name__, _EXPORTS)
+__all__ = ["RECIPES", "Recipe", "RecipeOptions", "RecipeSpec", "StepContext", "build_recipe",
            "recipe_from_options"]

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from itgc_tf.models.adversarial import discriminator_loss
 from itgc_tf.models.layers import norm_layer, weight_init
-from itgc_tf.options import option, require
+from itgc_tf.recipes.options import FEATURE_ADAPTERS, RecipeOptions
 
 
 @dataclasses.dataclass
@@ -52,41 +52,13 @@ class StudentDiscriminator:
         return self.logits(x, image)
 
 
-@dataclasses.dataclass(frozen=True)
-class RecipeOptions:
-    """Base of every recipe's options (a frozen dataclass of `option` fields that
-    validates itself); the field names are the flag names."""
-    flag_group = "recipe"
-
-    def non_negative(self, *names):
-        for name in names:
-            require(getattr(self, name) >= 0, f"{name} must be >= 0, got "
-                    f"{getattr(self, name)}. Fix: pass --{name} >= 0.")
-
-
-@dataclasses.dataclass(frozen=True)
-class FeaturePairsOptions(RecipeOptions):
-    """The (teacher_tap, student_tap) pairs of recipes that match intermediate features."""
-    distill_pairs: tuple[tuple[str, str], ...] = option(
-        (), "TEACHER_TAP:STUDENT_TAP pairs for feature distillation (gan_compression), "
-        "kernel alignment (cat) or channel distillation (omgd), e.g. "
-        "block_2:block_2,block_5:block_5. Taps: stem, down_<i>, block_<i>, up_<i>, and on "
-        "U-Nets leaky_down_<i>, up_relu_<i>.", kind="pairs")
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureDistillOptions(FeaturePairsOptions):
-    """The feature pairs and the weight of their distillation term."""
-    lambda_distill: float = option(1.0, "gan_compression/cat: feature-distillation weight (cat: "
-                                   "of the summed negative kernel alignments).")
-
-
 class Recipe(keras.layers.Layer):
     """Base class. Subclasses set the class attributes, ``from_options`` and
     ``student_losses``.
 
     Class attributes:
-      options_class: the `RecipeOptions` dataclass of the recipe's flags.
+      options_class: the `RecipeOptions` dataclass of the recipe's flags
+        (`itgc_tf.recipes.options`; the same as in the recipe's `RECIPES` entry).
       uses_discriminator: the student trains against its own discriminator.
       uses_discriminator_features: ``discriminate.features`` (the discriminator's
         intermediate activations) is needed.
@@ -148,17 +120,8 @@ def conv_bn_relu_adapter(t_channels, name):
     ], name=name)
 
 
-ADAPTERS = {"conv": conv_adapter, "conv_bn_relu": conv_bn_relu_adapter}
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureAdapterOptions(RecipeOptions):
-    """The adapter kind of recipes that map student taps to their teacher taps'
-    channels (`FeatureAdapters`)."""
-    cd_adapter: str = option(
-        "conv", "gan_compression/omgd: the adapter mapping each student tap to its teacher "
-        "tap's channels: conv (1x1 conv with bias; GAN Compression) or conv_bn_relu (1x1 conv "
-        "without bias + BatchNorm + ReLU; OMGD's).", choices=tuple(ADAPTERS))
+# Keyed by `itgc_tf.recipes.options.FEATURE_ADAPTERS` (the --cd_adapter choices).
+ADAPTERS = dict(zip(FEATURE_ADAPTERS, (conv_adapter, conv_bn_relu_adapter), strict=True))
 
 
 class FeatureAdapters(keras.layers.Layer):

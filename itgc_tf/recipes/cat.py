@@ -20,30 +20,9 @@ import tensorflow as tf
 from itgc_tf.losses.kernel_alignment import kernel_alignment
 from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.models.adversarial import GAN_MODES, generator_loss
-from itgc_tf.options import option, require
-from itgc_tf.recipes.base import FeatureDistillOptions, Recipe
-from itgc_tf.recipes.kd import ReconOptions
-
-CAT_PAIRS = (("down_1", "down_1"), ("block_2", "block_2"), ("block_5", "block_5"),
-             ("block_8", "block_8"))
-_CAT_PAIRS_FLAG = ",".join(":".join(p) for p in CAT_PAIRS)
-
-
-@dataclasses.dataclass(frozen=True)
-class CATOptions(ReconOptions, FeatureDistillOptions):
-    """Options of the ``cat`` recipe (CAT's option defaults are in
-    ``distillers/base_inception_distiller.py``; its scripts set others):
-    lambda_recon (CAT: 100; horse2zebra script 5), lambda_distill (CAT: 1;
-    Cityscapes script 0.5), distill_pairs (CAT: ``CAT_PAIRS``), and these."""
-    lambda_gan: float = option(1.0, "cat: weight of the student's GAN loss (CAT --lambda_gan).")
-    centered: bool = option(False, "cat: centre the Gram matrices (CKA) instead of CAT's "
-                            "uncentred kernel alignment.")
-
-    def __post_init__(self):
-        self.non_negative("lambda_gan", "lambda_recon", "lambda_distill")
-        require(self.lambda_distill == 0 or bool(self.distill_pairs),
-                "cat with lambda_distill > 0 needs (teacher_tap, student_tap) pairs. Fix: CAT's "
-                f"layers are --distill_pairs={_CAT_PAIRS_FLAG}; or set --lambda_distill=0.")
+from itgc_tf.options import require
+from itgc_tf.recipes.base import Recipe
+from itgc_tf.recipes.options import CAT_PAIRS, CATOptions
 
 
 class CAT(Recipe):

@@ -1,25 +1,11 @@
 """GAN Compression (Li et al., CVPR 2020): KD + intermediate feature distillation (its
 GauGAN student: with ``student_gaugan_loss``, see `KD`)."""
-import dataclasses
-
 import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average, per_example_mean
-from itgc_tf.options import require
-from itgc_tf.recipes.base import (AdaptsFeatures, FeatureAdapterOptions, FeatureAdapters,
-                                  FeatureDistillOptions)
-from itgc_tf.recipes.kd import KD, KDOptions, kd_arguments
-
-
-@dataclasses.dataclass(frozen=True)
-class GANCompressionOptions(KDOptions, FeatureDistillOptions, FeatureAdapterOptions):
-    """Options of `GANCompression`: KD's + the feature pairs, their weight and adapter."""
-
-    def __post_init__(self):
-        super().__post_init__()
-        self.non_negative("lambda_distill")
-        require(bool(self.distill_pairs), "gan_compression needs at least one (teacher_tap, "
-                "student_tap) pair. Fix: e.g. --distill_pairs=block_2:block_2,block_5:block_5.")
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters
+from itgc_tf.recipes.kd import KD, kd_arguments
+from itgc_tf.recipes.options import GANCompressionOptions
 
 
 class GANCompression(AdaptsFeatures, KD):

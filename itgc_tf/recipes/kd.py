@@ -1,41 +1,13 @@
 """Plain output distillation: student GAN loss + L1 to the teacher output (SPEC §6);
 optionally with GauGAN's adversarial terms (GAN Compression's GauGAN student)."""
-import dataclasses
-
 import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average, per_example_mean
 from itgc_tf.models.adversarial import generator_loss
-from itgc_tf.options import option
-from itgc_tf.recipes.base import Recipe, RecipeOptions
+from itgc_tf.recipes.base import Recipe
+from itgc_tf.recipes.options import KDOptions
 from itgc_tf.training.teacher_losses import (SPADE_VGG_WEIGHTS, spade_discriminator_losses,
                                              spade_generator_losses)
-
-
-@dataclasses.dataclass(frozen=True)
-class ReconOptions(RecipeOptions):
-    """The reconstruction weight of the recipes with an L1 term (kd, gan_compression, cat)."""
-    lambda_recon: float = option(10.0, "kd/gan_compression/cat: L1 reconstruction weight (kd, "
-                                 "gan_compression: to the teacher output; cat: to the ground "
-                                 "truth on paired data, else to the teacher output; CAT's own "
-                                 "default is 100).")
-
-
-@dataclasses.dataclass(frozen=True)
-class KDOptions(ReconOptions):
-    """Options of `KD` (and the KD part of GAN Compression)."""
-    lambda_gt: float = option(0.0, "kd/gan_compression: L1 weight to the ground truth (paired "
-                              "data only).")
-    student_gaugan_loss: bool = option(
-        False, "kd/gan_compression: the student's adversarial terms are GauGAN's (GAN "
-        "Compression's GauGAN student): the GAN loss averaged over the discriminator's scales "
-        "+ --lambda_feat x discriminator feature matching + --lambda_vgg x VGG (relu1_1.."
-        "relu5_1, --teacher_vgg_weights) to the ground truth, and the student discriminator "
-        "steps on GauGAN's loss (real + fake, scales averaged). Paired data. GAN Compression "
-        "has no L1 term: add --lambda_recon=0.")
-
-    def __post_init__(self):
-        self.non_negative("lambda_recon", "lambda_gt")
 
 
 def kd_arguments(options, gaugan):

@@ -5,34 +5,11 @@ never sees a discriminator and learns from every teacher's output through
 SSIM + VGG16 Gram style + VGG16 relu2_2 feature + total variation, plus channel
 distillation between mapped student taps and the first teacher's taps.
 """
-import dataclasses
-
 from itgc_tf.losses.perceptual import (OMGD_DEFAULT_WEIGHTS, channel_distillation_loss,
                                        omgd_student_losses)
 from itgc_tf.losses.reduce import global_average
-from itgc_tf.options import option, require
-from itgc_tf.recipes.base import (AdaptsFeatures, FeatureAdapterOptions, FeatureAdapters,
-                                  FeaturePairsOptions, Recipe)
-
-
-@dataclasses.dataclass(frozen=True)
-class OMGDOptions(FeaturePairsOptions, FeatureAdapterOptions):
-    """Options of `OMGD`: its term weights (reference values) and the VGG16 weights."""
-    lambda_cd: float = option(5e2, "omgd: channel-distillation weight.")
-    lambda_ssim: float = option(1e1, "omgd: 1 - SSIM weight.")
-    lambda_style: float = option(1e4, "omgd: VGG16 Gram style weight.")
-    lambda_feature: float = option(1e1, "omgd: VGG16 relu2_2 feature weight.")
-    lambda_tv: float = option(1e-5, "omgd: total-variation weight.")
-    vgg_weights: str | None = option(
-        None, "omgd: VGG16 notop ImageNet weights (.h5); default the Keras cache "
-        "(~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5).", kind="str")
-
-    def __post_init__(self):
-        self.non_negative("lambda_cd", "lambda_ssim", "lambda_style", "lambda_feature",
-                          "lambda_tv")
-        require(self.lambda_cd == 0 or self.distill_pairs, "omgd with lambda_cd > 0 needs "
-                "(teacher_tap, student_tap) pairs for channel distillation. Fix: e.g. "
-                "--distill_pairs=block_8:block_8, or --lambda_cd=0.")
+from itgc_tf.recipes.base import AdaptsFeatures, FeatureAdapters, Recipe
+from itgc_tf.recipes.options import OMGDOptions
 
 
 class OMGD(AdaptsFeatures, Recipe):

@@ -12,14 +12,16 @@ from itgc_tf.data.config import DataConfig
 from itgc_tf.models.config import DiscriminatorConfig, GeneratorConfig, LayersConfig
 from itgc_tf.options import leaves, option, pick, require, union
 from itgc_tf.recipes import RECIPES
-from itgc_tf.training.distiller import TEACHER_BATCHNORM
-from itgc_tf.training.rounds import TEACHER_CHECKPOINTS
 from itgc_tf.vem.config import VEMConfig
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 TEACHER_MODELS = ("pix2pix", "cycle_gan", "spade")
 TEACHER_DISCRIMINATORS = ("separate", "shared")
+# The online teachers' forward mode for the student (`itgc_tf.training.distiller`), and the
+# frozen teacher a student round learns from (`itgc_tf.training.rounds`).
+TEACHER_BATCHNORM = ("inference", "train")
+TEACHER_CHECKPOINTS = ("latest", "best_fid")
 # The `TeacherConfig` options each teacher model's objective reads.
 TEACHER_OBJECTIVE_OPTIONS = {"pix2pix": {"lambda_l1"},
                              "cycle_gan": {"lambda_cycle", "lambda_identity", "pool_size"},

@@ -31,12 +31,11 @@ from itgc_tf.models.discriminators import discriminator_features
 from itgc_tf.models.taps import feature_taps
 from itgc_tf.recipes.base import StepContext, StudentDiscriminator
 from itgc_tf.training.adam import TorchAdam
+from itgc_tf.training.config import TEACHER_BATCHNORM
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit, global_from_share
 from itgc_tf.training.rounds import RoundTeacherState
 from itgc_tf.vem import EnergyCritic, contrastive_gap, ebm_loss, langevin_sample, mi_loss
 from itgc_tf.vem.config import VEMConfig
-
-TEACHER_BATCHNORM = ("inference", "train")
 
 
 class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):

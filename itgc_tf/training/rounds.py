@@ -15,9 +15,8 @@ import math
 import keras
 import tensorflow as tf
 
+from itgc_tf.training.config import TEACHER_CHECKPOINTS
 from itgc_tf.training.schedules import LinearDecay
-
-TEACHER_CHECKPOINTS = ("latest", "best_fid")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """The VEM method: energy critic q(t|s), Langevin sampler, losses and the bound."""
-from itgc_tf.vem.bound import log_partition, mi_lower_bound
-from itgc_tf.vem.critic import Critic, EnergyCritic, MLPEnergyCritic
-from itgc_tf.vem.langevin import langevin_sample, langevin_temperature, resolve_noise_std
-from itgc_tf.vem.losses import contrastive_gap, ebm_loss, mi_loss
+from itgc_tf import lazy
 
-__all__ = [
-    "Critic", "EnergyCritic", "MLPEnergyCritic", "langevin_sample", "langevin_temperature",
-    "resolve_noise_std", "ebm_loss", "mi_loss", "contrastive_gap",
-    "log_partition", "mi_lower_bound",
-]
+# Public name -> its module, imported at first use (`itgc_tf.lazy`).
+_EXPORTS = {"log_partition": "bound", "mi_lower_bound": "bound", "Critic": "critic",
+            "EnergyCritic": "critic", "MLPEnergyCritic": "critic",
+            "langevin_sample": "langevin", "langevin_temperature": "langevin",
+            "resolve_noise_std": "config", "contrastive_gap": "losses", "ebm_loss": "losses",
+            "mi_loss": "losses"}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy.exports(__name__, _EXPORTS)

@@ -1,10 +1,24 @@
-"""`VEMConfig`: the options of the VEM term (SPEC §2-§5 defaults), validated once."""
+"""`VEMConfig`: the options of the VEM term (SPEC §2-§5 defaults), validated once, and
+`resolve_noise_std` (what ``--langevin_noise`` means). Imports no TensorFlow."""
 import dataclasses
+import math
 
 from itgc_tf.options import option, require
-from itgc_tf.vem.langevin import resolve_noise_std
 
 VEM_TARGETS = ("teacher", "ground_truth")
+
+
+def resolve_noise_std(noise_std, step_size):
+    """``noise_std`` as a float; ``"auto"`` gives sqrt(2 * step_size), i.e. temperature 1."""
+    if noise_std == "auto":
+        return math.sqrt(2.0 * step_size)
+    try:
+        value = float(noise_std)
+    except (TypeError, ValueError):
+        raise ValueError(f"Langevin noise must be a number >= 0 or 'auto', got {noise_std!r}.")
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"Langevin noise must be a number >= 0 or 'auto', got {noise_std!r}.")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)

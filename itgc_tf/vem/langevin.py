@@ -10,18 +10,7 @@ import math
 
 import tensorflow as tf
 
-
-def resolve_noise_std(noise_std, step_size):
-    """``noise_std`` as a float; ``"auto"`` gives sqrt(2 * step_size), i.e. temperature 1."""
-    if noise_std == "auto":
-        return math.sqrt(2.0 * step_size)
-    try:
-        value = float(noise_std)
-    except (TypeError, ValueError):
-        raise ValueError(f"Langevin noise must be a number >= 0 or 'auto', got {noise_std!r}.")
-    if value < 0 or not math.isfinite(value):
-        raise ValueError(f"Langevin noise must be a number >= 0 or 'auto', got {noise_std!r}.")
-    return value
+from itgc_tf.vem.config import resolve_noise_std
 
 
 def langevin_temperature(step_size, noise_std):
