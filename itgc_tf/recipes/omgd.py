@@ -16,7 +16,8 @@ class OMGD(AdaptsFeatures, Recipe):
     """L = sum_teachers [w_ssim (1 - SSIM) + w_style Style + w_feat Feat + w_tv TV](s, t_k)
          + lambda_cd * CD(conv1x1(s_taps), t_taps).
 
-    vgg: a ``VGGFeatures`` (frozen), or None without style and feature terms. pairs: (teacher_tap, student_tap) for channel
+    vgg: a ``VGGFeatures`` (frozen), or None without style and feature terms.
+    pairs: (teacher_tap, student_tap) for channel
     distillation (may be empty when lambda_cd is 0). weights: OMGD term weights.
     cd_adapter: the student-tap mapping (``base.ADAPTERS``): ``conv`` (1x1 conv) or
     ``conv_bn_relu`` (OMGD's own: 1x1 conv without bias + BatchNorm + ReLU).

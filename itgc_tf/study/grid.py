@@ -10,7 +10,7 @@ import dataclasses
 import math
 
 from itgc_tf import demo
-from itgc_tf.recipes.cat import CAT_PAIRS
+from itgc_tf.recipes.options import CAT_PAIRS
 
 # Every VEM arm runs a critic of 4 residual blocks: 7 (the reference's) need >= 255 px
 # inputs and the demo tasks train on 64 px crops.
