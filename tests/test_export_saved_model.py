@@ -1,14 +1,19 @@
 """SavedModel export for TF Serving (itgc_tf.export.saved_model)."""
+import collections
 import os
 import subprocess
 import sys
+import tempfile
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from itgc_tf.export import export_saved_model
+from itgc_tf.export import export_saved_model, export_tflite
+from itgc_tf.models.layers import InstanceNorm
+from itgc_tf.models.resnet import resnet_generator
+from itgc_tf.perf.trace import trace_events
 from export_helpers import smooth_images, tiny_generator
 
 
@@ -25,12 +30,12 @@ def _to_uint8(x):
     return np.round((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def test_saved_model_cli_lists_the_three_signatures(exported):
+def test_saved_model_cli_lists_the_four_signatures(exported):
     _, export_dir, _ = exported
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--all", "--dir", export_dir], capture_output=True, text=True,
                            check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
-    for signature in ("serving_default", "uint8", "encoded"):
+    for signature in ("serving_default", "uint8", "encoded", "tflite"):
         assert f"signature_def['{signature}']" in shown
     assert "shape: (-1, -1, -1, 3)" in shown  # dynamic batch and spatial size
 
@@ -87,7 +92,7 @@ def test_grayscale_input_and_fixed_size_generator(tmp_path):
 def test_non_image_channel_counts_skip_the_encoded_signature(tmp_path):
     generator = tiny_generator(input_nc=2, output_nc=3, ngf=4)
     loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "g"), input_nc=2, output_nc=3))
-    assert sorted(loaded.signatures.keys()) == ["serving_default", "uint8"]
+    assert sorted(loaded.signatures.keys()) == ["serving_default", "tflite", "uint8"]
 
 
 def test_generator_built_under_a_distribution_strategy_exports(tmp_path, two_replica_strategy):
@@ -134,3 +139,72 @@ def test_channel_mismatches_are_reported(tmp_path):
     with pytest.raises(ValueError, match="output_nc=1"):
         export_saved_model(generator, str(tmp_path / "b"), input_nc=3, output_nc=1)
     assert os.listdir(tmp_path) == []
+
+
+# The fused instance norm (itgc_tf.models.layers.fused_instance_norm) in the serving
+# signatures of a MobileResNet student with one block (9 instance norms; H, W padded to
+# multiples of 4), here from 16 x 16 pixels on (the default threshold suits 256 pixels).
+FUSED_FROM = 16 * 16
+NORMS = 9
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    generator = resnet_generator(3, 3, ngf=4, n_blocks=1, mobile=True)
+    export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
+                                    input_nc=3, output_nc=3, fused_norm_min_pixels=FUSED_FROM)
+    return generator, export_dir, tf.saved_model.load(export_dir)
+
+
+def _serve(loaded, signature, images):
+    return loaded.signatures[signature](images=tf.constant(images))["outputs"].numpy()
+
+
+def _fused_norm_ops_run(loaded, signature, images):
+    """How many fused batch-norm kernels (FusedBatchNormV3, its oneDNN and +ReLU forms) a
+    call of ``signature`` ran, from a TF-profiler trace."""
+    _serve(loaded, signature, images)
+    logdir = tempfile.mkdtemp()
+    tf.profiler.experimental.start(logdir)
+    _serve(loaded, signature, images)
+    tf.profiler.experimental.stop()
+    return sum("FusedBatchNorm" in name.rsplit(":", 1)[-1] for name, _ in trace_events(logdir))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fused_serving_signatures_equal_keras_and_the_portable_signature(student, batch):
+    generator, _, loaded = student
+    images = smooth_images(batch, 24, seed=batch)
+    expected = generator(images[:, :16], training=False).numpy()
+    for signature in ("serving_default", "tflite"):
+        np.testing.assert_allclose(_serve(loaded, signature, images[:, :16]), expected, atol=1e-5)
+    odd = images[:, :19, :13]  # padded to 20 x 16 inside the signatures: fused
+    np.testing.assert_allclose(_serve(loaded, "serving_default", odd),
+                               _serve(loaded, "tflite", odd), atol=1e-5)
+
+
+def test_serving_runs_the_fused_kernel_from_the_size_threshold_on_and_tflite_never(student):
+    generator, _, loaded = student
+    assert sum(isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()) == NORMS
+    large, small = smooth_images(2, 16), smooth_images(1, 12)
+    assert _fused_norm_ops_run(loaded, "serving_default", large[:1]) == NORMS
+    assert _fused_norm_ops_run(loaded, "serving_default", large) == 2 * NORMS  # per image
+    assert _fused_norm_ops_run(loaded, "uint8", _to_uint8(large[:1])) == NORMS
+    assert _fused_norm_ops_run(loaded, "serving_default", small) == 0
+    assert _fused_norm_ops_run(loaded, "tflite", large[:1]) == 0
+
+
+def test_tflite_of_a_fused_export_keeps_the_portable_instance_norm_ops(student, tmp_path):
+    """The TFLite model is converted from the `tflite` signature: MEAN/MUL/ADD instance
+    norms that XNNPACK runs, not the SUB/SQUARED_DIFFERENCE lowering of the fused op."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, export_dir, _ = student
+    images = smooth_images(1, 16)
+    result = export_tflite(export_dir, str(tmp_path / "s.tflite"), input_size=(16, 16),
+                           parity_images=images)
+    ops = collections.Counter(op["op_name"] for op in Interpreter(
+        model_path=result.path)._get_ops_details())
+    assert ops["MEAN"] == 2 * NORMS
+    assert not set(ops) & {"SUB", "SQUARED_DIFFERENCE", "MIRROR_PAD", "RESHAPE"}

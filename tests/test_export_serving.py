@@ -67,12 +67,12 @@ def _check_output(value, info, expected):
     assert np.max(np.abs(pixels.astype(int) - _to_uint8(expected).astype(int))) <= 1
 
 
-def test_the_export_has_the_three_documented_signatures(served):
+def test_the_export_has_the_four_documented_signatures(served):
     _, _, signatures = served
-    assert sorted(signatures) == ["encoded", "serving_default", "uint8"]
+    assert sorted(signatures) == ["encoded", "serving_default", "tflite", "uint8"]
     assert {name: (list(s.inputs), list(s.outputs)) for name, s in signatures.items()} == {
         "serving_default": (["images"], ["outputs"]), "uint8": (["images"], ["outputs"]),
-        "encoded": (["image_bytes"], ["png_bytes"])}
+        "encoded": (["image_bytes"], ["png_bytes"]), "tflite": (["images"], ["outputs"])}
 
 
 def _round_trip(generator, loaded, name, signature):

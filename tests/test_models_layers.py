@@ -8,7 +8,8 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, ReflectionPad2D, SizeCheck,
-                                   check_size, leaky_relu, norm_layer, uses_bias)
+                                   check_size, fused_instance_norm, leaky_relu, norm_layer,
+                                   uses_bias)
 
 
 @pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
@@ -62,6 +63,43 @@ def test_instance_norm_equals_keras_group_norm_with_one_channel_per_group():
                                                  epsilon=1e-5)
     np.testing.assert_allclose(InstanceNorm()(x).numpy(), keras_norm(x).numpy(),
                                atol=2e-5)
+
+
+def _op_types(fn, x):
+    return {op.type for op in tf.function(fn).get_concrete_function(x).graph.get_operations()}
+
+
+@pytest.mark.parametrize("affine", [False, True])
+@pytest.mark.parametrize("shape", [(7, 9, 1), (13, 5, 16), (33, 17, 40)])
+def test_fused_instance_norm_of_one_image_equals_numpy_and_the_portable_form(affine, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = tf.constant(rng.normal(2.0, 3.0, (1, *shape)), tf.float32)
+    layer = InstanceNorm(affine=affine)
+    layer.build(x.shape)
+    if affine:
+        layer.gamma.assign(rng.normal(1.0, 0.5, shape[-1]))
+        layer.beta.assign(rng.normal(0.0, 0.5, shape[-1]))
+    with fused_instance_norm():
+        fused = layer(x).numpy()
+        assert "FusedBatchNormV3" in _op_types(layer, x)  # really the fused kernel
+    portable = layer(x).numpy()
+    assert "FusedBatchNormV3" not in _op_types(layer, x)
+    array = x.numpy()
+    expected = ((array - array.mean((1, 2), keepdims=True))
+                / np.sqrt(array.var((1, 2), keepdims=True) + 1e-5))
+    if affine:
+        expected = expected * layer.gamma.numpy() + layer.beta.numpy()
+    np.testing.assert_allclose(fused, expected, atol=1e-5)
+    np.testing.assert_allclose(fused, portable, atol=1e-5)
+
+
+def test_fused_instance_norm_keeps_the_portable_form_for_batches_and_unknown_batch_sizes():
+    x = tf.random.stateless_normal((3, 6, 5, 4), seed=(5, 6)) * 2 + 1
+    layer = InstanceNorm()
+    with fused_instance_norm():
+        np.testing.assert_array_equal(layer(x).numpy(), InstanceNorm()(x).numpy())
+        assert "FusedBatchNormV3" not in _op_types(layer, x)
+        assert "FusedBatchNormV3" not in _op_types(layer, tf.TensorSpec([None, 6, 5, 4]))
 
 
 def test_instance_norm_computes_in_float32_under_mixed_precision():

@@ -14,11 +14,16 @@ class SavedModelRunner:
       input_spec: the signature's tf.TensorSpec of its (single) input.
     """
 
-    def __init__(self, export_dir, signature="serving_default"):
-        if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-            raise FileNotFoundError(f"No SavedModel at {export_dir!r} (no saved_model.pb); export the "
-                                    "generator first with itgc_tf.export.export_saved_model.")
-        self.loaded = tf.saved_model.load(export_dir)
+    def __init__(self, export_dir, signature="serving_default", loaded=None):
+        """``loaded``: the SavedModel already loaded from ``export_dir`` (e.g. another
+        runner's ``loaded``), else it is loaded here."""
+        if loaded is None:
+            if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+                raise FileNotFoundError(f"No SavedModel at {export_dir!r} (no saved_model.pb); "
+                                        "export the generator first with "
+                                        "itgc_tf.export.export_saved_model.")
+            loaded = tf.saved_model.load(export_dir)
+        self.loaded = loaded
         if signature not in self.loaded.signatures:
             raise ValueError(f"The SavedModel {export_dir!r} has no signature {signature!r} (it has "
                              f"{sorted(self.loaded.signatures.keys())}); export it with "

@@ -7,6 +7,7 @@ Signatures (inspect them with `saved_model_cli show --all --dir DIR`):
 | `serving_default` | `images`: float32 [N, H, W, input_nc] in [-1, 1] | `outputs`: float32 [N, H, W, output_nc] in [-1, 1] |
 | `uint8` | `images`: uint8 [N, H, W, input_nc], 0–255 | `outputs`: uint8 [N, H, W, output_nc], 0–255 (rounded) |
 | `encoded` | `image_bytes`: string, scalar or [N], PNG/JPEG/BMP/GIF bytes | `png_bytes`: string, same shape, PNG |
+| `tflite` | as `serving_default` | as `serving_default` |
 
 N, H and W are dynamic unless the generator fixes them (its functional input
 shape). Any H, W is served: when the network needs H, W divisible by a multiple
@@ -17,6 +18,13 @@ image separately, so a batch may mix sizes; it exists when input_nc and output_n
 are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
 `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 
+Instance norms: the serving signatures run images of at least `FUSED_MIN_PIXELS` pixels
+one at a time with TF's fused batch-norm kernel (`itgc_tf.models.layers.fused_instance_norm`;
+faster in TF from about that size, same values to float rounding; a batch maps over its
+images) and smaller ones in the Keras model's own form. `tflite` always uses that form,
+whose ops TFLite runs in XNNPACK (float and int8): it is what `itgc_tf.export.tflite`
+converts, where the fused op would become the slow SUB/SQUARED_DIFFERENCE path.
+
 A generator of label maps (GauGAN / SPADE, ``label_maps``: the data's `DataConfig`)
 takes semantic maps, not images; its signatures are instead:
 
@@ -24,6 +32,7 @@ takes semantic maps, not images; its signatures are instead:
 | --- | --- | --- |
 | `serving_default` | `semantic_map`: float32 [N, H, W, semantic_nc], one-hot classes (+ don't care) + instance edges, in {0, 1} | `outputs`: float32 [N, H, W, output_nc] in [-1, 1] |
 | `labels` | `labels`: int32 [N, H, W] class ids (255: don't care); `instances`: int32 [N, H, W] instance ids (unless the data has ``no_instance``) | `outputs`: uint8 [N, H, W, output_nc], 0–255 |
+| `tflite` | as `serving_default` | as `serving_default` |
 
 (`labels` builds the semantic map as training did: `itgc_tf.data.labels.semantic_map`.)
 """
@@ -36,8 +45,13 @@ import tensorflow as tf
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data.labels import semantic_map
 from itgc_tf.export.padding import pad_to_multiple, size_rule
+from itgc_tf.models.layers import InstanceNorm, fused_instance_norm
 
 _IMAGE_CHANNELS = (1, 3, 4)
+TFLITE_SIGNATURE = "tflite"
+# Fewest pixels (H * W) of one image whose instance norms run fused: below it the fused
+# kernel's fixed cost per call outweighs its saving (docs/PERFORMANCE.md, student).
+FUSED_MIN_PIXELS = 192 * 192
 
 
 def _input_shape(generator, input_nc):
@@ -61,28 +75,83 @@ def _to_uint8(images):
     return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
 
 
-def _add_label_map_endpoints(archive, generate, input_shape, label_maps):
-    """The label-map generator's signatures (module docstring)."""
+def _serve(generator, images, fused_min_pixels):
+    """generator(images) for the serving signatures: float32 [N, H, W, C] -> float32
+    outputs (cast: also under mixed precision). Images of at least ``fused_min_pixels``
+    pixels (None: never) run their instance norms fused, one image at a time (a batch
+    maps over its images); decided at trace time where the shape is static, else by
+    tf.cond."""
+    def portable():
+        return tf.cast(generator(images, training=False), tf.float32)
+
+    def fused(one_image):
+        with fused_instance_norm():
+            return tf.cast(generator(tf.ensure_shape(one_image, [1, *images.shape[1:]]),
+                                     training=False), tf.float32)
+
+    def per_image():
+        return tf.map_fn(lambda image: fused(image[tf.newaxis])[0], images,
+                         fn_output_signature=tf.float32, parallel_iterations=1)
+
+    batch, height, width = images.shape[:3]
+
+    def fused_by_batch():
+        if batch is not None:
+            return fused(images) if batch == 1 else per_image()
+        return tf.cond(tf.equal(tf.shape(images)[0], 1), lambda: fused(images), per_image)
+
+    if fused_min_pixels is None or not any(isinstance(layer, InstanceNorm)
+                                           for layer in generator._flatten_layers()):
+        return portable()
+    if None not in (height, width):
+        return fused_by_batch() if height * width >= fused_min_pixels else portable()
+    shape = tf.shape(images)
+    return tf.cond(shape[1] * shape[2] >= fused_min_pixels, fused_by_batch, portable)
+
+
+def _check_label_maps(input_shape, label_maps):
     if input_shape[-1] != label_maps.semantic_nc:
         raise ValueError(f"The generator takes {input_shape[-1]} input channels but the label "
                          f"maps give {label_maps.semantic_nc} (--label_nc, "
                          "--contain_dontcare_label, --no_instance). Fix: pass the label options "
                          "the generator was trained with.")
+
+
+def _add_labels_endpoint(archive, translate, input_shape, label_maps):
+    """The label-map generator's `labels` signature (module docstring)."""
     ids = tf.TensorSpec(input_shape[:3], tf.int32, name="labels")
-    archive.add_endpoint("serving_default", lambda semantics: {"outputs": generate(semantics)},
-                         input_signature=[tf.TensorSpec(input_shape, tf.float32,
-                                                        name="semantic_map")])
     if label_maps.no_instance:
-        archive.add_endpoint("labels", lambda labels: {"outputs": _to_uint8(generate(
+        archive.add_endpoint("labels", lambda labels: {"outputs": _to_uint8(translate(
             semantic_map(labels, None, label_maps)))}, input_signature=[ids])
     else:
-        archive.add_endpoint("labels", lambda labels, instances: {"outputs": _to_uint8(generate(
+        archive.add_endpoint("labels", lambda labels, instances: {"outputs": _to_uint8(translate(
             semantic_map(labels, instances, label_maps)))},
             input_signature=[ids, tf.TensorSpec(input_shape[:3], tf.int32, name="instances")])
 
 
+def _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc):
+    """The `uint8` and `encoded` signatures (module docstring)."""
+    def serve_encoded(image_bytes):
+        def translate_one(one_image_bytes):
+            image = tf.io.decode_image(one_image_bytes, channels=input_nc, expand_animations=False)
+            image = tf.ensure_shape(image[tf.newaxis], [1, *input_shape[1:]])  # a fixed H, W
+            return tf.io.encode_png(_to_uint8(translate(_to_float(image)))[0])
+
+        png = tf.map_fn(translate_one, tf.reshape(image_bytes, [-1]), fn_output_signature=tf.string)
+        return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
+
+    archive.add_endpoint("uint8", lambda images: {"outputs": _to_uint8(translate(_to_float(images)))},
+                         input_signature=[tf.TensorSpec(input_shape, tf.uint8, name="images")])
+    if input_nc in _IMAGE_CHANNELS and output_nc in _IMAGE_CHANNELS:
+        archive.add_endpoint("encoded", serve_encoded,
+                             input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
+    else:
+        logging.warning("No 'encoded' signature: PNG holds 1, 3 or 4 channels, the generator maps "
+                        "%d to %d.", input_nc, output_nc)
+
+
 def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps=None,
-                       overwrite=False):
+                       overwrite=False, fused_norm_min_pixels=FUSED_MIN_PIXELS):
     """Write `generator` as a SavedModel with the signatures in the module docstring.
 
     The SavedModel is written to a temporary directory beside `export_dir` and
@@ -97,6 +166,9 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
         (label_nc, contain_dontcare_label, no_instance) for a generator of semantic
         maps (input_nc = its semantic_nc): the label-map signatures.
       overwrite: replace an existing `export_dir`.
+      fused_norm_min_pixels: the serving signatures run instance norms fused on images
+        of at least this many pixels (H * W after padding); None: never (module
+        docstring).
 
     Returns:
       The absolute export directory.
@@ -108,45 +180,32 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
     input_shape = _input_shape(generator, input_nc)
     multiple, minimum = size_rule(generator) if None in input_shape[1:3] else (1, 1)
 
-    def generate(images):
+    def generate(images, fused=True):
         padded, crop = pad_to_multiple(images, multiple, minimum)
-        outputs = tf.cast(generator(padded, training=False), tf.float32)  # also under mixed precision
+        outputs = _serve(generator, padded, fused_norm_min_pixels if fused else None)
         if outputs.shape[-1] != output_nc:
             raise ValueError(f"The generator outputs {outputs.shape[-1]} channels but output_nc="
                              f"{output_nc}; pass the generator's output channel count as output_nc.")
         return crop(outputs)
 
-    def serve(images):
-        return {"outputs": generate(images)}
-
-    def serve_uint8(images):
-        return {"outputs": _to_uint8(generate(_to_float(images)))}
-
-    def serve_encoded(image_bytes):
-        def translate(one_image_bytes):
-            image = tf.io.decode_image(one_image_bytes, channels=input_nc, expand_animations=False)
-            image.set_shape([None, None, input_nc])
-            return tf.io.encode_png(_to_uint8(generate(_to_float(image[tf.newaxis])))[0])
-
-        png = tf.map_fn(translate, tf.reshape(image_bytes, [-1]), fn_output_signature=tf.string)
-        return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
-
+    if label_maps is not None:
+        _check_label_maps(input_shape, label_maps)
+    floats = [tf.TensorSpec(input_shape, tf.float32,
+                            name="images" if label_maps is None else "semantic_map")]
     with atomic_output(export_dir, overwrite=overwrite, directory=True) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(generator)
-        if label_maps is not None:
-            _add_label_map_endpoints(archive, generate, input_shape, label_maps)
-            archive.write_out(tmp, verbose=False)
-            return os.path.abspath(export_dir)
-        archive.add_endpoint("serving_default", serve,
-                             input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")])
-        archive.add_endpoint("uint8", serve_uint8,
-                             input_signature=[tf.TensorSpec(input_shape, tf.uint8, name="images")])
-        if input_nc in _IMAGE_CHANNELS and output_nc in _IMAGE_CHANNELS:
-            archive.add_endpoint("encoded", serve_encoded,
-                                 input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
+        served = archive.add_endpoint("serving_default", lambda images: {
+            "outputs": generate(images)}, input_signature=floats)
+        archive.add_endpoint(TFLITE_SIGNATURE, lambda images: {
+            "outputs": generate(images, fused=False)}, input_signature=floats)
+
+        def translate(images):  # the other signatures call serving_default's graph
+            return served(images)["outputs"]
+
+        if label_maps is None:
+            _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc)
         else:
-            logging.warning("No 'encoded' signature: PNG holds 1, 3 or 4 channels, the generator maps "
-                            "%d to %d.", input_nc, output_nc)
+            _add_labels_endpoint(archive, translate, input_shape, label_maps)
         archive.write_out(tmp, verbose=False)
     return os.path.abspath(export_dir)

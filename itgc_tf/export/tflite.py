@@ -1,5 +1,9 @@
 """TFLite export of a SavedModel generator (fp32, fp16 or int8) with a parity check.
 
+The converted graph is the SavedModel's `tflite` signature (instance norms in the form
+TFLite runs in XNNPACK; `itgc_tf.export.saved_model`), or `serving_default` in exports
+that predate it; parity is checked against `serving_default`, what TF Serving serves.
+
 The TFLite model has a fixed input [1, H, W, C] (H, W from `input_size`) and
 float32 input and output in [-1, 1] for every quantisation; int8 is full-integer
 post-training quantisation (all weights and activations int8, with quantise /
@@ -16,6 +20,7 @@ from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
 from itgc_tf.eval.image_metrics import psnr
 from itgc_tf.export.config import QUANTIZATIONS
+from itgc_tf.export.saved_model import TFLITE_SIGNATURE
 
 # Default minimum parity PSNR (dB, TFLite vs SavedModel outputs) per quantisation.
 DEFAULT_MIN_PARITY_PSNR = {"fp32": 60.0, "fp16": 40.0, "int8": 20.0}
@@ -66,6 +71,13 @@ def _check_images(images, name, input_size, channels):
                          f"{channels}] in [-1, 1] (input_size and the model's channels); got shape "
                          f"{images.shape}. Crop or resize them to input_size.")
     return images
+
+
+def _conversion_source(saved_model, saved_model_dir):
+    """A runner of the signature to convert: `TFLITE_SIGNATURE`, else serving_default."""
+    if TFLITE_SIGNATURE not in saved_model.loaded.signatures:
+        return saved_model
+    return SavedModelRunner(saved_model_dir, TFLITE_SIGNATURE, loaded=saved_model.loaded)
 
 
 def _convert(saved_model, input_shape, quantization, representative_images):
@@ -160,7 +172,8 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
                                  "[M, H, W, C] in [-1, 1]) to calibrate activation ranges.")
             representative_images = _check_images(representative_images, "representative_images",
                                                   input_size, channels)
-        flatbuffer = _convert(saved_model, (1, *input_size, channels), quantization, representative_images)
+        flatbuffer = _convert(_conversion_source(saved_model, saved_model_dir),
+                              (1, *input_size, channels), quantization, representative_images)
         lite = _runner(flatbuffer, quantization, tflite_path)
         per_image = psnr(lite(parity_images), saved_model(parity_images)).numpy().astype(np.float64)
         if per_image.min() < min_parity_psnr:

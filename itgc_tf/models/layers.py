@@ -7,6 +7,9 @@ the originals (``InstanceNorm2d(affine=False)``); CAT's inception generators use
 the affine form (``affine=True``: a learnt per-channel scale γ and offset β, γ
 initialised 1, β 0, as PyTorch's ``affine=True``), whose |γ| rank channels for pruning.
 """
+import contextlib
+import contextvars
+
 import keras
 import tensorflow as tf
 
@@ -63,6 +66,25 @@ class LeakyReLU(keras.layers.Layer):
         return super().get_config() | {"negative_slope": self.negative_slope}
 
 
+_FUSED_INSTANCE_NORM = contextvars.ContextVar("fused_instance_norm", default=False)
+
+
+@contextlib.contextmanager
+def fused_instance_norm():
+    """Within it, `InstanceNorm` layers traced on a batch of statically one image run
+    TF's fused batch-norm kernel (``FusedBatchNormV3`` in training mode: the batch
+    statistics of a [1, H, W, C] tensor are its instance statistics); others keep the
+    portable form. Same values to float rounding; faster in TF (oneDNN: one pass
+    instead of MEAN, MUL, ADD), but TFLite lowers that op to SUB and SQUARED_DIFFERENCE
+    (its slow int8 path), so only the SavedModel's serving signatures trace under it
+    (`itgc_tf.export.saved_model`). Read at trace time; training never uses it."""
+    token = _FUSED_INSTANCE_NORM.set(True)
+    try:
+        yield
+    finally:
+        _FUSED_INSTANCE_NORM.reset(token)
+
+
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class InstanceNorm(keras.layers.Layer):
     """Instance norm: (x - mean) / sqrt(var + epsilon), mean and variance over H and W
@@ -74,7 +96,8 @@ class InstanceNorm(keras.layers.Layer):
     written with 4-D reductions over axes 1, 2, multiplications and additions only:
     TFLite's XNNPACK delegate runs those in float and int8, whereas Keras' form (5-D
     reshape, float-only NEG and SQUARE, a broadcasting SUB) fell back to slow
-    reference kernels (the int8 student was 4x slower; docs/PERFORMANCE.md).
+    reference kernels (the int8 student was 4x slower; docs/PERFORMANCE.md). Under
+    `fused_instance_norm` a batch of one image uses the fused kernel instead.
 
     Shapes: [B, H, W, C] -> [B, H, W, C].
     """
@@ -93,15 +116,41 @@ class InstanceNorm(keras.layers.Layer):
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)
+        if _FUSED_INSTANCE_NORM.get() and x.shape[0] == 1:
+            normalised = self._fused(x)
+        else:
+            normalised = self._portable(x)
+        return tf.cast(normalised, inputs.dtype)
+
+    def _scale_and_offset(self):
+        """float32 gamma, beta [C]; None, None when not affine."""
+        if not self.affine:
+            return None, None
+        return tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+
+    def _portable(self, x):
+        """MEAN, MUL, ADD only (any batch; what TFLite converts to XNNPACK ops)."""
         # "+ mean * -1" rather than "- mean": TFLite's converter turns the latter
         # into a broadcasting SUB, which XNNPACK does not run in int8.
         centred = x + tf.reduce_mean(x, [1, 2], keepdims=True) * -1.0
         variance = tf.reduce_mean(centred * centred, [1, 2], keepdims=True)
         normalised = centred * tf.math.rsqrt(variance + self.epsilon)
-        if self.affine:
-            normalised = normalised * tf.cast(self.gamma, tf.float32) + tf.cast(self.beta,
-                                                                                 tf.float32)
-        return tf.cast(normalised, inputs.dtype)
+        gamma, beta = self._scale_and_offset()
+        return normalised if gamma is None else normalised * gamma + beta
+
+    def _fused(self, x):
+        """FusedBatchNormV3 in training mode on float32 [1, H, W, C] (batch statistics =
+        the image's instance statistics; the raw op keeps epsilon exact, where
+        tf.compat.v1.nn.fused_batch_norm raises it to 1.001e-5)."""
+        gamma, beta = self._scale_and_offset()
+        channels = x.shape[-1]
+        normalised, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.ones([channels]) if gamma is None else gamma,
+            offset=tf.zeros([channels]) if beta is None else beta,
+            mean=tf.constant([], tf.float32), variance=tf.constant([], tf.float32),
+            epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
+            is_training=True)
+        return normalised
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
