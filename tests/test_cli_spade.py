@@ -65,7 +65,7 @@ def _export_and_check(student, student_dir):
          "--num_calibration=2", *DATA[:4])
     export = student_dir / "export" / "student" / "1"  # TF Serving layout: name/version
     loaded = tf.saved_model.load(str(export))
-    assert set(loaded.signatures) == {"serving_default", "labels"}
+    assert set(loaded.signatures) == {"serving_default", "labels", "tflite"}
     rng = np.random.default_rng(0)
     labels = rng.integers(0, LABEL_NC, (2, 64, 64))
     instances = rng.integers(0, 4, (2, 8, 8)).repeat(8, 1).repeat(8, 2)

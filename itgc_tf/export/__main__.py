@@ -2,8 +2,8 @@
 
 Writes version VERSION of model MODEL_NAME in TensorFlow Serving's layout,
 EXPORT_DIR/MODEL_NAME/VERSION/: the SavedModel (signatures serving_default, uint8,
-encoded, any input size; for label-map data, i.e. a GauGAN, serving_default on semantic
-maps and labels) and TFLite models (--tflite=fp32,fp16,int8; int8 calibrated on
+encoded, tflite, any input size; for label-map data, i.e. a GauGAN, serving_default on
+semantic maps, labels and tflite) and TFLite models (--tflite=fp32,fp16,int8; int8 calibrated on
 training images) checked for parity against the SavedModel on held-out images, all or
 nothing: a failure leaves nothing behind.
 """
