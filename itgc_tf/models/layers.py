@@ -74,8 +74,8 @@ def fused_instance_norm():
     """Within it, `InstanceNorm` layers traced on a batch of statically one image run
     TF's fused batch-norm kernel (``FusedBatchNormV3`` in training mode: the batch
     statistics of a [1, H, W, C] tensor are its instance statistics); others keep the
-    portable form. Same values to float rounding; faster in TF (oneDNN: one pass
-    instead of MEAN, MUL, ADD), but TFLite lowers that op to SUB and SQUARED_DIFFERENCE
+    portable form. Same values to float rounding; faster in TF on large activations
+    (oneDNN: one pass instead of MEAN, ADD, MUL passes), but TFLite lowers that op to SUB and SQUARED_DIFFERENCE
     (its slow int8 path), so only the SavedModel's serving signatures trace under it
     (`itgc_tf.export.saved_model`). Read at trace time; training never uses it."""
     token = _FUSED_INSTANCE_NORM.set(True)
