@@ -1,5 +1,6 @@
 """Shared pytest set-up: quiet TensorFlow, split the CPU into two logical devices
 (so MirroredStrategy tests can run two replicas on one CPU), fix seeds."""
+import collections
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,8 +36,9 @@ def two_replica_strategy():
 
 
 def pytest_collection_modifyitems(items):
-    """Test files holding a `slow` test run first (order otherwise kept): under
-    pytest-xdist (scripts/test.sh) the long files then start early instead of
-    finishing last on one worker while the other idles."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    """Test files holding `slow` tests run first, the most slow tests first (order
+    otherwise kept): under pytest-xdist (scripts/test.sh, whole files per worker) the
+    long files then start early instead of finishing last on one worker while the
+    other idles."""
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])

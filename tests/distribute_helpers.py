@@ -1,4 +1,5 @@
-"""Toy `python -m itgc_tf.distill` runs for the distribution / resume / NaN-guard tests."""
+"""Toy `python -m itgc_tf.distill` runs for the distribution / resume / NaN-guard tests:
+`start` a separate process (killed, several workers), `run` one in this process."""
 import os
 import pathlib
 import socket
@@ -8,6 +9,7 @@ import sys
 import keras
 import numpy as np
 
+from cli_helpers import run_command
 from itgc_tf.models.registry import build_generator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -36,13 +38,11 @@ def environment(**extra):
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **extra)
 
 
-def run(args, expect_ok=True, **env):
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=environment(**env),
-                            capture_output=True, text=True, timeout=600)
-    if expect_ok and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-5000:]}")
-    return result
+def run(args, expect_ok=True):
+    """``python -m MODULE FLAGS...`` (``args``) run in this process (tests/cli_helpers.py)
+    -> returncode, stdout, stderr."""
+    assert args[0] == "-m", args
+    return run_command(args[1], *args[2:], expect_ok=expect_ok)
 
 
 def start(args, **env):

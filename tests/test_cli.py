@@ -1,4 +1,7 @@
-"""The command lines end to end at toy size, as a user runs them (subprocesses)."""
+"""The command lines end to end at toy size, as a user runs them: the toy teacher run
+and the locked-folder refusal in subprocesses (a command process's console and
+log, another process holding the lock), the other commands in this process through
+the same entry point (tests/cli_helpers.py: no TensorFlow import per command)."""
 import json
 import os
 import pathlib
@@ -10,6 +13,7 @@ import sys
 import pytest
 from absl import flags
 
+from cli_helpers import run_command
 from itgc_tf import options
 from itgc_tf.demo import DemoConfig
 from itgc_tf.eval.config import EvalConfig
@@ -22,7 +26,7 @@ DATA = ["--dataset=demo:enhance", "--load_size=36", "--crop_size=32", "--batch_s
         "--steps_per_epoch=2", "--verbose=0", "--ndf=4", "--n_layers_D=2"]
 
 
-def _run(module, *args, expect_ok=True):
+def _run_process(module, *args, expect_ok=True):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
@@ -50,7 +54,8 @@ def _parse(config_class, args):
 def teacher_run(tmp_path_factory):
     """(model_dir, the finished subprocess) of a toy teacher run."""
     model_dir = tmp_path_factory.mktemp("teacher")
-    return model_dir, _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
+    return model_dir, _run_process("itgc_tf.train_teacher", f"--model_dir={model_dir}",
+                                   *TEACHER_ARGS)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +106,7 @@ def test_teacher_flags_cfg_holds_only_its_flags_and_reproduces_the_run(teacher_d
 
 
 def test_teacher_help_lists_no_student_or_vem_flags():
-    result = _run("itgc_tf.train_teacher", "--helpfull")
+    result = run_command("itgc_tf.train_teacher", "--helpfull")
     assert result.returncode == 0
     text = result.stdout
     for flag in ("--lambda_l1", "--netG", "--dataset", "--strategy", "--model_dir"):
@@ -161,8 +166,8 @@ def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
     assert checkpoints, "no checkpoint written"
     assert (teacher_dir / "flags.cfg").stat().st_mode & 0o777 == 0o644
     # A resume that changes the schedule is refused, each change listed, flags.cfg kept.
-    refused = _run("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
-                   "--epochs=2", "--lr=0.001", expect_ok=False)
+    refused = run_command("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
+                          "--epochs=2", "--lr=0.001", expect_ok=False)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "--epochs: '1' (recorded) -> '2' (now)" in refused.stderr
     assert "--lr: '0.0002' (recorded) -> '0.001' (now)" in refused.stderr
@@ -170,8 +175,8 @@ def test_teacher_run_writes_its_model_dir_and_resumes(teacher_dir):
     assert (teacher_dir / "flags.cfg").read_text() == flagfile
     # With the override, more epochs resume at epoch 2 (the epoch count continues) and
     # the change is kept in flags_history.txt.
-    result = _run("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
-                  "--epochs=2", "--verbose=2", "--allow_changed_flags")
+    result = run_command("itgc_tf.train_teacher", f"--flagfile={teacher_dir / 'flags.cfg'}",
+                         "--epochs=2", "--verbose=2", "--allow_changed_flags")
     assert "Epoch 2/2" in result.stdout and "Epoch 1/2" not in result.stdout
     assert "--epochs=2" in (teacher_dir / "flags.cfg").read_text()
     assert "--allow_changed_flags" not in (teacher_dir / "flags.cfg").read_text()
@@ -186,19 +191,19 @@ def test_distill_export_evaluate(teacher_dir, tmp_path):
             "--init_discriminator_from_teacher", "--student_netG=mobile_resnet_6blocks",
             "--student_ngf=4", "--residual", "--vem_weight=0.1", "--critic_width=8",
             "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA]
-    _run("itgc_tf.distill", *args)
+    run_command("itgc_tf.distill", *args)
     assert (student_dir / "generator.keras").is_file()
     # Its flags.cfg holds only itgc-distill's flags and reproduces the run's config.
     assert (_parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
             == _parse(DistillConfig, args))
-    exported = _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
-                    "--num_heldout=2", *DATA[:4])
+    exported = run_command("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
+                           "--num_heldout=2", *DATA[:4])
     # TF Serving's layout, named by the generator's role (an itgc-distill run: student).
     version = student_dir / "export" / "student" / "1"
     assert (version / "saved_model.pb").is_file() and (version / "model_fp32.tflite").is_file()
     assert f"--model_name=student --model_base_path={version.parent}" in exported.stdout
-    _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={teacher_dir}",
-         "--latency_runs=3", f"--comparison_png={tmp_path / 'comparison.png'}", *DATA[:4])
+    run_command("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={teacher_dir}",
+                "--latency_runs=3", f"--comparison_png={tmp_path / 'comparison.png'}", *DATA[:4])
     report = json.loads((student_dir / "report.json").read_text())
     assert report  # keys are checked by tests/test_eval_report.py
     assert report["comparison_png"] == str(tmp_path / "comparison.png")
@@ -225,16 +230,17 @@ def test_bad_flags_are_rejected_by_the_configuration(args, message):
      "No generator for --teacher"),
 ])
 def test_bad_flags_are_rejected_with_a_message(tmp_path, args, message):
-    result = _run("itgc_tf.distill", f"--model_dir={tmp_path}", "--dataset=demo:enhance",
-                  *args, expect_ok=False)
+    result = run_command("itgc_tf.distill", f"--model_dir={tmp_path}", "--dataset=demo:enhance",
+                         *args, expect_ok=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 
 
 def test_pix2pix_teacher_on_unpaired_data_is_rejected_leaving_no_run_folder(tmp_path):
     model_dir = tmp_path / "run"
-    result = _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", "--dataset=demo:unpaired",
-                  "--teacher_model=pix2pix", "--ngf=4", *DATA[1:], expect_ok=False)
+    result = run_command("itgc_tf.train_teacher", f"--model_dir={model_dir}",
+                         "--dataset=demo:unpaired", "--teacher_model=pix2pix", "--ngf=4",
+                         *DATA[1:], expect_ok=False)
     assert result.returncode == 1 and "needs paired data" in result.stderr
     assert "Traceback" not in result.stderr and "--helpfull" not in result.stderr
     assert not model_dir.exists()
@@ -277,10 +283,10 @@ def test_distill_omgd_with_the_authors_pix2pix_options(tmp_path, random_vgg_weig
     """Two online U-Net teachers (wide + deep) sharing one discriminator, stepping every 2nd
     step, batch-statistics targets computed before their step, OMGD's taps and adapters."""
     student_dir = tmp_path / "student"
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", *AUTHORS_PIX2PIX,
-         f"--vgg_weights={random_vgg_weights}",
-         "--vem_weight=0.1", "--vem_target=ground_truth", "--critic_width=8",
-         "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA)
+    run_command("itgc_tf.distill", f"--model_dir={student_dir}", *AUTHORS_PIX2PIX,
+                f"--vgg_weights={random_vgg_weights}",
+                "--vem_weight=0.1", "--vem_target=ground_truth", "--critic_width=8",
+                "--critic_blocks=3", "--epochs=1", "--epochs_decay=0", *DATA)
     assert (student_dir / "generator.keras").is_file()
 
 
@@ -297,13 +303,13 @@ def test_distill_omgd_in_student_rounds_on_unpaired_data(tmp_path, random_vgg_we
     round of 2 epochs follows each against a frozen copy (tests/test_distill_rounds.py
     checks which copy and the resume)."""
     student_dir = tmp_path / "student"
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", "--recipe=omgd",
-         "--teacher_model=cycle_gan", "--teacher_netG=unet_32", "--teacher_ngf=4",
-         "--student_netG=unet_32", "--student_ngf=2", "--lambda_cd=0",
-         f"--vgg_weights={random_vgg_weights}", "--student_rounds_every_epochs=1",
-         "--student_epochs_per_round=2", "--epochs=1", "--epochs_decay=1",
-         *[arg for arg in DATA if not arg.startswith(("--dataset", "--steps_per_epoch"))],
-         "--dataset=demo:unpaired", "--steps_per_epoch=1")
+    run_command("itgc_tf.distill", f"--model_dir={student_dir}", "--recipe=omgd",
+                "--teacher_model=cycle_gan", "--teacher_netG=unet_32", "--teacher_ngf=4",
+                "--student_netG=unet_32", "--student_ngf=2", "--lambda_cd=0",
+                f"--vgg_weights={random_vgg_weights}", "--student_rounds_every_epochs=1",
+                "--student_epochs_per_round=2", "--epochs=1", "--epochs_decay=1",
+                *[arg for arg in DATA if not arg.startswith(("--dataset", "--steps_per_epoch"))],
+                "--dataset=demo:unpaired", "--steps_per_epoch=1")
     for name in ("generator.keras", "teacher.keras", "flags.cfg"):
         assert (student_dir / name).is_file(), name
     assert _epochs_in(student_dir / "checkpoints" / "teacher") == 2
@@ -312,10 +318,10 @@ def test_distill_omgd_in_student_rounds_on_unpaired_data(tmp_path, random_vgg_we
 
 def test_distill_gan_compression_from_the_teachers_weights(teacher_dir, tmp_path):
     student_dir = tmp_path / "student"
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", f"--teacher={teacher_dir}",
-         "--recipe=gan_compression", "--init_student_from_teacher",
-         "--student_netG=resnet_6blocks", "--student_ngf=2", "--distill_pairs=block_2:block_2",
-         "--epochs=1", "--epochs_decay=0", *DATA)
+    run_command("itgc_tf.distill", f"--model_dir={student_dir}", f"--teacher={teacher_dir}",
+                "--recipe=gan_compression", "--init_student_from_teacher",
+                "--student_netG=resnet_6blocks", "--student_ngf=2",
+                "--distill_pairs=block_2:block_2", "--epochs=1", "--epochs_decay=0", *DATA)
     assert (student_dir / "generator.keras").is_file()
 
 
@@ -337,25 +343,25 @@ def test_authors_options_are_rejected_where_they_do_not_apply(args, message):
 def test_a_locked_run_folder_is_refused_naming_the_holder(tmp_path):
     from itgc_tf.training.run_lock import RunLock
     with RunLock(tmp_path):
-        result = _run("itgc_tf.train_teacher", f"--model_dir={tmp_path}", *TEACHER_ARGS,
-                      expect_ok=False)
+        result = _run_process("itgc_tf.train_teacher", f"--model_dir={tmp_path}",
+                              *TEACHER_ARGS, expect_ok=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert str(os.getpid()) in result.stderr
     assert not (tmp_path / "flags.cfg").exists()
 
 
 def test_generator_channels_differing_from_the_data_are_named(teacher_dir):
-    result = _run("itgc_tf.export", f"--generator={teacher_dir}", "--tflite=",
-                  "--dataset=demo:enhance", "--input_nc=1", "--export_dir=/nonexistent/x",
-                  expect_ok=False)
+    result = run_command("itgc_tf.export", f"--generator={teacher_dir}", "--tflite=",
+                         "--dataset=demo:enhance", "--input_nc=1", "--export_dir=/nonexistent/x",
+                         expect_ok=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "has 3 input channels but the data has --input_nc=1" in result.stderr
     assert "\x1b[" not in result.stderr and "--helpfull" not in result.stderr
 
 
 def test_a_bad_number_names_its_flag_without_a_help_dump(tmp_path):
-    result = _run("itgc_tf.distill", f"--model_dir={tmp_path / 'run'}", "--dataset=demo:enhance",
-                  "--langevin_noise=abc", expect_ok=False)
+    result = run_command("itgc_tf.distill", f"--model_dir={tmp_path / 'run'}",
+                         "--dataset=demo:enhance", "--langevin_noise=abc", expect_ok=False)
     assert result.returncode == 1 and "--langevin_noise" in result.stderr
     assert "Traceback" not in result.stderr and "--helpfull" not in result.stderr
 
@@ -369,17 +375,17 @@ def test_a_corrupt_checkpoint_is_refused_and_restore_from_goes_on_from_an_earlie
     again.append("--allow_changed_flags")
     checkpoints = run_dir / "checkpoints"
     if not (checkpoints / "ckpt-2.index").is_file():  # not yet resumed to epoch 2 above
-        _run("itgc_tf.train_teacher", *again, "--epochs=2")
+        run_command("itgc_tf.train_teacher", *again, "--epochs=2")
     assert (checkpoints / "ckpt-2.index").is_file()
     data = next(checkpoints.glob("ckpt-2.data-*"))
     data.write_bytes(b"\xff" * data.stat().st_size)
     corrupt = data.read_bytes()
-    failed = _run("itgc_tf.train_teacher", *again, "--epochs=3", expect_ok=False)
+    failed = run_command("itgc_tf.train_teacher", *again, "--epochs=3", expect_ok=False)
     assert failed.returncode != 0
     assert "ckpt-2" in failed.stderr and "corrupt" in failed.stderr
     assert "--restore_from=PATH" in failed.stderr and "Traceback" not in failed.stderr
-    resumed = _run("itgc_tf.train_teacher", *again, "--epochs=3", "--restore_from=ckpt-1",
-                   "--verbose=2")
+    resumed = run_command("itgc_tf.train_teacher", *again, "--epochs=3", "--restore_from=ckpt-1",
+                          "--verbose=2")
     assert "Epoch 2/3" in resumed.stdout and "Epoch 1/3" not in resumed.stdout
     assert data.read_bytes() == corrupt  # later saves are numbered above it: ckpt-3, ckpt-4
     assert (checkpoints / "ckpt-4.index").is_file()

@@ -5,8 +5,9 @@ import json
 import keras
 import numpy as np
 
+from cli_helpers import run_command
 from itgc_tf.models.inception import cat_widths, inception_generator, widths_of
-from test_cli import DATA, _run
+from test_cli import DATA
 
 
 def test_prune_then_distil_with_cat_and_vem(tmp_path):
@@ -18,8 +19,8 @@ def test_prune_then_distil_with_cat_and_vem(tmp_path):
             layer.gamma.assign(rng.uniform(0.1, 1.5, layer.gamma.shape))
     teacher.save(tmp_path / "teacher.keras")
     pruned = tmp_path / "pruned"
-    _run("itgc_tf.prune", f"--teacher={tmp_path / 'teacher.keras'}", "--macs_budget=3M",
-         "--input_size=32", "--min_channels=4", f"--output={pruned}")
+    run_command("itgc_tf.prune", f"--teacher={tmp_path / 'teacher.keras'}", "--macs_budget=3M",
+                "--input_size=32", "--min_channels=4", f"--output={pruned}")
     claim = json.loads((pruned / "widths.json").read_text())
     assert claim["macs"] <= 3e6 < claim["teacher_macs"]
 
@@ -28,7 +29,7 @@ def test_prune_then_distil_with_cat_and_vem(tmp_path):
               "--distill_pairs=down_1:down_1,block_1:block_1", "--lambda_recon=10",
               "--lambda_gan=1", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
               "--epochs=1", "--epochs_decay=0", *DATA]
-    _run("itgc_tf.distill", f"--model_dir={student_dir}", f"--student={pruned}", *common)
+    run_command("itgc_tf.distill", f"--model_dir={student_dir}", f"--student={pruned}", *common)
     student = keras.models.load_model(student_dir / "generator.keras", compile=False)
     pruned_student = keras.models.load_model(pruned / "generator.keras", compile=False)
     assert widths_of(student) == widths_of(pruned_student) != widths_of(teacher)
@@ -37,7 +38,7 @@ def test_prune_then_distil_with_cat_and_vem(tmp_path):
     flagfile = (student_dir / "flags.cfg").read_text()
     assert f"--student={pruned}" in flagfile and "--recipe=cat" in flagfile
 
-    bad = _run("itgc_tf.distill", f"--model_dir={tmp_path / 'bad'}", f"--student={tmp_path}",
-               *common, expect_ok=False)
+    bad = run_command("itgc_tf.distill", f"--model_dir={tmp_path / 'bad'}",
+                      f"--student={tmp_path}", *common, expect_ok=False)
     assert bad.returncode != 0 and "is not an itgc-prune output" in bad.stderr
     assert "Fix: pass the --output folder of an itgc-prune run" in bad.stderr

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cli_helpers import run_command
 from itgc_tf.data import build_dataset
 from itgc_tf.data.config import DataConfig
 from itgc_tf.artifacts.runners import TFLiteRunner
 from itgc_tf.data.demo import LABEL_NC
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
-from test_cli import _parse, _run
+from test_cli import _parse
 
 DATA = ["--dataset=demo:labels2photo", f"--label_nc={LABEL_NC}", "--load_size=64",
         "--crop_size=64", "--batch_size=2", "--steps_per_epoch=2", "--verbose=0",
@@ -28,7 +29,7 @@ TEACHER_ARGS = ["--teacher_model=spade", "--netG=spade", "--ngf=2", "--ttur", "-
 @pytest.fixture(scope="module")
 def spade_teacher(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("spade_teacher")
-    _run("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
+    run_command("itgc_tf.train_teacher", f"--model_dir={model_dir}", *TEACHER_ARGS)
     return model_dir
 
 
@@ -61,8 +62,8 @@ def _numpy_semantic_map(labels, instances):
 def _export_and_check(student, student_dir):
     """itgc-export of a SPADE student: semantic-map and label-id signatures and TFLite
     fp32, each equal to the Keras student."""
-    _run("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
-         "--num_calibration=2", *DATA[:4])
+    run_command("itgc_tf.export", f"--generator={student_dir}", "--tflite=fp32",
+                "--num_calibration=2", *DATA[:4])
     export = student_dir / "export" / "student" / "1"  # TF Serving layout: name/version
     loaded = tf.saved_model.load(str(export))
     assert set(loaded.signatures) == {"serving_default", "labels", "tflite"}
@@ -110,7 +111,7 @@ def test_compressed_spade_student_distils_and_evaluates_miou(spade_teacher, tmp_
     args = [f"--model_dir={student_dir}", f"--teacher={spade_teacher}", f"--recipe={recipe}",
             "--student_netG=spade_compressed", "--student_ngf=4",
             "--init_discriminator_from_teacher", *pairs, *DATA]
-    _run("itgc_tf.distill", *args)
+    run_command("itgc_tf.distill", *args)
     student = keras.models.load_model(student_dir / "generator.keras", compile=False)
     assert student.input_shape[-1] == SEMANTIC_NC
     config = _parse(DistillConfig, [f"--flagfile={student_dir / 'flags.cfg'}"])
@@ -123,8 +124,8 @@ def test_compressed_spade_student_distils_and_evaluates_miou(spade_teacher, tmp_
     _export_and_check(student, student_dir)
     segmenter = str(tmp_path / "segmenter")
     _train_segmenter(segmenter)
-    _run("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={spade_teacher}",
-         f"--segmenter={segmenter}", "--latency_runs=1", *DATA[:4])
+    run_command("itgc_tf.evaluate", f"--student={student_dir}", f"--teacher={spade_teacher}",
+                f"--segmenter={segmenter}", "--latency_runs=1", *DATA[:4])
     report = json.loads((student_dir / "report.json").read_text())
     assert report["miou.num_classes"] == LABEL_NC
     for who in ("student", "teacher", "real"):

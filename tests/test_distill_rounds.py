@@ -17,7 +17,7 @@ from itgc_tf.training import round_runner, runner
 from itgc_tf.training.callbacks import NonFiniteLossError
 from itgc_tf.training.config import DistillConfig
 from itgc_tf.training.distiller import Distiller
-from nan_distill import _with_nan_batch
+from nan_distill import with_nan_batch
 
 # OMGD with one online CycleGAN teacher (mobile ResNet-6, ngf 4), student ngf 2, VEM on
 # (the resume test turns it off: the schedule does not depend on it, and it is cheaper).
@@ -84,7 +84,7 @@ def test_latest_rounds_from_the_command_line_resume_mid_round(tmp_path, monkeypa
                     "--vem_weight=0")
     spy = _Spy(monkeypatch)
     with monkeypatch.context() as poisoned:
-        poisoned.setattr(runner, "training_data", _with_nan_batch(runner.training_data, 6))
+        poisoned.setattr(runner, "training_data", with_nan_batch(runner.training_data, 6))
         with pytest.raises(NonFiniteLossError):
             distill.train(config, vgg=vgg, ssim_filter_size=7)
     assert [(f["model"], f["start"], f["end"]) for f in spy.fits] == [

@@ -2,13 +2,12 @@
 against the teacher with the pruned channels zeroed), nothing pruned when the
 budget allows the teacher, claimed MACs equal the profiler's, and the CLI."""
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from cli_helpers import run_command
 from itgc_tf.eval.profile import profile
 from itgc_tf.models.inception import (InceptionWidths, cat_widths, inception_generator,
                                       inception_macs, widths_of)
@@ -190,16 +189,12 @@ def test_macs_budget_accepts_suffixes_and_rejects_the_rest():
 def test_command_line_writes_student_and_widths(teacher, tmp_path):
     teacher.save(tmp_path / "teacher.keras")
     budget = 0.5 * full_macs(teacher)
-    out = subprocess.run([sys.executable, "-m", "itgc_tf.prune",
-                          f"--teacher={tmp_path / 'teacher.keras'}",
-                          f"--macs_budget={budget / 1e6}M",
-                          f"--input_size={SIZE}", "--min_channels=4",
-                          f"--output={tmp_path / 'student'}"],
-                         capture_output=True, text=True, timeout=300)
+    out = run_command("itgc_tf.prune", f"--teacher={tmp_path / 'teacher.keras'}",
+                      f"--macs_budget={budget / 1e6}M", f"--input_size={SIZE}",
+                      "--min_channels=4", f"--output={tmp_path / 'student'}", expect_ok=False)
     assert out.returncode == 0, out.stderr[-2000:]
     claim = json.loads((tmp_path / "student" / "widths.json").read_text())
     assert 0.98 * budget <= claim["macs"] <= budget
-    bad = subprocess.run([sys.executable, "-m", "itgc_tf.prune", f"--teacher={tmp_path}",
-                          "--macs_budget=2.6X", f"--output={tmp_path / 'x'}"],
-                         capture_output=True, text=True, timeout=300)
+    bad = run_command("itgc_tf.prune", f"--teacher={tmp_path}", "--macs_budget=2.6X",
+                      f"--output={tmp_path / 'x'}", expect_ok=False)
     assert bad.returncode != 0 and "Fix: write e.g. 2.6G" in bad.stderr

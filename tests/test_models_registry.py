@@ -45,7 +45,8 @@ def test_generator_shapes_range_and_params(name):
     ("mobile_resnet_6blocks", "batch", True),
     ("unet_128", "instance", True),
     ("spade", "batch", False),
-    ("inception_resnet_9blocks", "instance", True),
+    pytest.param("inception_resnet_9blocks", "instance", True,
+                 marks=pytest.mark.slow),  # the largest generator: save, load, export
 ])
 def test_generator_savedmodel_roundtrip(name, norm, dropout, tmp_path):
     size = GENERATOR_SIZES[name]

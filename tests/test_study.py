@@ -27,6 +27,9 @@ def quick(tmp_path_factory):
     return root, cells
 
 
+# The quick grid trains four toy cells (~40 s on 2 idle cores): its tests are slow, so
+# that the file starts first under pytest-xdist (tests/conftest.py).
+@pytest.mark.slow
 def test_quick_cells_are_finished_run_folders(quick):
     root, cells = quick
     assert [c.key for c in cells] == ["enhance/kd/off/seed0", "enhance/kd/authors/seed0",
@@ -48,6 +51,7 @@ def test_quick_cells_are_finished_run_folders(quick):
         assert (result["contrastive_gap"] is not None) == vem_on
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_cells_and_writes_report(quick):
     root, cells = quick
     before = {c.key: (root / "runs" / c.key / "result.json").stat().st_mtime_ns for c in cells}
@@ -63,6 +67,7 @@ def test_rerun_skips_finished_cells_and_writes_report(quick):
     assert "| enhance | kd | authors | psnr_vs_teacher | 2 |" in (root / "tables.md").read_text()
 
 
+@pytest.mark.slow
 def test_paired_statistics_equal_scipy_on_recorded_numbers(quick):
     root, cells = quick
     if not (root / "results.json").is_file():  # run alone: the rerun test writes the report

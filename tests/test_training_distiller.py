@@ -33,6 +33,7 @@ def test_recipe_trains_with_finite_trackers(recipe, vem_weight):
         assert np.all(np.isfinite(values)), name
 
 
+@pytest.mark.slow  # traces the replicated step: ~1 min on 2 idle cores
 def test_trains_under_two_replicas(two_replica_strategy):
     """gan_compression holds every kd term too; VEM on."""
     with two_replica_strategy.scope():
@@ -143,6 +144,7 @@ def test_bad_configurations_are_rejected_with_the_fix():
         toy_distiller("gan_compression", recipe_options={"distill_pairs": (("nope", "block_2"),)})
 
 
+@pytest.mark.slow  # two distillers traced and trained
 def test_vem_on_a_feature_map_pair_and_on_ground_truth():
     distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("block_2", "block_2"),
                                               critic_blocks=2))
@@ -178,6 +180,7 @@ def test_omgd_trains_teachers_online_and_student_from_them(vem_weight):
         assert np.all(np.isfinite(values)), name
 
 
+@pytest.mark.slow  # traces the replicated OMGD step
 def test_omgd_under_two_replicas(two_replica_strategy):
     from distill_helpers import toy_omgd_distiller
     with two_replica_strategy.scope():

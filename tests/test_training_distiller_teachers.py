@@ -126,6 +126,7 @@ def test_online_teacher_options_are_rejected_for_frozen_teachers(options, match)
                   **options)
 
 
+@pytest.mark.slow  # traces the replicated step
 def test_gated_teacher_steps_under_two_replicas(two_replica_strategy):
     with two_replica_strategy.scope():
         distiller, teacher = _distiller(teacher_every_n_steps=2)

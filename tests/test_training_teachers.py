@@ -42,6 +42,7 @@ def test_pix2pix_learns_the_mapping():
     assert history["g_l1"][-1] < history["g_l1"][0]
 
 
+@pytest.mark.slow  # trains a toy CycleGAN for several epochs
 def test_cyclegan_cycle_loss_drops():
     a, b = blocky_images(8, seed=1), blocky_images(8, seed=2)
     teacher = CycleGANTeacher(

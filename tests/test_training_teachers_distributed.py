@@ -1,6 +1,7 @@
 """Teachers under a 2-replica MirroredStrategy (two logical CPUs)."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from itgc_tf.models.discriminators import n_layer_discriminator
@@ -51,6 +52,7 @@ def test_pix2pix_two_replicas_equal_one(two_replica_strategy):
     assert moved > 1e-3  # the comparison above is not between idle models
 
 
+@pytest.mark.slow  # traces the replicated CycleGAN step
 def test_cyclegan_trains_under_a_strategy(two_replica_strategy):
     with two_replica_strategy.scope():
         teacher = CycleGANTeacher(
