@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from itgc_tf.export import export_saved_model, export_tflite
+from itgc_tf.export import export_saved_model, export_tflite, saved_model
+from itgc_tf.models import layers
 from itgc_tf.models.layers import InstanceNorm
 from itgc_tf.models.resnet import resnet_generator
 from itgc_tf.perf.trace import trace_events
@@ -141,10 +142,12 @@ def test_channel_mismatches_are_reported(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-# The fused instance norm (itgc_tf.models.layers.fused_instance_norm) in the serving
+# The fused instance norm (itgc_tf.models.layers.instance_norm_kernel) in the serving
 # signatures of a MobileResNet student with one block (9 instance norms; H, W padded to
-# multiples of 4), here from 16 x 16 pixels on (the default threshold suits 256 pixels).
-FUSED_FROM = 16 * 16
+# multiples of 4). Its activations are far below the default thresholds (which suit
+# 256 pixels), so the export runs with every norm fusing and dynamic batches of at least
+# 16 x 16 pixels served image by image.
+PER_IMAGE_FROM = 16 * 16
 NORMS = 9
 
 
@@ -152,8 +155,11 @@ NORMS = 9
 def student(tmp_path_factory):
     keras.utils.set_random_seed(0)
     generator = resnet_generator(3, 3, ngf=4, n_blocks=1, mobile=True)
-    export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
-                                    input_nc=3, output_nc=3, fused_norm_min_pixels=FUSED_FROM)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layers, "FUSED_MIN_ELEMENTS", 1)
+        patch.setattr(saved_model, "PER_IMAGE_MIN_PIXELS", PER_IMAGE_FROM)
+        export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
+                                        input_nc=3, output_nc=3)
     return generator, export_dir, tf.saved_model.load(export_dir)
 
 
@@ -184,13 +190,15 @@ def test_fused_serving_signatures_equal_keras_and_the_portable_signature(student
                                _serve(loaded, "tflite", odd), atol=1e-5)
 
 
-def test_serving_runs_the_fused_kernel_from_the_size_threshold_on_and_tflite_never(student):
+def test_serving_runs_the_fused_kernel_per_image_and_tflite_never(student):
     generator, _, loaded = student
     assert sum(isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()) == NORMS
-    large, small = smooth_images(2, 16), smooth_images(1, 12)
+    large, small = smooth_images(2, 16), smooth_images(2, 12)
     assert _fused_norm_ops_run(loaded, "serving_default", large[:1]) == NORMS
     assert _fused_norm_ops_run(loaded, "serving_default", large) == 2 * NORMS  # per image
     assert _fused_norm_ops_run(loaded, "uint8", _to_uint8(large[:1])) == NORMS
+    assert _fused_norm_ops_run(loaded, "serving_default", small[:1]) == NORMS
+    # A dynamic batch of small images runs whole, in the portable form.
     assert _fused_norm_ops_run(loaded, "serving_default", small) == 0
     assert _fused_norm_ops_run(loaded, "tflite", large[:1]) == 0
 

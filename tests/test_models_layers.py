@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from itgc_tf.models import layers
 from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, ReflectionPad2D, SizeCheck,
-                                   check_size, fused_instance_norm, leaky_relu, norm_layer,
+                                   check_size, instance_norm_kernel, leaky_relu, norm_layer,
                                    uses_bias)
 
 
@@ -69,37 +70,94 @@ def _op_types(fn, x):
     return {op.type for op in tf.function(fn).get_concrete_function(x).graph.get_operations()}
 
 
-@pytest.mark.parametrize("affine", [False, True])
-@pytest.mark.parametrize("shape", [(7, 9, 1), (13, 5, 16), (33, 17, 40)])
-def test_fused_instance_norm_of_one_image_equals_numpy_and_the_portable_form(affine, shape):
-    rng = np.random.default_rng(sum(shape))
-    x = tf.constant(rng.normal(2.0, 3.0, (1, *shape)), tf.float32)
+def _all_op_types(fn, x):
+    """Op types of fn's graph including its branch and loop functions (tf.cond)."""
+    graph_def = tf.function(fn).get_concrete_function(x).graph.as_graph_def()
+    return ({node.op for node in graph_def.node}
+            | {node.op for function in graph_def.library.function for node in function.node_def})
+
+
+def _numpy_instance_norm(array, gamma=None, beta=None):
+    normalised = ((array - array.mean((1, 2), keepdims=True))
+                  / np.sqrt(array.var((1, 2), keepdims=True) + 1e-5))
+    return normalised if gamma is None else normalised * gamma + beta
+
+
+def _norm(affine, channels, seed):
+    rng = np.random.default_rng(seed)
     layer = InstanceNorm(affine=affine)
-    layer.build(x.shape)
+    layer.build((None, None, None, channels))
     if affine:
-        layer.gamma.assign(rng.normal(1.0, 0.5, shape[-1]))
-        layer.beta.assign(rng.normal(0.0, 0.5, shape[-1]))
-    with fused_instance_norm():
+        layer.gamma.assign(rng.normal(1.0, 0.5, channels))
+        layer.beta.assign(rng.normal(0.0, 0.5, channels))
+    return layer
+
+
+@pytest.mark.parametrize("affine", [False, True])
+@pytest.mark.parametrize("shape", [(1, 7, 9, 1), (1, 13, 5, 16), (3, 33, 17, 40)])
+def test_fused_instance_norm_equals_numpy_and_the_portable_form(affine, shape):
+    x = tf.constant(np.random.default_rng(sum(shape)).normal(2.0, 3.0, shape), tf.float32)
+    layer = _norm(affine, shape[-1], sum(shape))
+    with instance_norm_kernel("fused"):
         fused = layer(x).numpy()
         assert "FusedBatchNormV3" in _op_types(layer, x)  # really the fused kernel
-    portable = layer(x).numpy()
-    assert "FusedBatchNormV3" not in _op_types(layer, x)
-    array = x.numpy()
-    expected = ((array - array.mean((1, 2), keepdims=True))
-                / np.sqrt(array.var((1, 2), keepdims=True) + 1e-5))
-    if affine:
-        expected = expected * layer.gamma.numpy() + layer.beta.numpy()
-    np.testing.assert_allclose(fused, expected, atol=1e-5)
+    with instance_norm_kernel("portable"):
+        portable = layer(x).numpy()
+        assert "FusedBatchNormV3" not in _op_types(layer, x)
+    gamma, beta = (layer.gamma.numpy(), layer.beta.numpy()) if affine else (None, None)
+    np.testing.assert_allclose(fused, _numpy_instance_norm(x.numpy(), gamma, beta), atol=1e-5)
     np.testing.assert_allclose(fused, portable, atol=1e-5)
 
 
-def test_fused_instance_norm_keeps_the_portable_form_for_batches_and_unknown_batch_sizes():
-    x = tf.random.stateless_normal((3, 6, 5, 4), seed=(5, 6)) * 2 + 1
+@pytest.mark.parametrize("affine", [False, True])
+def test_fused_instance_norm_gradients_equal_the_portable_forms(affine):
+    """First-order (training) and second-order (gradient penalties) gradients with
+    respect to the input and to gamma, beta, at batch 1 and 3."""
+    for batch in (1, 3):
+        x = tf.random.stateless_normal((batch, 11, 7, 5), seed=(batch, 2)) * 2 + 1
+        weights = tf.random.stateless_normal(x.shape, seed=(batch, 3))
+        layer = _norm(affine, 5, batch)
+        grads = {}
+        for kind in ("fused", "portable"):
+            with instance_norm_kernel(kind):
+                with tf.GradientTape() as outer:
+                    outer.watch(x)
+                    with tf.GradientTape() as inner:
+                        inner.watch(x)
+                        loss = tf.reduce_sum(tf.nn.relu(layer(x)) * weights)
+                    dx, *dweights = inner.gradient(loss, [x, *layer.trainable_weights])
+                    penalty = tf.reduce_sum(dx * dx)
+                grads[kind] = [dx, *dweights, outer.gradient(penalty, x)]
+        for fused, portable in zip(grads["fused"], grads["portable"]):
+            np.testing.assert_allclose(fused.numpy(), portable.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_auto_instance_norm_fuses_from_the_element_threshold_on(monkeypatch):
+    """"auto": fused where one image's activation has at least FUSED_MIN_ELEMENTS
+    elements (static, or by tf.cond where H, W are dynamic); a dynamic batch stays
+    portable; "portable" never fuses; with a GPU "auto" stays portable."""
+    monkeypatch.setattr(layers, "FUSED_MIN_ELEMENTS", 6 * 5 * 4)
     layer = InstanceNorm()
-    with fused_instance_norm():
-        np.testing.assert_array_equal(layer(x).numpy(), InstanceNorm()(x).numpy())
-        assert "FusedBatchNormV3" not in _op_types(layer, x)
-        assert "FusedBatchNormV3" not in _op_types(layer, tf.TensorSpec([None, 6, 5, 4]))
+    large = tf.random.stateless_normal((2, 6, 5, 4), seed=(5, 6)) * 2 + 1
+    assert "FusedBatchNormV3" in _op_types(layer, large)
+    assert "FusedBatchNormV3" not in _op_types(layer, large[:, :5])
+    assert "FusedBatchNormV3" not in _op_types(layer, tf.TensorSpec([None, 6, 5, 4]))
+    dynamic = tf.TensorSpec([2, None, None, 4])
+    assert {"FusedBatchNormV3", "Mean"} <= _all_op_types(layer, dynamic)
+    served = tf.function(layer, input_signature=[dynamic])
+    for x in (large, large[:, :5]):
+        np.testing.assert_allclose(served(x).numpy(), _numpy_instance_norm(x.numpy()),
+                                   atol=1e-5)
+    with instance_norm_kernel("portable"):
+        assert "FusedBatchNormV3" not in _all_op_types(layer, large)
+        assert "FusedBatchNormV3" not in _all_op_types(layer, dynamic)
+    monkeypatch.setattr(layers, "auto_fuses_instance_norm", lambda: False)  # a GPU machine
+    assert "FusedBatchNormV3" not in _all_op_types(layer, large)
+    with instance_norm_kernel("fused"):
+        assert "FusedBatchNormV3" in _op_types(layer, large)
+    with pytest.raises(ValueError, match="Unknown instance norm kernel 'fast'"):
+        with instance_norm_kernel("fast"):
+            pass
 
 
 def test_instance_norm_computes_in_float32_under_mixed_precision():

@@ -18,12 +18,13 @@ image separately, so a batch may mix sizes; it exists when input_nc and output_n
 are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
 `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 
-Instance norms: the serving signatures run images of at least `FUSED_MIN_PIXELS` pixels
-one at a time with TF's fused batch-norm kernel (`itgc_tf.models.layers.fused_instance_norm`;
-faster in TF from about that size, same values to float rounding; a batch maps over its
-images) and smaller ones in the Keras model's own form. `tflite` always uses that form,
-whose ops TFLite runs in XNNPACK (float and int8): it is what `itgc_tf.export.tflite`
-converts, where the fused op would become the slow SUB/SQUARED_DIFFERENCE path.
+Instance norms: the serving signatures let each `InstanceNorm` choose TF's fused
+batch-norm kernel for large activations (`itgc_tf.models.layers.instance_norm_kernel`,
+"auto"; same values to float rounding); a batch of dynamic size N holding images of at
+least `PER_IMAGE_MIN_PIXELS` pixels runs image by image, so that its norms can fuse.
+`tflite` always uses the portable form, whose ops TFLite runs in XNNPACK (float and
+int8): it is what `itgc_tf.export.tflite` converts, where the fused op would become the
+slow SUB/SQUARED_DIFFERENCE path.
 
 A generator of label maps (GauGAN / SPADE, ``label_maps``: the data's `DataConfig`)
 takes semantic maps, not images; its signatures are instead:
@@ -45,13 +46,14 @@ import tensorflow as tf
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data.labels import semantic_map
 from itgc_tf.export.padding import pad_to_multiple, size_rule
-from itgc_tf.models.layers import InstanceNorm, fused_instance_norm
+from itgc_tf.models.layers import InstanceNorm, auto_fuses_instance_norm, instance_norm_kernel
 
 _IMAGE_CHANNELS = (1, 3, 4)
 TFLITE_SIGNATURE = "tflite"
-# Fewest pixels (H * W) of one image whose instance norms run fused: below it the fused
-# kernel's fixed cost per call outweighs its saving (docs/PERFORMANCE.md, student).
-FUSED_MIN_PIXELS = 192 * 192
+# Fewest pixels (H * W) of the images of a dynamic-size batch that is served image by
+# image (its instance norms then fuse): below it the per-image loop costs more than the
+# fused norms save (docs/PERFORMANCE.md, student).
+PER_IMAGE_MIN_PIXELS = 192 * 192
 
 
 def _input_shape(generator, input_nc):
@@ -75,38 +77,36 @@ def _to_uint8(images):
     return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
 
 
-def _serve(generator, images, fused_min_pixels):
+def _serve(generator, images, fused):
     """generator(images) for the serving signatures: float32 [N, H, W, C] -> float32
-    outputs (cast: also under mixed precision). Images of at least ``fused_min_pixels``
-    pixels (None: never) run their instance norms fused, one image at a time (a batch
-    maps over its images); decided at trace time where the shape is static, else by
-    tf.cond."""
-    def portable():
-        return tf.cast(generator(images, training=False), tf.float32)
+    outputs (cast: also under mixed precision). ``fused``: the instance norms choose
+    their kernel ("auto"; a dynamic N of 1 is made static, a dynamic N of images of at
+    least `PER_IMAGE_MIN_PIXELS` pixels maps over its images, decided by tf.cond where
+    the shape is dynamic); else the portable form only."""
+    def run(batch, kind="auto"):
+        with instance_norm_kernel(kind):
+            return tf.cast(generator(batch, training=False), tf.float32)
 
-    def fused(one_image):
-        with fused_instance_norm():
-            return tf.cast(generator(tf.ensure_shape(one_image, [1, *images.shape[1:]]),
-                                     training=False), tf.float32)
+    def one_image(image):
+        return run(tf.ensure_shape(image, [1, *images.shape[1:]]))
 
     def per_image():
-        return tf.map_fn(lambda image: fused(image[tf.newaxis])[0], images,
+        return tf.map_fn(lambda image: one_image(image[tf.newaxis])[0], images,
                          fn_output_signature=tf.float32, parallel_iterations=1)
 
-    batch, height, width = images.shape[:3]
-
-    def fused_by_batch():
-        if batch is not None:
-            return fused(images) if batch == 1 else per_image()
-        return tf.cond(tf.equal(tf.shape(images)[0], 1), lambda: fused(images), per_image)
-
-    if fused_min_pixels is None or not any(isinstance(layer, InstanceNorm)
-                                           for layer in generator._flatten_layers()):
-        return portable()
-    if None not in (height, width):
-        return fused_by_batch() if height * width >= fused_min_pixels else portable()
+    if not fused:
+        return run(images, "portable")
+    if images.shape[0] is not None or not auto_fuses_instance_norm() or not any(
+            isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()):
+        return run(images)
     shape = tf.shape(images)
-    return tf.cond(shape[1] * shape[2] >= fused_min_pixels, fused_by_batch, portable)
+    height, width = images.shape[1:3]
+    if None in (height, width):
+        large = shape[1] * shape[2] >= PER_IMAGE_MIN_PIXELS
+        batch = lambda: tf.cond(large, per_image, lambda: run(images))
+    else:
+        batch = per_image if height * width >= PER_IMAGE_MIN_PIXELS else lambda: run(images)
+    return tf.cond(tf.equal(shape[0], 1), lambda: one_image(images), batch)
 
 
 def _check_label_maps(input_shape, label_maps):
@@ -151,7 +151,7 @@ def _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc):
 
 
 def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps=None,
-                       overwrite=False, fused_norm_min_pixels=FUSED_MIN_PIXELS):
+                       overwrite=False):
     """Write `generator` as a SavedModel with the signatures in the module docstring.
 
     The SavedModel is written to a temporary directory beside `export_dir` and
@@ -166,9 +166,6 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
         (label_nc, contain_dontcare_label, no_instance) for a generator of semantic
         maps (input_nc = its semantic_nc): the label-map signatures.
       overwrite: replace an existing `export_dir`.
-      fused_norm_min_pixels: the serving signatures run instance norms fused on images
-        of at least this many pixels (H * W after padding); None: never (module
-        docstring).
 
     Returns:
       The absolute export directory.
@@ -182,7 +179,7 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
 
     def generate(images, fused=True):
         padded, crop = pad_to_multiple(images, multiple, minimum)
-        outputs = _serve(generator, padded, fused_norm_min_pixels if fused else None)
+        outputs = _serve(generator, padded, fused)
         if outputs.shape[-1] != output_nc:
             raise ValueError(f"The generator outputs {outputs.shape[-1]} channels but output_nc="
                              f"{output_nc}; pass the generator's output channel count as output_nc.")

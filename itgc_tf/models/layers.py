@@ -9,6 +9,7 @@ initialised 1, β 0, as PyTorch's ``affine=True``), whose |γ| rank channels for
 """
 import contextlib
 import contextvars
+import functools
 
 import keras
 import tensorflow as tf
@@ -29,7 +30,8 @@ def leaky_relu(x, negative_slope=0.2):
     (LeakyReluGrad) needs the pre-activation tensor that the fusion removes, so the
     remapper gave up on the whole training graph ("remapper failed: ... fanout
     LeakyReluGrad exist for missing node"), losing every fusion in it. A gradient
-    that reads y keeps the fusion. Any shape; same dtype out.
+    that reads y keeps the fusion: TF's own LeakyReluGrad kernel on y (one element-wise
+    op, 2-3x faster than comparing and selecting). Any shape; same dtype out.
     """
     if not 0 <= negative_slope < 1:
         raise ValueError(f"leaky_relu needs 0 <= negative_slope < 1, got {negative_slope}.")
@@ -39,7 +41,7 @@ def leaky_relu(x, negative_slope=0.2):
         y = tf.nn.leaky_relu(x, negative_slope)
 
         def grad(dy):
-            return tf.where(y > 0, dy, dy * tf.cast(negative_slope, dy.dtype))
+            return tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=negative_slope)
 
         return y, grad
 
@@ -66,23 +68,44 @@ class LeakyReLU(keras.layers.Layer):
         return super().get_config() | {"negative_slope": self.negative_slope}
 
 
-_FUSED_INSTANCE_NORM = contextvars.ContextVar("fused_instance_norm", default=False)
+INSTANCE_NORM_KERNELS = ("auto", "fused", "portable")
+# Fewest elements (H * W * C) of one image's activation whose instance norm runs fused
+# under "auto": below it the fused kernel's fixed cost per call outweighs its saving
+# (forward + backward, docs/PERFORMANCE.md: 2**16 elements 0.6-0.8x, 2**18 1.6-1.7x).
+FUSED_MIN_ELEMENTS = 2 ** 17
+_INSTANCE_NORM_KERNEL = contextvars.ContextVar("instance_norm_kernel", default="auto")
 
 
 @contextlib.contextmanager
-def fused_instance_norm():
-    """Within it, `InstanceNorm` layers traced on a batch of statically one image run
-    TF's fused batch-norm kernel (``FusedBatchNormV3`` in training mode: the batch
-    statistics of a [1, H, W, C] tensor are its instance statistics); others keep the
-    portable form. Same values to float rounding; faster in TF on large activations
-    (oneDNN: one pass instead of MEAN, ADD, MUL passes), but TFLite lowers that op to SUB and SQUARED_DIFFERENCE
-    (its slow int8 path), so only the SavedModel's serving signatures trace under it
-    (`itgc_tf.export.saved_model`). Read at trace time; training never uses it."""
-    token = _FUSED_INSTANCE_NORM.set(True)
+def instance_norm_kernel(kind):
+    """`InstanceNorm` layers traced within it use the given kernel:
+
+    - ``"auto"`` (the default): on a machine without a GPU, the fused kernel where the
+      batch size is static and one image's activation has at least
+      `FUSED_MIN_ELEMENTS` elements (decided by ``tf.cond`` where H or W is dynamic),
+      else the portable form (always with a GPU: the fused kernel was measured on CPU
+      only, and on a GPU one call per image would multiply kernel launches);
+    - ``"fused"``: the fused kernel wherever the batch size is static;
+    - ``"portable"``: the portable form only. TFLite lowers the fused op to SUB and
+      SQUARED_DIFFERENCE (its slow int8 path), so what TFLite converts traces under it
+      (`itgc_tf.export.saved_model`'s ``tflite`` signature).
+
+    Read at trace time: the kernel is part of the traced graph.
+    """
+    if kind not in INSTANCE_NORM_KERNELS:
+        raise ValueError(f"Unknown instance norm kernel {kind!r}; expected one of "
+                         f"{INSTANCE_NORM_KERNELS}.")
+    token = _INSTANCE_NORM_KERNEL.set(kind)
     try:
         yield
     finally:
-        _FUSED_INSTANCE_NORM.reset(token)
+        _INSTANCE_NORM_KERNEL.reset(token)
+
+
+@functools.cache
+def auto_fuses_instance_norm():
+    """Whether "auto" (`instance_norm_kernel`) may choose the fused kernel: no GPU visible."""
+    return not tf.config.list_physical_devices("GPU")
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
@@ -91,13 +114,18 @@ class InstanceNorm(keras.layers.Layer):
     per example and channel (PyTorch ``InstanceNorm2d(affine=False)``); with
     ``affine`` then times ``gamma`` plus ``beta`` (per channel, PyTorch ``affine=True``).
 
-    Same values as ``keras.layers.GroupNormalization(groups=-1, center=False,
-    scale=False)`` (two-pass variance, float32 arithmetic under mixed precision), but
-    written with 4-D reductions over axes 1, 2, multiplications and additions only:
-    TFLite's XNNPACK delegate runs those in float and int8, whereas Keras' form (5-D
-    reshape, float-only NEG and SQUARE, a broadcasting SUB) fell back to slow
-    reference kernels (the int8 student was 4x slower; docs/PERFORMANCE.md). Under
-    `fused_instance_norm` a batch of one image uses the fused kernel instead.
+    Two kernels, same values to float rounding (`instance_norm_kernel` chooses):
+    - fused: TF's fused batch-norm op in training mode (``FusedBatchNormV3``) on each
+      image [1, H, W, C] of a static batch, whose batch statistics are the image's
+      instance statistics; one oneDNN pass forward and one backward (its gradient is
+      ``FusedBatchNormGradV3``) instead of MEAN, ADD, MUL passes: about 2x faster on
+      large activations, slower on small ones.
+    - portable: 4-D reductions over axes 1, 2, multiplications and additions only
+      (any batch, also dynamic): TFLite's XNNPACK delegate runs those in float and
+      int8, whereas Keras' ``GroupNormalization(groups=-1)`` form (5-D reshape,
+      float-only NEG and SQUARE, a broadcasting SUB) fell back to slow reference
+      kernels (the int8 student was 4x slower; docs/PERFORMANCE.md).
+    Both compute in float32 under mixed precision (two-pass variance).
 
     Shapes: [B, H, W, C] -> [B, H, W, C].
     """
@@ -116,10 +144,21 @@ class InstanceNorm(keras.layers.Layer):
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)
-        if _FUSED_INSTANCE_NORM.get() and x.shape[0] == 1:
-            normalised = self._fused(x)
-        else:
+        kind = _INSTANCE_NORM_KERNEL.get()
+        batch, height, width, channels = x.shape
+        if kind == "portable" or batch is None:
             normalised = self._portable(x)
+        elif kind == "fused":
+            normalised = self._fused(x)
+        elif not auto_fuses_instance_norm():
+            normalised = self._portable(x)
+        elif None not in (height, width):
+            large = height * width * channels >= FUSED_MIN_ELEMENTS
+            normalised = self._fused(x) if large else self._portable(x)
+        else:
+            shape = tf.shape(x)
+            normalised = tf.cond(shape[1] * shape[2] * channels >= FUSED_MIN_ELEMENTS,
+                                 lambda: self._fused(x), lambda: self._portable(x))
         return tf.cast(normalised, inputs.dtype)
 
     def _scale_and_offset(self):
@@ -139,18 +178,24 @@ class InstanceNorm(keras.layers.Layer):
         return normalised if gamma is None else normalised * gamma + beta
 
     def _fused(self, x):
-        """FusedBatchNormV3 in training mode on float32 [1, H, W, C] (batch statistics =
-        the image's instance statistics; the raw op keeps epsilon exact, where
+        """FusedBatchNormV3 in training mode on each float32 [1, H, W, C] image of a
+        static batch (the raw op keeps epsilon exact, where
         tf.compat.v1.nn.fused_batch_norm raises it to 1.001e-5)."""
         gamma, beta = self._scale_and_offset()
         channels = x.shape[-1]
-        normalised, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=x, scale=tf.ones([channels]) if gamma is None else gamma,
-            offset=tf.zeros([channels]) if beta is None else beta,
-            mean=tf.constant([], tf.float32), variance=tf.constant([], tf.float32),
-            epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC",
-            is_training=True)
-        return normalised
+        scale = tf.ones([channels]) if gamma is None else gamma
+        offset = tf.zeros([channels]) if beta is None else beta
+
+        def normalise(image):
+            normalised, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=image, scale=scale, offset=offset, mean=tf.constant([], tf.float32),
+                variance=tf.constant([], tf.float32), epsilon=self.epsilon,
+                exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+            return normalised
+
+        if x.shape[0] == 1:
+            return normalise(x)
+        return tf.concat([normalise(image) for image in tf.split(x, x.shape[0])], 0)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
