@@ -108,11 +108,16 @@ def _perturbed_critic(base_width, n_blocks, size, seed):
 
 @pytest.mark.parametrize("base_width,n_blocks,size", [(16, 7, 256), (8, 3, 40)])
 @pytest.mark.parametrize("training", [False, True])
-def test_energies_equal_an_independent_numpy_reference(base_width, n_blocks, size, training):
+@pytest.mark.parametrize("graph", [False, True])
+def test_energies_equal_an_independent_numpy_reference(base_width, n_blocks, size, training,
+                                                       graph):
+    """Eagerly and in a tf.function (where grappler's fusions apply: one of TF 2.21's
+    gave the stem a LeakyReLU slope of 0.2 instead of 0.01)."""
     critic, t, s = _perturbed_critic(base_width, n_blocks, size, seed=size)
     params = _params(critic)  # before the call: a training call refines (u, v)
     expected, sigmas = np_resnet_ebm(params, t, s, training)
-    energies = critic((t, s), training=training).numpy()
+    call = tf.function(critic) if graph else critic
+    energies = call((t, s), training=training).numpy()
     bounded = [sigma for is_bounded, sigma in sigmas if is_bounded]
     assert min(bounded) < 1 < max(bounded)  # both sides of the bound are exercised
     scale = np.abs(expected).max()

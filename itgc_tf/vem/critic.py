@@ -45,6 +45,30 @@ def avg_pool_half(x):
     return tf.nn.avg_pool2d(x, ksize=3, strides=2, padding="VALID")
 
 
+def pooled_conv_kernel(kernel):
+    """The 2x2 average pool (stride 2) of a 3x3 convolution folded into its kernel: for
+    [3, 3, C, D] ``kernel`` the [4, 4, C, D] K with conv(x, K, stride 2, zero padding 1)
+    = avg_pool_2x2(conv(x, kernel, stride 1, SAME)) exactly (both are linear; the
+    pooled outputs see only in-range or zero-padded inputs). 4/9 of the MACs, and no
+    pooling pass forward or backward."""
+    return 0.25 * sum(tf.pad(kernel, [[a, 1 - a], [b, 1 - b], [0, 0], [0, 0]])
+                      for a in (0, 1) for b in (0, 1))
+
+
+def _pooled_conv(x, kernel):
+    """avg_pool_2x2(conv3x3(x)) given ``kernel`` = `pooled_conv_kernel` of the 3x3
+    kernel (no bias). [B, H, W, C] -> [B, H // 2, W // 2, D]."""
+    return tf.nn.conv2d(x, kernel, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
+
+
+def _biased_leaky_relu(x, bias, leak):
+    """LeakyReLU(x + bias), bias [C]. Biases are added after a sum of convolutions, never
+    between a convolution and an addition: TF 2.21's oneDNN remapper fuses Conv2D +
+    BiasAdd + Add + LeakyRelu into one op that applies slope 0.2 whatever the alpha
+    (tests/test_vem_critic_reference.py compares graph-mode energies with NumPy)."""
+    return leaky_relu(tf.nn.bias_add(x, bias), leak)
+
+
 def _check_same_size(t, s, note=""):
     """Raise a clear error when t and s have different (known) spatial sizes."""
     a, b = t.shape[1:3], s.shape[1:3]
@@ -85,13 +109,24 @@ class _ResBlock(keras.layers.Layer):
         convs = dict(conv1=self.conv1, conv2=self.conv2, shortcut=self.shortcut)
         return {name: conv for name, conv in convs.items() if conv is not None}
 
+    def kernels(self, training=False):
+        """{name: kernel} for `call`: conv1's normalized kernel; conv2's and the
+        shortcut's with the block's average pool folded in (`pooled_conv_kernel`)."""
+        return {name: conv.normalized_kernel(training) if name == "conv1"
+                else pooled_conv_kernel(conv.normalized_kernel(training))
+                for name, conv in self.sn_layers().items()}
+
     def call(self, h, kernels, training=False):
-        """kernels: {name: normalized kernel} of `sn_layers` (`EnergyCritic.kernels`)."""
-        branch = self.conv2(leaky_relu(self.conv1(h, kernels["conv1"]), self.leak),
-                            kernels["conv2"])
-        skip = self.shortcut(h, kernels["shortcut"]) if self.shortcut is not None else h
-        out = tf.nn.avg_pool2d(skip + branch, ksize=2, strides=2, padding="VALID")
-        return leaky_relu(out, self.leak)
+        """kernels: `kernels` (per chain: `EnergyCritic.kernels`). The pool distributes
+        over the sum: pool(skip + branch) = pool(skip) + pool(branch), each pooled
+        convolution run as one stride-2 convolution."""
+        branch = _pooled_conv(leaky_relu(self.conv1(h, kernels["conv1"]), self.leak),
+                              kernels["conv2"])
+        if self.shortcut is not None:
+            skip, bias = _pooled_conv(h, kernels["shortcut"]), self.conv2.bias + self.shortcut.bias
+        else:
+            skip, bias = tf.nn.avg_pool2d(h, ksize=2, strides=2, padding="VALID"), self.conv2.bias
+        return _biased_leaky_relu(skip + branch, bias, self.leak)
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
@@ -163,25 +198,23 @@ class EnergyCritic(Critic):
     def kernels(self, training=False):
         """Every spectrally normalised kernel, {"stem", "head": kernel, "block_i":
         {name: kernel}}: W / sigma per `SNConv2D.normalized_kernel` (a training call
-        refines each layer's power iteration once)."""
+        refines each layer's power iteration once), the blocks' in the form their
+        call takes (`_ResBlock.kernels`)."""
         return dict(stem=self.stem.normalized_kernel(training),
                     head=self.head.normalized_kernel(training),
-                    **{block.name: {name: conv.normalized_kernel(training)
-                                    for name, conv in block.sn_layers().items()}
-                       for block in self.blocks})
+                    **{block.name: block.kernels(training) for block in self.blocks})
 
     def condition(self, s, training=False):
-        """{"s_stem": the stem conv's s half plus its bias [B, H', W', base_width // 2]
-        (s pooled first with ``pool_inputs``), "kernels": `kernels`}: constant along a
-        Langevin chain, so computed once for it (the stem conv is linear in its input
-        channels: stem(concat(t, s)) = conv(t, W_t) + conv(s, W_s) + b)."""
+        """{"s_stem": the stem conv's s half [B, H', W', base_width // 2] (s pooled first
+        with ``pool_inputs``), "kernels": `kernels`}: constant along a Langevin chain, so
+        computed once for it (the stem conv is linear in its input channels:
+        stem(concat(t, s)) = conv(t, W_t) + conv(s, W_s) + b)."""
         s = tf.cast(s, tf.float32)
         self._check_input(s, self.s_channels, "s")
         s = avg_pool_half(s) if self.pool_inputs else s
         kernels = self.kernels(training)
         w_s = kernels["stem"][:, :, self.t_channels:, :]
-        return dict(s_stem=tf.nn.bias_add(tf.nn.conv2d(s, w_s, 1, "SAME"), self.stem.bias),
-                    kernels=kernels)
+        return dict(s_stem=tf.nn.conv2d(s, w_s, 1, "SAME"), kernels=kernels)
 
     def energy_given(self, t, cond, training=False):
         del training  # the kernels in cond carry the training-time power iteration
@@ -191,7 +224,8 @@ class EnergyCritic(Critic):
         kernels = cond["kernels"]
         _check_same_size(t, cond["s_stem"], "after pooling" if self.pool_inputs else "")
         w_t = kernels["stem"][:, :, :self.t_channels, :]
-        h = leaky_relu(tf.nn.conv2d(t, w_t, 1, "SAME") + cond["s_stem"], self.leak)
+        h = _biased_leaky_relu(tf.nn.conv2d(t, w_t, 1, "SAME") + cond["s_stem"], self.stem.bias,
+                               self.leak)
         for block in self.blocks:
             h = block(h, kernels[block.name])
         h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
