@@ -57,8 +57,12 @@ def pooled_conv_kernel(kernel):
 
 def _pooled_conv(x, kernel):
     """avg_pool_2x2(conv3x3(x)) given ``kernel`` = `pooled_conv_kernel` of the 3x3
-    kernel (no bias). [B, H, W, C] -> [B, H // 2, W // 2, D]."""
-    return tf.nn.conv2d(x, kernel, strides=2, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
+    kernel (no bias). [B, H, W, C] -> [B, H // 2, W // 2, D]. Even static H, W: "SAME"
+    (which pads 1 on each side there, and whose gradient runs oneDNN's kernel: ~1.2x
+    faster than explicit padding's), else explicit padding."""
+    even = all(size is not None and size % 2 == 0 for size in x.shape[1:3])
+    padding = "SAME" if even else [[0, 0], [1, 1], [1, 1], [0, 0]]
+    return tf.nn.conv2d(x, kernel, strides=2, padding=padding)
 
 
 def _biased_leaky_relu(x, bias, leak):
