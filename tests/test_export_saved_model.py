@@ -144,9 +144,8 @@ def test_channel_mismatches_are_reported(tmp_path):
 
 # The fused instance norm (itgc_tf.models.layers.instance_norm_kernel) in the serving
 # signatures of a MobileResNet student with one block (9 instance norms; H, W padded to
-# multiples of 4). Its activations are far below the default thresholds (which suit
-# 256 pixels), so the export runs with every norm fusing and dynamic batches of at least
-# 16 x 16 pixels served image by image.
+# multiples of 4), any H, W: here images from 16 x 16 pixels on fuse every norm (the
+# default threshold suits 256 pixels).
 PER_IMAGE_FROM = 16 * 16
 NORMS = 9
 
@@ -156,7 +155,6 @@ def student(tmp_path_factory):
     keras.utils.set_random_seed(0)
     generator = resnet_generator(3, 3, ngf=4, n_blocks=1, mobile=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(layers, "FUSED_MIN_ELEMENTS", 1)
         patch.setattr(saved_model, "PER_IMAGE_MIN_PIXELS", PER_IMAGE_FROM)
         export_dir = export_saved_model(generator, str(tmp_path_factory.mktemp("sm") / "student"),
                                         input_nc=3, output_nc=3)
@@ -197,10 +195,31 @@ def test_serving_runs_the_fused_kernel_per_image_and_tflite_never(student):
     assert _fused_norm_ops_run(loaded, "serving_default", large[:1]) == NORMS
     assert _fused_norm_ops_run(loaded, "serving_default", large) == 2 * NORMS  # per image
     assert _fused_norm_ops_run(loaded, "uint8", _to_uint8(large[:1])) == NORMS
-    assert _fused_norm_ops_run(loaded, "serving_default", small[:1]) == NORMS
-    # A dynamic batch of small images runs whole, in the portable form.
+    assert _fused_norm_ops_run(loaded, "serving_default", small[:1]) == 0
     assert _fused_norm_ops_run(loaded, "serving_default", small) == 0
     assert _fused_norm_ops_run(loaded, "tflite", large[:1]) == 0
+
+
+def test_a_fixed_size_export_fuses_the_norms_whose_activations_reach_the_threshold(
+        tmp_path, monkeypatch):
+    """With a fixed H, W each norm chooses by its own activation size (static); a
+    dynamic batch of such images runs image by image."""
+    keras.utils.set_random_seed(0)
+    generator = resnet_generator(3, 3, ngf=4, n_blocks=1, mobile=True, input_size=16)
+    norms = [layer for layer in generator._flatten_layers() if isinstance(layer, InstanceNorm)]
+    sizes = [int(np.prod(layer.output.shape[1:])) for layer in norms]
+    threshold = max(sizes)  # the full-resolution norms only
+    monkeypatch.setattr(layers, "FUSED_MIN_ELEMENTS", threshold)
+    monkeypatch.setattr(saved_model, "PER_IMAGE_MIN_PIXELS", PER_IMAGE_FROM)
+    large = sum(size >= threshold for size in sizes)
+    assert 0 < large < NORMS
+    loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "fixed"),
+                                                    input_nc=3, output_nc=3))
+    images = smooth_images(2, 16)
+    assert _fused_norm_ops_run(loaded, "serving_default", images[:1]) == large
+    assert _fused_norm_ops_run(loaded, "serving_default", images) == 2 * large
+    np.testing.assert_allclose(_serve(loaded, "serving_default", images),
+                               generator(images, training=False).numpy(), atol=1e-5)
 
 
 def test_tflite_of_a_fused_export_keeps_the_portable_instance_norm_ops(student, tmp_path):

@@ -18,13 +18,13 @@ image separately, so a batch may mix sizes; it exists when input_nc and output_n
 are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
 `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 
-Instance norms: the serving signatures let each `InstanceNorm` choose TF's fused
-batch-norm kernel for large activations (`itgc_tf.models.layers.instance_norm_kernel`,
-"auto"; same values to float rounding); a batch of dynamic size N holding images of at
-least `PER_IMAGE_MIN_PIXELS` pixels runs image by image, so that its norms can fuse.
-`tflite` always uses the portable form, whose ops TFLite runs in XNNPACK (float and
-int8): it is what `itgc_tf.export.tflite` converts, where the fused op would become the
-slow SUB/SQUARED_DIFFERENCE path.
+Instance norms: the serving signatures run them with TF's fused batch-norm kernel on
+large activations (`itgc_tf.models.layers.instance_norm_kernel`; same values to float
+rounding): with a fixed H, W each norm chooses by its size, with dynamic ones images of
+at least `PER_IMAGE_MIN_PIXELS` pixels fuse every norm; a batch of dynamic size N of
+such images runs image by image. `tflite` always uses the portable form, whose ops
+TFLite runs in XNNPACK (float and int8): it is what `itgc_tf.export.tflite` converts,
+where the fused op would become the slow SUB/SQUARED_DIFFERENCE path.
 
 A generator of label maps (GauGAN / SPADE, ``label_maps``: the data's `DataConfig`)
 takes semantic maps, not images; its signatures are instead:
@@ -50,9 +50,10 @@ from itgc_tf.models.layers import InstanceNorm, auto_fuses_instance_norm, instan
 
 _IMAGE_CHANNELS = (1, 3, 4)
 TFLITE_SIGNATURE = "tflite"
-# Fewest pixels (H * W) of the images of a dynamic-size batch that is served image by
-# image (its instance norms then fuse): below it the per-image loop costs more than the
-# fused norms save (docs/PERFORMANCE.md, student).
+# Fewest pixels (H * W) of an image whose instance norms the serving signatures fuse
+# where H, W are dynamic, and of the images of a dynamic-size batch served image by
+# image: below it the fused kernel's fixed cost per call (and the per-image loop) cost
+# more than they save (docs/PERFORMANCE.md, student).
 PER_IMAGE_MIN_PIXELS = 192 * 192
 
 
@@ -79,34 +80,30 @@ def _to_uint8(images):
 
 def _serve(generator, images, fused):
     """generator(images) for the serving signatures: float32 [N, H, W, C] -> float32
-    outputs (cast: also under mixed precision). ``fused``: the instance norms choose
-    their kernel ("auto"; a dynamic N of 1 is made static, a dynamic N of images of at
-    least `PER_IMAGE_MIN_PIXELS` pixels maps over its images, decided by tf.cond where
-    the shape is dynamic); else the portable form only."""
-    def run(batch, kind="auto"):
+    outputs (cast: also under mixed precision). ``fused``: with static H, W each instance
+    norm chooses its kernel ("auto"); with dynamic H, W one tf.cond per call runs images
+    of at least `PER_IMAGE_MIN_PIXELS` pixels with every norm fused, smaller ones
+    portable. A dynamic N of such images runs image by image (the fused kernel needs a
+    static batch; one image is a loop of one). Not ``fused``: the portable form only."""
+    def run(batch, kind):
         with instance_norm_kernel(kind):
             return tf.cast(generator(batch, training=False), tf.float32)
 
-    def one_image(image):
-        return run(tf.ensure_shape(image, [1, *images.shape[1:]]))
-
-    def per_image():
-        return tf.map_fn(lambda image: one_image(image[tf.newaxis])[0], images,
+    def by_image(kind):
+        if images.shape[0] is not None:
+            return run(images, kind)
+        return tf.map_fn(lambda image: run(image[tf.newaxis], kind)[0], images,
                          fn_output_signature=tf.float32, parallel_iterations=1)
 
-    if not fused:
-        return run(images, "portable")
-    if images.shape[0] is not None or not auto_fuses_instance_norm() or not any(
+    if not fused or not auto_fuses_instance_norm() or not any(
             isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()):
-        return run(images)
-    shape = tf.shape(images)
+        return run(images, "auto" if fused else "portable")
     height, width = images.shape[1:3]
-    if None in (height, width):
-        large = shape[1] * shape[2] >= PER_IMAGE_MIN_PIXELS
-        batch = lambda: tf.cond(large, per_image, lambda: run(images))
-    else:
-        batch = per_image if height * width >= PER_IMAGE_MIN_PIXELS else lambda: run(images)
-    return tf.cond(tf.equal(shape[0], 1), lambda: one_image(images), batch)
+    if None not in (height, width):
+        return by_image("auto") if height * width >= PER_IMAGE_MIN_PIXELS else run(images, "auto")
+    shape = tf.shape(images)
+    return tf.cond(shape[1] * shape[2] >= PER_IMAGE_MIN_PIXELS, lambda: by_image("fused"),
+                   lambda: run(images, "portable"))
 
 
 def _check_label_maps(input_shape, label_maps):

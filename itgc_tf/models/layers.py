@@ -81,10 +81,10 @@ def instance_norm_kernel(kind):
     """`InstanceNorm` layers traced within it use the given kernel:
 
     - ``"auto"`` (the default): on a machine without a GPU, the fused kernel where the
-      batch size is static and one image's activation has at least
-      `FUSED_MIN_ELEMENTS` elements (decided by ``tf.cond`` where H or W is dynamic),
-      else the portable form (always with a GPU: the fused kernel was measured on CPU
-      only, and on a GPU one call per image would multiply kernel launches);
+      shape is static and one image's activation has at least `FUSED_MIN_ELEMENTS`
+      elements, else the portable form (always with a GPU: the fused kernel was
+      measured on CPU only, and on a GPU one call per image would multiply kernel
+      launches);
     - ``"fused"``: the fused kernel wherever the batch size is static;
     - ``"portable"``: the portable form only. TFLite lowers the fused op to SUB and
       SQUARED_DIFFERENCE (its slow int8 path), so what TFLite converts traces under it
@@ -150,15 +150,11 @@ class InstanceNorm(keras.layers.Layer):
             normalised = self._portable(x)
         elif kind == "fused":
             normalised = self._fused(x)
-        elif not auto_fuses_instance_norm():
-            normalised = self._portable(x)
-        elif None not in (height, width):
-            large = height * width * channels >= FUSED_MIN_ELEMENTS
-            normalised = self._fused(x) if large else self._portable(x)
+        elif (auto_fuses_instance_norm() and None not in (height, width)
+              and height * width * channels >= FUSED_MIN_ELEMENTS):
+            normalised = self._fused(x)
         else:
-            shape = tf.shape(x)
-            normalised = tf.cond(shape[1] * shape[2] * channels >= FUSED_MIN_ELEMENTS,
-                                 lambda: self._fused(x), lambda: self._portable(x))
+            normalised = self._portable(x)
         return tf.cast(normalised, inputs.dtype)
 
     def _scale_and_offset(self):
