@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from itgc_tf.vem import EnergyCritic
+from itgc_tf.vem.critic import POOL_AS_CONV_MAX_CHANNELS, avg_pool_half
 from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
 
 SLOPE = 0.01  # PyTorch's LeakyReLU default
@@ -106,7 +107,7 @@ def _perturbed_critic(base_width, n_blocks, size, seed):
     return critic, t, s
 
 
-@pytest.mark.parametrize("base_width,n_blocks,size", [(16, 7, 256), (8, 3, 40)])
+@pytest.mark.parametrize("base_width,n_blocks,size", [(16, 7, 256), (8, 3, 40), (8, 2, 27)])
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("graph", [False, True])
 def test_energies_equal_an_independent_numpy_reference(base_width, n_blocks, size, training,
@@ -134,3 +135,12 @@ def test_training_call_stores_the_refined_power_iteration_pair():
     v = _normalize(p["u"] @ w)
     np.testing.assert_allclose(critic.stem.v.numpy(), v, atol=1e-6)
     np.testing.assert_allclose(critic.stem.u.numpy(), _normalize(v @ w.T), atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [3, 8])  # a box convolution; the pool
+@pytest.mark.parametrize("height,width", [(10, 9), (7, 12)])
+def test_avg_pool_half_equals_numpy(channels, height, width):
+    assert (channels <= POOL_AS_CONV_MAX_CHANNELS) == (channels == 3)
+    x = np.random.default_rng(channels).normal(size=(2, height, width, channels))
+    np.testing.assert_allclose(avg_pool_half(tf.constant(x, tf.float32)).numpy(),
+                               _np_pool_half(x), atol=1e-6)
