@@ -52,21 +52,14 @@ def spade_distiller(recipe, vem_weight, gaugan=False, **vem_options):
                      gan_mode="hinge" if gaugan else "lsgan")
 
 
-# Slow: tracing the SPADE train step takes about a minute on a loaded 2-core CPU.
-@pytest.mark.slow
-@pytest.mark.parametrize("recipe,vem_weight,gaugan", [("kd", 0.0, False),
-                                                     ("gan_compression", 0.5, False),
-                                                     ("gan_compression", 0.0, True)])
-def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight, gaugan):
-    distiller = spade_distiller(recipe, vem_weight, gaugan)
-    distiller.compile(keras.optimizers.Adam(1e-3, beta_1=0.5),
-                      keras.optimizers.Adam(1e-3, beta_1=0.5))
-    data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
+def assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs):
+    """Trains ``epochs`` more epochs: finite logs, the recipe's and GauGAN's terms logged
+    and falling, the student's output nearer the teacher's."""
     x = label_pairs()["A"][:4]
     teacher_out = distiller.teachers[0](x, training=False)
     gap = lambda: float(tf.reduce_mean(tf.abs(distiller(x) - teacher_out)))  # noqa: E731
     before = gap()
-    history = distiller.fit(data, epochs=4, verbose=0, shuffle=False).history
+    history = distiller.fit(data, epochs=epochs, verbose=0, shuffle=False).history
     for name, values in history.items():
         assert np.all(np.isfinite(values)), name
     assert ("loss_mi" in history) == (vem_weight > 0)
@@ -79,6 +72,20 @@ def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight, gauga
     else:
         assert history["loss_recon"][-1] < history["loss_recon"][0]
     assert gap() < before
+
+
+# Slow: tracing the SPADE train step takes about a minute on a loaded 2-core CPU.
+# gan_compression with VEM trains on the default strategy in the two-replica test below
+# (its one traced step serves both).
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe,vem_weight,gaugan", [("kd", 0.0, False),
+                                                     ("gan_compression", 0.0, True)])
+def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight, gaugan):
+    distiller = spade_distiller(recipe, vem_weight, gaugan)
+    distiller.compile(keras.optimizers.Adam(1e-3, beta_1=0.5),
+                      keras.optimizers.Adam(1e-3, beta_1=0.5))
+    data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
+    assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs=4)
 
 
 @pytest.mark.slow
@@ -108,3 +115,9 @@ def test_spade_distillation_on_two_replicas_equals_one(two_replica_strategy, vem
                                    err_msg=name)
     for a, b in zip(single.student.weights, mirrored.student.weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, err_msg=a.path)
+    if vem_weight:  # the default-strategy distiller distils on (SGD 0.05 diverges)
+        for optimizer in (single.student_optimizer, single.discriminator_optimizer,
+                          single.critic_optimizer):
+            optimizer.learning_rate = 0.01
+        data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
+        assert_distils(single, data, "gan_compression", vem_weight, gaugan, epochs=3)
