@@ -32,6 +32,10 @@ def leaky_relu(x, negative_slope=0.2):
     LeakyReluGrad exist for missing node"), losing every fusion in it. A gradient
     that reads y keeps the fusion: TF's own LeakyReluGrad kernel on y (one element-wise
     op, 2-3x faster than comparing and selecting). Any shape; same dtype out.
+
+    Beware (TF 2.21, oneDNN): the remapper fuses conv + BiasAdd + Add + LeakyRelu into
+    one op that applies slope 0.2 whatever ``negative_slope`` is; with another slope,
+    add biases after such a sum (as `itgc_tf.vem.critic` does).
     """
     if not 0 <= negative_slope < 1:
         raise ValueError(f"leaky_relu needs 0 <= negative_slope < 1, got {negative_slope}.")
@@ -108,6 +112,17 @@ def auto_fuses_instance_norm():
     return not tf.config.list_physical_devices("GPU")
 
 
+def _fuses(shape):
+    """Whether an instance norm of a [B, H, W, C] input of static ``shape`` traced now runs
+    the fused kernel (`instance_norm_kernel`)."""
+    kind = _INSTANCE_NORM_KERNEL.get()
+    batch, height, width, channels = shape
+    if kind == "portable" or batch is None:
+        return False
+    return kind == "fused" or (auto_fuses_instance_norm() and None not in (height, width)
+                               and height * width * channels >= FUSED_MIN_ELEMENTS)
+
+
 @keras.saving.register_keras_serializable(package="itgc_tf")
 class InstanceNorm(keras.layers.Layer):
     """Instance norm: (x - mean) / sqrt(var + epsilon), mean and variance over H and W
@@ -144,17 +159,7 @@ class InstanceNorm(keras.layers.Layer):
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)
-        kind = _INSTANCE_NORM_KERNEL.get()
-        batch, height, width, channels = x.shape
-        if kind == "portable" or batch is None:
-            normalised = self._portable(x)
-        elif kind == "fused":
-            normalised = self._fused(x)
-        elif (auto_fuses_instance_norm() and None not in (height, width)
-              and height * width * channels >= FUSED_MIN_ELEMENTS):
-            normalised = self._fused(x)
-        else:
-            normalised = self._portable(x)
+        normalised = self._fused(x) if _fuses(x.shape) else self._portable(x)
         return tf.cast(normalised, inputs.dtype)
 
     def _scale_and_offset(self):
