@@ -30,16 +30,26 @@ def psnr(x, y):
     return tf.image.psnr(x, y, max_val=1.0)
 
 
+def _check_ssim_size(height, width):
+    if (height is not None and height < _SSIM_WINDOW) or (width is not None and width < _SSIM_WINDOW):
+        raise ValueError(f"ssim needs images of at least {_SSIM_WINDOW}×{_SSIM_WINDOW} pixels (its "
+                         f"Gaussian window); got {height}×{width}. Evaluate on larger images.")
+
+
 def ssim(x, y):
     """Per-image SSIM of batches x, y [N, H, W, C] in [-1, 1] → float32 [N] in [-1, 1].
     H and W must be >= 11 (the Gaussian window)."""
     x, y = _to_unit_range(x), _to_unit_range(y)
     _check_pair(x, y, "ssim")
-    height, width = x.shape[1], x.shape[2]
-    if (height is not None and height < _SSIM_WINDOW) or (width is not None and width < _SSIM_WINDOW):
-        raise ValueError(f"ssim needs images of at least {_SSIM_WINDOW}×{_SSIM_WINDOW} pixels (its "
-                         f"Gaussian window); got {height}×{width}. Evaluate on larger images.")
+    _check_ssim_size(x.shape[1], x.shape[2])
     return tf.image.ssim(x, y, max_val=1.0)
+
+
+@tf.function(reduce_retracing=True)
+def _psnr_and_ssim(x, y):
+    """(psnr(x, y), ssim(x, y)) in one compiled call: what `PairedImageMetrics` adds up
+    per batch (eagerly, SSIM's window ops cost more than the metric itself)."""
+    return psnr(x, y), ssim(x, y)
 
 
 class PairedImageMetrics:
@@ -62,8 +72,12 @@ class PairedImageMetrics:
 
     def update(self, x, y):
         """Add a batch of pairs x, y [N, H, W, C] in [-1, 1]."""
-        self._psnr_sum += float(np.sum(psnr(x, y).numpy(), dtype=np.float64))
-        self._ssim_sum += float(np.sum(ssim(x, y).numpy(), dtype=np.float64))
+        x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+        _check_pair(x, y, "PairedImageMetrics.update")  # with the batch's own shapes
+        _check_ssim_size(x.shape[1], x.shape[2])
+        psnrs, ssims = _psnr_and_ssim(x, y)
+        self._psnr_sum += float(np.sum(psnrs.numpy(), dtype=np.float64))
+        self._ssim_sum += float(np.sum(ssims.numpy(), dtype=np.float64))
         self._count += int(x.shape[0])
 
     def result(self):

@@ -163,7 +163,7 @@ def _batches(dataset):
         yield batch
 
 
-def _inference(model):
+def inference_function(model):
     """model(x, training=False) as a tf.function (a def, not a lambda: AutoGraph
     cannot read a lambda's source and warns)."""
     @tf.function(reduce_retracing=True)
@@ -206,7 +206,7 @@ def evaluate(student, teacher, dataset, *, paired, image_size, inception=None, f
     if fid_stats_path is not None and inception is None:
         raise ValueError("fid_stats_path caches real-image Inception statistics; pass inception=... "
                          "(an itgc_tf.eval.inception.InceptionFeatures) too, or drop fid_stats_path.")
-    networks = {"student": _inference(student), "teacher": _inference(teacher)}
+    networks = {"student": inference_function(student), "teacher": inference_function(teacher)}
     pairs = {("student", "teacher"): PairedImageMetrics()}
     if paired:
         pairs.update({("student", "target"): PairedImageMetrics(),

@@ -14,6 +14,7 @@ from itgc_tf import demo, distill, options, prune, train_teacher
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.eval.image_metrics import PairedImageMetrics
+from itgc_tf.eval.report import inference_function
 from itgc_tf.models.saving import load_keras_model
 from itgc_tf.study.grid import ARMS, QUICK_SCHEDULE, RECIPES, STUDENT, TASKS, VEM_COMMON
 from itgc_tf.training.callbacks import EVAL_PREFIX, PeriodicEvaluation
@@ -92,15 +93,23 @@ def test_set(config):
     return build_dataset(config.data, "test", training=False)
 
 
-def image_metrics(student, teacher, dataset, paired):
+def held_out_references(teacher, dataset):
+    """[(inputs, teacher outputs, targets)] per batch of ``dataset``, the teacher run
+    once (compiled) for every evaluation of a cell."""
+    teacher = inference_function(teacher)
+    return [(batch["A"], teacher(batch["A"]), batch["B"]) for batch in dataset]
+
+
+def image_metrics(student, references, paired):
     """{"psnr_vs_teacher", "ssim_vs_teacher", and with ``paired`` "psnr_vs_target",
-    "ssim_vs_target"} of ``student`` over ``dataset`` (means over images)."""
+    "ssim_vs_target"} (means over images) of ``student`` (a callable, e.g.
+    `inference_function`) on `held_out_references`."""
     vs_teacher, vs_target = PairedImageMetrics(), PairedImageMetrics()
-    for batch in dataset:
-        output = student(batch["A"], training=False)
-        vs_teacher.update(output, teacher(batch["A"], training=False))
+    for inputs, teacher_outputs, targets in references:
+        outputs = student(inputs)
+        vs_teacher.update(outputs, teacher_outputs)
         if paired:
-            vs_target.update(output, batch["B"])
+            vs_target.update(outputs, targets)
     result = {"psnr_vs_teacher": vs_teacher.result()["psnr"],
               "ssim_vs_teacher": vs_teacher.result()["ssim"]}
     if paired:
@@ -143,13 +152,14 @@ def run_cell(root, cell, quick=False, curve_every=2):
     if (folder / RESULT).is_file():
         return json.loads((folder / RESULT).read_text())
     teacher = load_keras_model(ensure_teacher(root, cell.task, cell.recipe, quick))
-    held_out = test_set(config)
+    held_out = held_out_references(teacher, test_set(config))
     paired = dataset_info(config.data, "test").paired
     every = 1 if quick else curve_every
 
     def curve(model, dirs):
-        return [PeriodicEvaluation(every, lambda: image_metrics(
-            model.student, teacher, held_out, False), str(dirs["tensorboard"] / "eval"))]
+        student = inference_function(model.student)
+        return [PeriodicEvaluation(every, lambda: image_metrics(student, held_out, False),
+                                   str(dirs["tensorboard"] / "eval"))]
 
     resumed = (folder / "checkpoints").is_dir()
     started, cpu_started = time.time(), time.process_time()
@@ -161,7 +171,7 @@ def run_cell(root, cell, quick=False, curve_every=2):
     fid, reason = fid_kid_status()
     gap = read_scalars(folder / "tensorboard", GAP_TAG)
     result = dict(dataclasses.asdict(cell), key=cell.key, **image_metrics(
-        student, teacher, held_out, paired),
+        inference_function(student), held_out, paired),
         fid=fid, kid=fid, fid_kid_reason=reason,
         contrastive_gap=gap[-1][1] if gap else None,
         wall_seconds=seconds, cpu_seconds=cpu_seconds, resumed=resumed,
