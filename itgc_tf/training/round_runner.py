@@ -37,6 +37,7 @@ def teacher_fid_scorer(data, inception, split=FID_SPLIT):
     ``data``: a `DataConfig`; ``inception``: an `InceptionFeatures` (or an object with
     ``features(batches, max_images)`` -> [N, D]). The real statistics are computed now."""
     from itgc_tf.eval.fid import feature_statistics, frechet_distance
+    from itgc_tf.eval.report import inference_function
 
     info = dataset_info(data, split)
     batches = lambda: build_dataset(data, split, training=False)  # noqa: E731
@@ -44,7 +45,8 @@ def teacher_fid_scorer(data, inception, split=FID_SPLIT):
         inception.features((b["B"] for b in batches()), max_images=info.num_b))
 
     def score(generator):
-        fakes = (generator(b["A"], training=False) for b in batches())
+        generate = inference_function(generator)
+        fakes = (generate(b["A"]) for b in batches())
         mu, sigma = feature_statistics(inception.features(fakes, max_images=info.num_a))
         return frechet_distance(real_mu, real_sigma, mu, sigma)
     return score
