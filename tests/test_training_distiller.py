@@ -150,9 +150,9 @@ def test_bad_configurations_are_rejected_with_the_fix():
 
 @pytest.mark.slow  # two distillers traced and trained
 def test_vem_on_a_feature_map_pair_and_on_ground_truth():
-    distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("block_2", "block_2"),
-                                              critic_blocks=2))
-    teacher_channels = distiller.teachers[0].get_layer("block_2").output.shape[-1]
+    distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("down_2", "down_2"),
+                                              critic_blocks=2, **UNETS))
+    teacher_channels = distiller.teachers[0].get_layer("down_2").output.shape[-1]
     assert distiller.critic.t_channels == distiller.critic.s_channels == teacher_channels
     assert distiller.vem_adapter is not None  # student tap has fewer channels
     assert set(map(id, distiller.vem_adapter.trainable_variables)) <= set(
