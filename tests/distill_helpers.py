@@ -55,14 +55,17 @@ def compile_default(distiller, lr=2e-4):
 
 
 def toy_omgd_distiller(vem_weight=0.0, n_teachers=1, **vem_options):
-    """OMGD with online Pix2Pix teachers (ResNet-6, ngf 8, 4, ...), random-weight VGG."""
+    """OMGD with online Pix2Pix teachers (U-Net 16, ngf 8, 4, ...; the originals' teachers
+    are U-Nets) and a U-Net 16 student (ngf 2), channel distillation at ``down_2``;
+    random-weight VGG."""
     from itgc_tf.losses.vgg import VGGFeatures
 
     vgg = VGGFeatures(layers=("block1_conv2", "block2_conv2"),  # enough for the terms, cheap
                       allow_random_weights_for_testing=True)
-    config = toy_config(recipe="omgd", distill_pairs=(("block_5", "block_5"),),
-                        teacher_netG=("resnet_6blocks",) * n_teachers,
+    config = toy_config(recipe="omgd", distill_pairs=(("down_2", "down_2"),),
+                        teacher_netG=("unet_16",) * n_teachers,
                         teacher_ngf=tuple(8 // (i + 1) for i in range(n_teachers)),
+                        student_netG="unet_16", student_ngf=2,
                         vem_weight=vem_weight, **vem_options)
     return build_distiller(config, toy_info(), 1, vgg=vgg, ssim_filter_size=7)
 

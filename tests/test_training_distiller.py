@@ -8,6 +8,10 @@ from itgc_tf.vem.config import VEMConfig
 from itgc_tf.vem import langevin_sample, mi_loss
 
 RECIPES = ["kd", "gan_compression"]
+# kd reads only the generators' outputs: small U-Nets (half the tracing of the ResNets)
+# do. gan_compression keeps the default ResNets, whose block taps it distils.
+UNETS = dict(teacher_net="unet_16", teacher_width=4, student_netG="unet_16", student_ngf=2)
+NETS = {"kd": UNETS, "gan_compression": {}}
 
 
 def _snapshot(variables):
@@ -25,7 +29,7 @@ def _dataset(batch=4):
 @pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.parametrize("vem_weight", [0.0, 0.1])
 def test_recipe_trains_with_finite_trackers(recipe, vem_weight):
-    distiller = compile_default(toy_distiller(recipe, vem_weight))
+    distiller = compile_default(toy_distiller(recipe, vem_weight, **NETS[recipe]))
     history = distiller.fit(_dataset(), epochs=1, verbose=0).history
     assert ("loss_mi" in history) == (vem_weight > 0)
     assert (distiller.critic is not None) == (vem_weight > 0)
@@ -77,8 +81,8 @@ def test_vem_adds_exactly_weight_times_mi_gradient_to_the_student_update():
     """One SGD step with VEM on = the VEM-off step - lr * weight * grad(mi_loss)."""
     lr, weight = 0.5, 0.3
     keras.utils.set_random_seed(3)
-    on = toy_distiller("kd", weight)
-    off = toy_distiller("kd", 0.0)
+    on = toy_distiller("kd", weight, **UNETS)
+    off = toy_distiller("kd", 0.0, **UNETS)
     off.student.set_weights(on.student.get_weights())
     off.teachers[0].set_weights(on.teachers[0].get_weights())
     off.discriminator.set_weights(on.discriminator.get_weights())
@@ -146,21 +150,21 @@ def test_bad_configurations_are_rejected_with_the_fix():
 
 @pytest.mark.slow  # two distillers traced and trained
 def test_vem_on_a_feature_map_pair_and_on_ground_truth():
-    distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("block_2", "block_2"),
-                                              critic_blocks=2))
-    teacher_channels = distiller.teachers[0].get_layer("block_2").output.shape[-1]
+    distiller = compile_default(toy_distiller("kd", 0.1, vem_tap=("down_2", "down_2"),
+                                              critic_blocks=2, **UNETS))
+    teacher_channels = distiller.teachers[0].get_layer("down_2").output.shape[-1]
     assert distiller.critic.t_channels == distiller.critic.s_channels == teacher_channels
     assert distiller.vem_adapter is not None  # student tap has fewer channels
     assert set(map(id, distiller.vem_adapter.trainable_variables)) <= set(
         map(id, distiller._student_variables()))
     history = distiller.fit(_dataset(), epochs=1, verbose=0).history
     assert np.isfinite(history["loss_mi"][-1])
-    gt = compile_default(toy_distiller("kd", 0.1, vem_target="ground_truth"))
+    gt = compile_default(toy_distiller("kd", 0.1, vem_target="ground_truth", **UNETS))
     assert np.isfinite(gt.fit(_dataset(), epochs=1, verbose=0).history["e_pos"][-1])
 
 
 def test_student_is_a_plain_generator():
-    distiller = toy_distiller("kd")
+    distiller = toy_distiller("kd", **UNETS)
     x = tf.zeros([2, SIZE, SIZE, 3])
     np.testing.assert_allclose(distiller(x), distiller.student(x))
 

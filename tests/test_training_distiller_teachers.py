@@ -27,11 +27,11 @@ class RecordingRecipe(Recipe):
 
 
 def _distiller(teacher_skips_nonfinite=False, **options):
-    g = build_generator("unet_32", 3, 3, ngf=4, norm="batch", name_prefix="teacher_")
+    g = build_generator("unet_16", 3, 3, ngf=4, norm="batch", name_prefix="teacher_")
     teacher = Pix2PixTeacher(g, build_discriminator("n_layers", 6, ndf=4, n_layers=2),
                              gan_mode="hinge", skip_nonfinite_steps=teacher_skips_nonfinite)
     teacher.compile(keras.optimizers.Adam(1e-2, beta_1=0.5), keras.optimizers.Adam(1e-2))
-    student = build_generator("unet_32", 3, 3, ngf=2, norm="batch", name_prefix="student_")
+    student = build_generator("unet_16", 3, 3, ngf=2, norm="batch", name_prefix="student_")
     distiller = Distiller(student, [g], RecordingRecipe(name="recording"), (SIZE, SIZE, 3),
                           online_teachers=[teacher], **options)
     distiller.compile(keras.optimizers.Adam(1e-3))
