@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # traces in about a third of a ResNet-6's time.
 TOY_DISTILL = ["--dataset=demo:enhance", "--load_size=36", "--crop_size=32", "--ndf=4",
                "--n_layers_D=2", "--recipe=kd", "--student_netG=unet_32",
-               "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=3",
+               "--student_ngf=4", "--vem_weight=0.1", "--critic_width=8", "--critic_blocks=1",
                "--langevin_steps=2", "--image_summary_every=0", "--verbose=2",
                "--deterministic_ops", "--seed=5"]
 
