@@ -107,9 +107,11 @@ def test_latest_rounds_from_the_command_line_resume_mid_round(tmp_path, monkeypa
     for name in ("generator.keras", "teacher.keras", "flags.cfg"):
         assert (tmp_path / name).is_file(), name
     assert "--student_rounds_every_epochs=1" in (tmp_path / "flags.cfg").read_text()
-    for name in ("teacher", "student"):
+    for name, epochs in (("teacher", 2), ("student", 2 * 2)):
         assert list((tmp_path / "tensorboard" / name).rglob("events.out.tfevents.*")), name
-        assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints" / name)), name
+        latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints" / name))
+        assert int(tf.train.load_checkpoint(latest).get_tensor(
+            "epoch/.ATTRIBUTES/VARIABLE_VALUE")) == epochs, name  # completed epochs saved
 
 
 
