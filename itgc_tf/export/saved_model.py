@@ -40,7 +40,6 @@ takes semantic maps, not images; its signatures are instead:
 import logging
 import os
 
-import keras
 import tensorflow as tf
 
 from itgc_tf.artifacts.atomic import atomic_output
@@ -119,11 +118,11 @@ def _add_labels_endpoint(archive, translate, input_shape, label_maps):
     ids = tf.TensorSpec(input_shape[:3], tf.int32, name="labels")
     if label_maps.no_instance:
         archive.add_endpoint("labels", lambda labels: {"outputs": _to_uint8(translate(
-            semantic_map(labels, None, label_maps)))}, input_signature=[ids])
+            semantic_map(labels, None, label_maps)))}, [ids])
     else:
         archive.add_endpoint("labels", lambda labels, instances: {"outputs": _to_uint8(translate(
             semantic_map(labels, instances, label_maps)))},
-            input_signature=[ids, tf.TensorSpec(input_shape[:3], tf.int32, name="instances")])
+            [ids, tf.TensorSpec(input_shape[:3], tf.int32, name="instances")])
 
 
 def _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc):
@@ -138,13 +137,38 @@ def _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc):
         return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
 
     archive.add_endpoint("uint8", lambda images: {"outputs": _to_uint8(translate(_to_float(images)))},
-                         input_signature=[tf.TensorSpec(input_shape, tf.uint8, name="images")])
+                  [tf.TensorSpec(input_shape, tf.uint8, name="images")])
     if input_nc in _IMAGE_CHANNELS and output_nc in _IMAGE_CHANNELS:
         archive.add_endpoint("encoded", serve_encoded,
-                             input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
+                      [tf.TensorSpec(None, tf.string, name="image_bytes")])
     else:
         logging.warning("No 'encoded' signature: PNG holds 1, 3 or 4 channels, the generator maps "
                         "%d to %d.", input_nc, output_nc)
+
+
+class _Signatures:
+    """The signatures of a SavedModel, each traced once: name -> concrete function.
+
+    Saved as `signatures=` of a module holding only the variables they use, so
+    `tf.saved_model.save` traces nothing again (it retraces every tf.function it
+    finds on the saved object inside its save context, which is part of tf.function's
+    cache key: Keras' `ExportArchive` traced each endpoint twice, and the tracked
+    model's default signature once more)."""
+
+    def __init__(self):
+        self.functions = {}
+
+    def add_endpoint(self, name, fn, input_signature):
+        """Traces ``fn`` on ``input_signature`` as signature ``name``; returns it."""
+        self.functions[name] = tf.function(fn, autograph=False).get_concrete_function(
+            *input_signature)
+        return self.functions[name]
+
+    def write_out(self, path):
+        module = tf.Module()
+        module.variables_used = list({id(v): v for f in self.functions.values()
+                                      for v in f.variables}.values())
+        tf.saved_model.save(module, path, signatures=self.functions)
 
 
 def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps=None,
@@ -187,12 +211,11 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
     floats = [tf.TensorSpec(input_shape, tf.float32,
                             name="images" if label_maps is None else "semantic_map")]
     with atomic_output(export_dir, overwrite=overwrite, directory=True) as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(generator)
+        archive = _Signatures()
         served = archive.add_endpoint("serving_default", lambda images: {
-            "outputs": generate(images)}, input_signature=floats)
+            "outputs": generate(images)}, floats)
         archive.add_endpoint(TFLITE_SIGNATURE, lambda images: {
-            "outputs": generate(images, fused=False)}, input_signature=floats)
+            "outputs": generate(images, fused=False)}, floats)
 
         def translate(images):  # the other signatures call serving_default's graph
             return served(images)["outputs"]
@@ -201,5 +224,5 @@ def export_saved_model(generator, export_dir, *, input_nc, output_nc, label_maps
             _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc)
         else:
             _add_labels_endpoint(archive, translate, input_shape, label_maps)
-        archive.write_out(tmp, verbose=False)
+        archive.write_out(tmp)
     return os.path.abspath(export_dir)
