@@ -137,10 +137,10 @@ def _add_image_endpoints(archive, translate, input_shape, input_nc, output_nc):
         return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
 
     archive.add_endpoint("uint8", lambda images: {"outputs": _to_uint8(translate(_to_float(images)))},
-                  [tf.TensorSpec(input_shape, tf.uint8, name="images")])
+                         [tf.TensorSpec(input_shape, tf.uint8, name="images")])
     if input_nc in _IMAGE_CHANNELS and output_nc in _IMAGE_CHANNELS:
         archive.add_endpoint("encoded", serve_encoded,
-                      [tf.TensorSpec(None, tf.string, name="image_bytes")])
+                             [tf.TensorSpec(None, tf.string, name="image_bytes")])
     else:
         logging.warning("No 'encoded' signature: PNG holds 1, 3 or 4 channels, the generator maps "
                         "%d to %d.", input_nc, output_nc)
