@@ -149,12 +149,39 @@ def test_auto_instance_norm_fuses_from_the_element_threshold_on(monkeypatch):
             pass
 
 
-def test_instance_norm_computes_in_float32_under_mixed_precision():
-    x = tf.constant(np.random.rand(1, 8, 8, 2) * 300 + 1000, tf.float16)
-    out = InstanceNorm(dtype="mixed_float16")(x)
-    assert out.dtype == tf.float16
-    assert np.all(np.isfinite(out.numpy()))
-    assert abs(float(tf.math.reduce_std(tf.cast(out, tf.float32))) - 1.0) < 0.01
+@pytest.mark.parametrize("kind", ["fused", "portable"])
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_instance_norm_computes_in_float32_under_mixed_precision(policy, kind):
+    """Half-precision in and out, statistics in float32: values far from 0 (where a
+    half-precision variance would lose every digit) normalise to within the output
+    dtype's rounding of the float32 result of the same (rounded) inputs, and so do the
+    input gradients; the fused kernel takes the half-precision tensor itself (no casts)."""
+    dtype = tf.float16 if policy == "mixed_float16" else tf.bfloat16
+    eps = 2.0 ** -10 if dtype == tf.float16 else 2.0 ** -7  # relative rounding of [1, 2)
+    x = tf.cast(tf.random.stateless_uniform((2, 8, 8, 3), (7, 8)) * 300 + 1000, dtype)
+    weights = tf.random.stateless_normal(x.shape, seed=(7, 9))
+    layer = _norm(True, 3, 1)
+    half = InstanceNorm(affine=True, dtype=policy)
+    half.build(x.shape)
+    half.set_weights(layer.get_weights())
+    with instance_norm_kernel(kind):
+        outputs, grads = [], []
+        for norm, inputs in ((half, x), (layer, tf.cast(x, tf.float32))):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                out = norm(inputs)
+                loss = tf.reduce_sum(tf.cast(out, tf.float32) * weights)
+            outputs.append(out)
+            grads.append(tape.gradient(loss, inputs))
+        assert outputs[0].dtype == grads[0].dtype == dtype
+        graph = tf.function(half).get_concrete_function(x).graph
+    activation_casts = [op for op in graph.get_operations()  # not gamma's, beta's
+                        if op.type == "Cast" and op.outputs[0].shape.rank == 4]
+    assert (not activation_casts) == (kind == "fused")
+    np.testing.assert_allclose(tf.cast(outputs[0], tf.float32), outputs[1],
+                               atol=4 * eps * float(tf.reduce_max(tf.abs(outputs[1]))))
+    np.testing.assert_allclose(tf.cast(grads[0], tf.float32), grads[1],
+                               atol=4 * eps * float(tf.reduce_max(tf.abs(grads[1]))))
 
 
 def test_instance_norm_and_reflection_pad_stay_on_xnnpack_ops_in_tflite():

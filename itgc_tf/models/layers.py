@@ -140,7 +140,11 @@ class InstanceNorm(keras.layers.Layer):
       int8, whereas Keras' ``GroupNormalization(groups=-1)`` form (5-D reshape,
       float-only NEG and SQUARE, a broadcasting SUB) fell back to slow reference
       kernels (the int8 student was 4x slower; docs/PERFORMANCE.md).
-    Both compute in float32 under mixed precision (two-pass variance).
+    Both compute their statistics in float32 under mixed precision: the portable form
+    casts to float32 and back (two-pass variance); the fused op takes bfloat16 or float16
+    in and out itself, its statistics and scale float32 (no cast ops: a quarter of the
+    bfloat16 teacher's op time was casts around it, and the cast kept grappler from
+    fusing the ReLU after it).
 
     Shapes: [B, H, W, C] -> [B, H, W, C].
     """
@@ -158,9 +162,9 @@ class InstanceNorm(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
-        x = tf.cast(inputs, tf.float32)
-        normalised = self._fused(x) if _fuses(x.shape) else self._portable(x)
-        return tf.cast(normalised, inputs.dtype)
+        if _fuses(inputs.shape):
+            return self._fused(inputs)
+        return tf.cast(self._portable(tf.cast(inputs, tf.float32)), inputs.dtype)
 
     def _scale_and_offset(self):
         """float32 gamma, beta [C]; None, None when not affine."""
@@ -179,9 +183,9 @@ class InstanceNorm(keras.layers.Layer):
         return normalised if gamma is None else normalised * gamma + beta
 
     def _fused(self, x):
-        """FusedBatchNormV3 in training mode on each float32 [1, H, W, C] image of a
-        static batch (the raw op keeps epsilon exact, where
-        tf.compat.v1.nn.fused_batch_norm raises it to 1.001e-5)."""
+        """FusedBatchNormV3 in training mode on each [1, H, W, C] image of a static batch,
+        in x's dtype (float32, bfloat16 or float16; statistics in float32). The raw op
+        keeps epsilon exact, where tf.compat.v1.nn.fused_batch_norm raises it to 1.001e-5."""
         gamma, beta = self._scale_and_offset()
         channels = x.shape[-1]
         scale = tf.ones([channels]) if gamma is None else gamma
