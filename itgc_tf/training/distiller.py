@@ -232,11 +232,17 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
                          tf.cast(self.student_optimizer.iterations, tf.int32)])
 
     def langevin_sample(self, s, seed=0):
-        """Langevin samples t~ from q(.|s) with this run's VEM settings (for inspection)."""
-        return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
-                               step_size=self.vem.langevin_step_size,
-                               noise_std=self.vem.langevin_noise,
-                               clip=self.vem.vem_tap is None, seed=seed)
+        """Langevin samples t~ from q(.|s) with this run's VEM settings; the chain is one
+        XLA cluster with ``langevin_jit_compile`` (traced once per trace of the caller)."""
+        def chain(s, seed):
+            return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
+                                   step_size=self.vem.langevin_step_size,
+                                   noise_std=self.vem.langevin_noise,
+                                   clip=self.vem.vem_tap is None, seed=seed)
+
+        if self.vem.langevin_jit_compile:
+            chain = tf.function(chain, jit_compile=True, autograph=False)
+        return chain(s, seed)
 
     def _student_forward(self, x, y, teacher_outputs, teacher_features):
         """Step 1 for the student (record it on the student's tape): (StepContext,

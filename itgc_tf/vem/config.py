@@ -51,6 +51,10 @@ class VEMConfig:
     vem_target: str = option("teacher", "t in q(t|s): the teacher output, or the ground-truth "
                              "image (paired data; the authors' Pix2Pix code).",
                              choices=VEM_TARGETS)
+    langevin_jit_compile: bool = option(
+        False, "XLA-compile the Langevin chain alone (one XLA cluster in an otherwise "
+        "uncompiled train step; for GPUs, where the chain's K small forward and backward "
+        "passes are hundreds of kernel launches; on CPUs the chain runs 6-8x slower: docs/PERFORMANCE.md).")
     vem_tap: tuple[str, str] | None = option(
         None, "Bound a feature-map pair instead of the output images: TEACHER_TAP:STUDENT_TAP "
         "(e.g. block_4:block_4).", kind="pair")
