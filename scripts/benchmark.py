@@ -51,6 +51,12 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
   profile: a TF-profiler trace of kd+VEM steps and of the student SavedModel,
     summarised: {what, size, batch, op_ms_per_call, by_op: [[op, share]], by_part:
     {part: share}}; op time summed over threads, parts from op-name scopes.
+  vs_torch: see --vs_torch: {size, batch, vem, precision, torch_ms, itgc_ms, speedup_x,
+    torch_ms_rounds, itgc_ms_rounds, torch, torch_threads, tf_threads}.
+  precision: the anchor step (the vs_torch step, ours only) under each --precisions
+    policy, kd and kd+VEM, timed interleaved in one process (critic blocks as in
+    vem_share): per variant {size, batch, precision, vem, ms, cpu_ms, ms_rounds, vem_adds
+    (kd+VEM / kd - 1, on kd+VEM records), vs_float32_x (float32 ms / this ms)}.
 Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
 measurements (the rest still runs).
 
@@ -99,7 +105,7 @@ flags.DEFINE_string("torch_anchor", os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "anchors",
     "torch_vem_step.py"), "The PyTorch anchor script (vs_torch).")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
-                  "Keras dtype policies of our generators in section vs_torch.")
+                  "Keras dtype policies of our generators in sections vs_torch and precision.")
 flags.DEFINE_integer("anchor_steps", 5, "Timed steps per round and side in section vs_torch.")
 flags.DEFINE_string("worker", None, "Internal: run one measurement (JSON spec) and print it.")
 FLAGS = flags.FLAGS
@@ -157,6 +163,9 @@ def plan(options):
                        python=options["vs_torch"], anchor=options["torch_anchor"])
                   for s in sizes if s >= 256 for b in batches for p in options["precisions"]
                   for vem in (False, True)]
+    if "precision" in sections:
+        specs += [dict(section="precision", size=s, batch=b, repeats=options["repeats"],
+                       precisions=options["precisions"]) for s in sizes for b in batches]
     return specs
 
 
@@ -184,6 +193,10 @@ def _options():
                    precisions=FLAGS.precisions, anchor_steps=FLAGS.anchor_steps)
     if FLAGS.vs_torch and "vs_torch" not in options["sections"]:
         options["sections"] = options["sections"] + ["vs_torch"]
+    bad = sorted(set(options["precisions"]) - {"float32", "mixed_bfloat16", "mixed_float16"})
+    if bad:
+        raise app.UsageError(f"Unknown --precisions {bad}; choose from float32, "
+                             "mixed_bfloat16, mixed_float16.")
     _check_vs_torch(options)
     if FLAGS.quick:  # flags given explicitly win over the quick defaults
         options["calibration"] = 2
@@ -207,10 +220,6 @@ def _check_vs_torch(options):
     if not os.path.isfile(options["torch_anchor"]):
         raise app.UsageError(f"PyTorch anchor {options['torch_anchor']} not found. Fix: pass "
                              "--torch_anchor=PATH to torch_vem_step.py.")
-    bad = sorted(set(options["precisions"]) - {"float32", "mixed_bfloat16", "mixed_float16"})
-    if bad:
-        raise app.UsageError(f"Unknown --precisions {bad}; choose from float32, "
-                             "mixed_bfloat16, mixed_float16.")
     if max(options["sizes"]) < 256:
         raise app.UsageError("Section vs_torch needs --sizes with 256 or more (the anchor's "
                              "critic has 7 blocks); it runs at those sizes only.")
@@ -248,7 +257,7 @@ def main(argv):
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
         train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
-        errors=[])
+        precision=[], errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))

@@ -90,8 +90,18 @@ def _vs_torch(report):
           r["torch_threads"]] for r in report.get("vs_torch", [])])
 
 
+def _precision(report):
+    return table(
+        "Anchor step by dtype policy, interleaved in one process (median ms; x float32 = "
+        "float32 ms / this ms, same vem; VEM adds = kd+VEM / kd - 1)",
+        ["size", "batch", "precision", "vem", "ms", "cpu ms", "x float32", "VEM adds %"],
+        [[r["size"], r["batch"], r["precision"], "on" if r["vem"] else "off",
+          cell(r["ms"], ".0f"), cell(r["cpu_ms"], ".0f"), cell(r["vs_float32_x"], ".2f"),
+          _percent(r["vem_adds"])] for r in report.get("precision", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
-             ("data", _data), ("vs_torch", _vs_torch))
+             ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision))
 
 
 def format_report(report):
