@@ -74,7 +74,8 @@ def assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs):
     assert gap() < before
 
 
-# Slow: tracing the SPADE train step takes about a minute on a loaded 2-core CPU.
+# Slow: tracing the SPADE train step takes 10-30 s on a loaded 2-core CPU (Adam's
+# update roughly doubles it), on two replicas about a minute.
 # gan_compression with VEM trains on the default strategy in the two-replica test below
 # (its one traced step serves both).
 @pytest.mark.slow
