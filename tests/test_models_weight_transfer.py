@@ -28,7 +28,9 @@ def test_a_student_as_wide_as_the_teacher_computes_the_teacher_function(net, nor
     x = tf.random.uniform((2, 16, 16, 3), -1, 1, seed=1)
     assert np.abs(teacher(x) - student(x)).max() > 1e-3  # different before
     transfer_weights(teacher, student)
-    np.testing.assert_allclose(student(x), teacher(x), rtol=1e-4, atol=1e-5)
+    # The student's channels are the teacher's reordered by strength: the same sums in
+    # another order, so float32 rounding differs (up to 1.1e-5 on an AMD EPYC's oneDNN).
+    np.testing.assert_allclose(student(x), teacher(x), rtol=1e-4, atol=3e-5)
 
 
 def test_a_narrower_student_holds_the_teachers_strongest_channels():
