@@ -21,8 +21,9 @@ train step compiled as Keras compiles it for ``fit`` (``tf.function`` with
 reduce_retracing, XLA per ``--jit``), called on the fixed batch. The first call (tracing,
 compilation) is reported apart and excluded; each figure is the median of
 ``--repeats`` timed calls after it, each call ending with a host copy of a result.
-Functions compared with each other (sections ``vem_share`` and ``latency``) are timed
-interleaved, round after round, so that the machine's varying load hits them alike.
+Functions compared with each other (sections ``vem_share``, ``latency`` and
+``precision``) are timed interleaved, round after round, so that the machine's varying
+load hits them alike.
 
 Sections (``--sections``) and their JSON records, every time in seconds unless named _ms:
   train: {config, size, batch, jit, step_s, step_s_runs, images_per_s, cpu_s_per_step,
