@@ -23,6 +23,8 @@ when its loss or gradients are non-finite (`itgc_tf.training.distributed`), its
 trackers ignore that step, and ``skipped_steps`` (logged) counts the steps of
 the run in which some update was skipped (a model variable: restored on resume).
 """
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -233,16 +235,21 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
 
     def langevin_sample(self, s, seed=0):
         """Langevin samples t~ from q(.|s) with this run's VEM settings; the chain is one
-        XLA cluster with ``langevin_jit_compile`` (traced once per trace of the caller)."""
-        def chain(s, seed):
-            return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
-                                   step_size=self.vem.langevin_step_size,
-                                   noise_std=self.vem.langevin_noise,
-                                   clip=self.vem.vem_tap is None, seed=seed)
-
-        if self.vem.langevin_jit_compile:
-            chain = tf.function(chain, jit_compile=True, autograph=False)
+        XLA cluster with ``langevin_jit_compile``."""
+        chain = self._xla_chain if self.vem.langevin_jit_compile else self._chain
         return chain(s, seed)
+
+    def _chain(self, s, seed):
+        return langevin_sample(self.critic, s, steps=self.vem.langevin_steps,
+                               step_size=self.vem.langevin_step_size,
+                               noise_std=self.vem.langevin_noise,
+                               clip=self.vem.vem_tap is None, seed=seed)
+
+    @functools.cached_property
+    def _xla_chain(self):
+        """`_chain` XLA-compiled, built once (its traces are cached across calls; stored
+        outside Keras' attribute tracking)."""
+        return tf.function(self._chain, jit_compile=True, autograph=False)
 
     def _student_forward(self, x, y, teacher_outputs, teacher_features):
         """Step 1 for the student (record it on the student's tape): (StepContext,

@@ -54,7 +54,8 @@ class VEMConfig:
     langevin_jit_compile: bool = option(
         False, "XLA-compile the Langevin chain alone (one XLA cluster in an otherwise "
         "uncompiled train step; for GPUs, where the chain's K small forward and backward "
-        "passes are hundreds of kernel launches; on CPUs the chain runs 6-8x slower: docs/PERFORMANCE.md).")
+        "passes are hundreds of kernel launches; on CPUs the chain runs 6-8x slower: "
+        "docs/PERFORMANCE.md).")
     vem_tap: tuple[str, str] | None = option(
         None, "Bound a feature-map pair instead of the output images: TEACHER_TAP:STUDENT_TAP "
         "(e.g. block_4:block_4).", kind="pair")
