@@ -1,5 +1,6 @@
 """Shared pytest set-up: quiet TensorFlow, split the CPU into two logical devices
-(so MirroredStrategy tests can run two replicas on one CPU), fix seeds."""
+(so MirroredStrategy tests can run two replicas on one CPU), share the cores among
+pytest-xdist workers, fix seeds."""
 import collections
 import os
 
@@ -13,6 +14,15 @@ _cpus = tf.config.list_physical_devices("CPU")
 try:
     tf.config.set_logical_device_configuration(
         _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    # Under pytest-xdist each worker gets its share of the cores: with TensorFlow's
+    # default (a thread per core in every worker) the workers' spinning thread pools
+    # contend, and the suite takes 3-6 % longer on 2 cores (interleaved runs of the
+    # distiller, CAT, CLI and study tests).
+    if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+        _threads = max(1, len(os.sched_getaffinity(0))
+                       // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+        tf.config.threading.set_intra_op_parallelism_threads(_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(_threads)
 except RuntimeError:  # TF already initialised in this process: keep what it has.
     pass
 

@@ -111,16 +111,18 @@ def test_prune_then_distil_trains(vem_weight):
                for b, w in zip(before, distiller.student.trainable_weights))
 
 
+# With VEM: its step holds every term of the one without (KA distillation per replica,
+# then the mean over replicas), so one run covers both.
 @pytest.mark.slow
-@pytest.mark.parametrize("vem_weight", [0.0, 0.5])
-def test_prune_then_distil_trains_on_two_replicas(two_replica_strategy, vem_weight):
+def test_prune_then_distil_trains_on_two_replicas(two_replica_strategy):
     with two_replica_strategy.scope():
-        distiller = compile_adam(cat_distiller(vem_weight))
+        distiller = compile_adam(cat_distiller(0.5))
     before = [w.numpy().copy() for w in distiller.student.trainable_weights]
     data = tf.data.Dataset.from_tensor_slices(toy_pairs(8)).batch(4)  # 2 per replica
     history = distiller.fit(data, epochs=2, verbose=0, shuffle=False).history
     assert all(np.all(np.isfinite(v)) for v in history.values())
     assert all(-2.0 <= v <= 0.0 for v in history["loss_distill"])  # mean over replicas
+    assert np.all(np.asarray(history["loss_mi"]) != 0)
     assert any(not np.array_equal(b, w.numpy())
                for b, w in zip(before, distiller.student.trainable_weights))
 

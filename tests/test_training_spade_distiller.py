@@ -54,7 +54,8 @@ def spade_distiller(recipe, vem_weight, gaugan=False, **vem_options):
 
 def assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs):
     """Trains ``epochs`` more epochs: finite logs, the recipe's and GauGAN's terms logged
-    and falling, the student's output nearer the teacher's."""
+    and falling, the student's output nearer the teacher's (not asked of GauGAN's student
+    loss, which has no term pulling the output to the teacher's: it learns the photo)."""
     x = label_pairs()["A"][:4]
     teacher_out = distiller.teachers[0](x, training=False)
     gap = lambda: float(tf.reduce_mean(tf.abs(distiller(x) - teacher_out)))  # noqa: E731
@@ -71,35 +72,29 @@ def assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs):
         assert np.all(np.asarray(history["loss_recon"]) == 0)
     else:
         assert history["loss_recon"][-1] < history["loss_recon"][0]
-    assert gap() < before
+        assert gap() < before
 
 
 # Slow: tracing the SPADE train step takes 10-30 s on a loaded 2-core CPU (Adam's
-# update roughly doubles it), on two replicas about a minute.
-# gan_compression with VEM trains on the default strategy in the two-replica test below
-# (its one traced step serves both).
+# update roughly doubles it), on two replicas about a minute. gan_compression with VEM and
+# GauGAN's student loss trains on the default strategy in the two-replica test below (its
+# one traced step serves both).
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe,vem_weight,gaugan", [("kd", 0.0, False),
-                                                     ("gan_compression", 0.0, True)])
-def test_spade_student_distils_on_the_default_strategy(recipe, vem_weight, gaugan):
-    distiller = spade_distiller(recipe, vem_weight, gaugan)
-    # kd trains with plain SGD (its loss_recon and gap fall steadily at 0.005-0.05), which
-    # traces a far smaller step than Adam. GauGAN's student loss keeps Adam: under SGD its
-    # output drifts from the teacher's (it learns the photo, no L1 to the teacher).
-    optimizer = (lambda: keras.optimizers.Adam(1e-3, beta_1=0.5)) if gaugan \
-        else (lambda: keras.optimizers.SGD(0.01))
-    distiller.compile(optimizer(), optimizer())
+def test_spade_student_distils_on_the_default_strategy():
+    distiller = spade_distiller("kd", 0.0)
+    # Plain SGD (loss_recon and the gap fall steadily at 0.005-0.05) traces a far smaller
+    # step than Adam.
+    distiller.compile(keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01))
     data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
-    assert_distils(distiller, data, recipe, vem_weight, gaugan, epochs=4)
+    assert_distils(distiller, data, "kd", 0.0, False, epochs=4)
 
 
+# One run covers VEM, GauGAN's student loss and its two-scale D: sync batch norm in the
+# SPADE blocks, the critic and the multi-scale hinge terms must all reduce across replicas.
 @pytest.mark.slow
-@pytest.mark.parametrize("vem_weight,gaugan", [(0.5, False), (0.0, True)],
-                         ids=["vem", "no_vem_gaugan_loss"])
-def test_spade_distillation_on_two_replicas_equals_one(two_replica_strategy, vem_weight,
-                                                       gaugan):
+def test_spade_distillation_on_two_replicas_equals_one(two_replica_strategy):
     def make():
-        d = spade_distiller("gan_compression", vem_weight, gaugan, langevin_steps=2,
+        d = spade_distiller("gan_compression", 0.5, gaugan=True, langevin_steps=2,
                             langevin_step_size=1.0, langevin_noise=0.0)
         d.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05),
                   critic_optimizer=keras.optimizers.SGD(0.05))
@@ -112,17 +107,17 @@ def test_spade_distillation_on_two_replicas_equals_one(two_replica_strategy, vem
         target.assign(source.numpy())
     data = tf.data.Dataset.from_tensor_slices(label_pairs(4)).batch(4)
     logs = [m.fit(data, epochs=1, verbose=0, shuffle=False).history for m in (single, mirrored)]
-    names = ["student_loss", "loss_gan", "loss_distill", "d_loss"]
-    names += ["loss_mi", "critic_loss"] if vem_weight else ["loss_feat", "loss_vgg"]
+    names = ["student_loss", "loss_gan", "loss_distill", "d_loss", "loss_mi", "critic_loss",
+             "loss_feat", "loss_vgg"]
     assert set(names) <= set(logs[0])
     for name in names:
         np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-4, atol=1e-6,
                                    err_msg=name)
     for a, b in zip(single.student.weights, mirrored.student.weights):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, err_msg=a.path)
-    if vem_weight:  # the default-strategy distiller distils on (SGD 0.05 diverges)
-        for optimizer in (single.student_optimizer, single.discriminator_optimizer,
-                          single.critic_optimizer):
-            optimizer.learning_rate = 0.01
-        data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
-        assert_distils(single, data, "gan_compression", vem_weight, gaugan, epochs=3)
+    # The default-strategy distiller distils on (SGD 0.05 diverges).
+    for optimizer in (single.student_optimizer, single.discriminator_optimizer,
+                      single.critic_optimizer):
+        optimizer.learning_rate = 0.01
+    data = tf.data.Dataset.from_tensor_slices(label_pairs()).batch(4)
+    assert_distils(single, data, "gan_compression", 0.5, True, epochs=3)
