@@ -5,6 +5,16 @@ import collections
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist each worker gets its share of the cores, and so do the commands the
+# tests start as subprocesses (they inherit the environment, and a resumed run must
+# reduce in the same thread partition as the run it resumes to be bit-identical). With
+# TensorFlow's default, a thread per core in every worker, the workers' spinning thread
+# pools contend on 2 cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, len(os.sched_getaffinity(0))
+                       // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _threads)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", _threads)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -14,15 +24,6 @@ _cpus = tf.config.list_physical_devices("CPU")
 try:
     tf.config.set_logical_device_configuration(
         _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    # Under pytest-xdist each worker gets its share of the cores: with TensorFlow's
-    # default (a thread per core in every worker) the workers' spinning thread pools
-    # contend, and the suite takes 3-6 % longer on 2 cores (interleaved runs of the
-    # distiller, CAT, CLI and study tests).
-    if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-        _threads = max(1, len(os.sched_getaffinity(0))
-                       // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
-        tf.config.threading.set_intra_op_parallelism_threads(_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(_threads)
 except RuntimeError:  # TF already initialised in this process: keep what it has.
     pass
 
