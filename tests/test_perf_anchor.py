@@ -1,9 +1,11 @@
 """Section vs_torch: our anchor step and the PyTorch anchor's output parsing."""
+import os
 import sys
 import textwrap
 
 import keras
 import pytest
+import tensorflow as tf
 
 from itgc_tf.perf import anchor
 from itgc_tf.perf.tables import format_report
@@ -58,6 +60,19 @@ def test_measure_vs_torch_alternates_rounds_and_reports_the_ratio(fake_anchor):
     assert len(record["itgc_ms_rounds"]) == 2 and min(record["itgc_ms_rounds"]) > 0
     assert record["speedup_x"] == pytest.approx(10.0 / record["itgc_ms"])
     assert record["torch"] == "9.9.9" and record["vem"] is False
+    assert record["tf_threads"] == anchor.intra_op_threads() >= 1
     table = format_report(dict(train=[], vem_share=[], latency=[], speedups=[], data=[],
                                profile=[], errors=[], vs_torch=[record]))
     assert "PyTorch anchor" in table and "float32" in table
+
+
+def test_intra_op_threads_is_the_count_tf_uses(monkeypatch):
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 0)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    assert anchor.intra_op_threads() == len(os.sched_getaffinity(0))  # TF's default
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
+    assert anchor.intra_op_threads() == 3
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "0")  # 0: TF's default
+    assert anchor.intra_op_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 5)
+    assert anchor.intra_op_threads() == 5  # configured in the process: wins

@@ -9,6 +9,7 @@ Adam(2e-4, (0.5, 0.999)). ``anchor_step`` builds the same step from this library
 public pieces. Rounds alternate: the anchor's median over ``steps`` steps, then ours
 over as many steps, so that the machine's load hits both alike.
 """
+import os
 import re
 import statistics
 import subprocess
@@ -69,6 +70,20 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7):
     return lambda: float(step(x))
 
 
+def intra_op_threads():
+    """The number of threads TensorFlow's intra-op pool uses in this process: the
+    configured count, else ``TF_NUM_INTRAOP_THREADS``, else (TF's default) the CPUs this
+    process may run on. (`tf.config.threading.get_intra_op_parallelism_threads` gives 0
+    for the default.)"""
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    if configured > 0:
+        return configured
+    from_env = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    if from_env.isdigit() and int(from_env) > 0:
+        return int(from_env)
+    return len(os.sched_getaffinity(0))
+
+
 def run_anchor(python, anchor, size, batch, vem, steps, timeout=1800):
     """{ms, torch, threads}: the anchor's median ms/step over ``steps`` timed steps
     (after its two warm-up steps), run by interpreter ``python``."""
@@ -111,4 +126,4 @@ def measure_vs_torch(spec):
                 torch_ms=torch_ms, itgc_ms=itgc_ms, speedup_x=torch_ms / itgc_ms,
                 torch_ms_rounds=theirs, itgc_ms_rounds=ours, torch=info.get("torch"),
                 torch_threads=info.get("threads"),
-                tf_threads=tf.config.threading.get_intra_op_parallelism_threads())
+                tf_threads=intra_op_threads())

@@ -84,10 +84,10 @@ def _vs_torch(report):
         "Side by side with the PyTorch anchor (median ms/step; PyTorch always float32; "
         "speed-up = torch ms / itgc ms)",
         ["size", "batch", "vem", "itgc precision", "torch ms", "itgc ms", "speed-up",
-         "torch threads"],
+         "torch threads", "tf threads"],
         [[r["size"], r["batch"], "on" if r["vem"] else "off", r["precision"],
           cell(r["torch_ms"], ".0f"), cell(r["itgc_ms"], ".0f"), cell(r["speedup_x"], ".2f"),
-          r["torch_threads"]] for r in report.get("vs_torch", [])])
+          r["torch_threads"], r["tf_threads"]] for r in report.get("vs_torch", [])])
 
 
 def _precision(report):
