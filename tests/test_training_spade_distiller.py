@@ -1,7 +1,8 @@
 """SPADE teacher -> GAN Compression's compressed SPADE student through the shared
-Distiller: kd and gan_compression, with and without VEM on the output image, with and
-without GauGAN's student loss (--student_gaugan_loss), on the default strategy and on two
-replicas. The generator input is a semantic map (more channels than the output image)."""
+Distiller: kd (L1 to the teacher, a PatchGAN D) on the default strategy, and
+gan_compression with VEM on the output image and GauGAN's student loss
+(--student_gaugan_loss, a two-scale D) on two replicas against one, then on the default
+strategy. The generator input is a semantic map (more channels than the output image)."""
 import keras
 import numpy as np
 import pytest
