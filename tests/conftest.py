@@ -11,8 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow's default, a thread per core in every worker, the workers' spinning thread
 # pools contend on 2 cores.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _threads = str(max(1, len(os.sched_getaffinity(0))
-                       // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    # As itgc_tf.eval.report.usable_cpu_cores, which would import TensorFlow too early.
+    _cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count())
+    _threads = str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _threads)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", _threads)
 

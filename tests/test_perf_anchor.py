@@ -7,6 +7,7 @@ import keras
 import pytest
 import tensorflow as tf
 
+from itgc_tf.eval.report import usable_cpu_cores
 from itgc_tf.perf import anchor
 from itgc_tf.perf.tables import format_report
 
@@ -69,10 +70,10 @@ def test_measure_vs_torch_alternates_rounds_and_reports_the_ratio(fake_anchor):
 def test_intra_op_threads_is_the_count_tf_uses(monkeypatch):
     monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 0)
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
-    assert anchor.intra_op_threads() == len(os.sched_getaffinity(0))  # TF's default
+    assert anchor.intra_op_threads() == usable_cpu_cores() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     assert anchor.intra_op_threads() == 3
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "0")  # 0: TF's default
-    assert anchor.intra_op_threads() == len(os.sched_getaffinity(0))
+    assert anchor.intra_op_threads() == usable_cpu_cores()
     monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 5)
     assert anchor.intra_op_threads() == 5  # configured in the process: wins

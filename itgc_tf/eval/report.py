@@ -108,6 +108,11 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def usable_cpu_cores():
+    """The logical CPU cores this process may run on (its affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def hardware():
     """{cpu (model name), cpu_cores (logical, usable by this process), gpu (the first
     visible GPU's name, or "none")}."""
@@ -115,8 +120,7 @@ def hardware():
     gpu = "none"
     if gpus:
         gpu = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": _cpu_model(), "cpu_cores": cores, "gpu": gpu}
+    return {"cpu": _cpu_model(), "cpu_cores": usable_cpu_cores(), "gpu": gpu}
 
 
 def explain_nulls(report, reasons):

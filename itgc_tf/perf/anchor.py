@@ -18,6 +18,7 @@ import time
 import keras
 import tensorflow as tf
 
+from itgc_tf.eval.report import usable_cpu_cores
 from itgc_tf.models.registry import build_generator
 from itgc_tf.training.adam import TorchAdam
 from itgc_tf.vem import EnergyCritic, ebm_loss, langevin_sample, mi_loss
@@ -81,7 +82,7 @@ def intra_op_threads():
     from_env = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
     if from_env.isdigit() and int(from_env) > 0:
         return int(from_env)
-    return len(os.sched_getaffinity(0))
+    return usable_cpu_cores()
 
 
 def run_anchor(python, anchor, size, batch, vem, steps, timeout=1800):
