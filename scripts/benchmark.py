@@ -58,6 +58,11 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
     policy, kd and kd+VEM, timed interleaved in one process (critic blocks as in
     vem_share): per variant {size, batch, precision, vem, ms, cpu_ms, ms_rounds, vem_adds
     (kd+VEM / kd - 1, on kd+VEM records), vs_float32_x (float32 ms / this ms)}.
+  block_conv: `PixelBlockConv2D` on 2x2 pixel blocks against the plain convolution, for
+    the output convolutions of the generators and neighbouring shapes (kernel 3-7, 1-16
+    filters), forward and training (forward + every gradient), interleaved, output
+    size x size: per shape {size, batch, kernel, in_channels, filters, plain_ms,
+    blocks_ms, plain_train_ms, blocks_train_ms, speedup_x, train_speedup_x}.
 Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
 measurements (the rest still runs).
 
@@ -167,6 +172,9 @@ def plan(options):
     if "precision" in sections:
         specs += [dict(section="precision", size=s, batch=b, repeats=options["repeats"],
                        precisions=options["precisions"]) for s in sizes for b in batches]
+    if "block_conv" in sections:
+        specs += [dict(section="block_conv", size=s, batch=b, repeats=options["repeats"])
+                  for s in sizes for b in batches]
     return specs
 
 
@@ -258,7 +266,7 @@ def main(argv):
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
         train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
-        precision=[], errors=[])
+        precision=[], block_conv=[], errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))

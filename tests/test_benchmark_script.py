@@ -6,6 +6,10 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
+
+from itgc_tf.models.layers import PixelBlockConv2D
+from itgc_tf.perf.block_conv import CASES, _traced
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
 
@@ -22,6 +26,8 @@ LATENCY_KEYS = {"model", "size", "format", "median_ms", "p90_ms", "cpu_ms", "run
                 "file_mb", "export_s"}
 SPEEDUP_KEYS = {"size", "format", "teacher_ms", "student_ms", "student_speedup"}
 DATA_KEYS = {"source", "size", "batch", "images_per_s"}
+BLOCK_CONV_KEYS = {"size", "batch", "kernel", "in_channels", "filters", "plain_ms", "blocks_ms",
+                   "plain_train_ms", "blocks_train_ms", "speedup_x", "train_speedup_x"}
 
 
 def _run(*args):
@@ -36,7 +42,7 @@ def _run(*args):
 def test_smallest_configuration_writes_every_documented_key(tmp_path):
     out = tmp_path / "bench.json"
     done = _run("--quick", "--noisolate", "--sizes=32", "--batches=1", "--jit=off",
-                "--configs=kd", "--sections=train,vem_share,latency,data",
+                "--configs=kd", "--sections=train,vem_share,latency,data,block_conv",
                 "--formats=keras,tflite_int8", "--repeats=1", "--latency_runs=1", f"--json={out}")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -76,6 +82,15 @@ def test_smallest_configuration_writes_every_documented_key(tmp_path):
     (data,) = report["data"]
     assert set(data) == DATA_KEYS and data["images_per_s"] > 0
 
+    assert [(r["kernel"], r["in_channels"], r["filters"]) for r in report["block_conv"]] == list(
+        CASES)
+    for record in report["block_conv"]:
+        assert set(record) == BLOCK_CONV_KEYS and (record["size"], record["batch"]) == (32, 1)
+        assert record["speedup_x"] == pytest.approx(record["plain_ms"] / record["blocks_ms"])
+        assert record["train_speedup_x"] == pytest.approx(record["plain_train_ms"] /
+                                                          record["blocks_train_ms"])
+    assert "Convolution on 2x2 pixel blocks" in done.stdout
+
 
 def test_bad_options_fail_with_a_message_naming_the_fix():
     done = _run("--configs=kd,vem_only", "--sections=train")
@@ -83,3 +98,15 @@ def test_bad_options_fail_with_a_message_naming_the_fix():
     assert "Unknown --configs ['vem_only']; choose from" in done.stderr
     done = _run("--jit=maybe")
     assert done.returncode != 0 and "--jit takes off and/or on" in done.stderr
+
+
+def test_block_conv_section_times_the_blocks_against_the_plain_convolution():
+    """Each kind is traced under its own kernel choice (a cached trace would time one
+    kind twice)."""
+    conv = PixelBlockConv2D(3, 7)
+    conv.build((None, None, None, 4))
+    x = tf.zeros((1, 14, 14, 4))
+    for kind, blocks in (("portable", False), ("fast", True), ("portable", False)):
+        for concrete in _traced(conv, x, kind):
+            ops = {op.type for op in concrete.graph.get_operations()}
+            assert ("SpaceToDepth" in ops) == blocks, kind

@@ -142,7 +142,7 @@ def test_channel_mismatches_are_reported(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-# The fused instance norm (itgc_tf.models.layers.instance_norm_kernel) in the serving
+# The fused instance norm (itgc_tf.models.layers.kernel_choice) in the serving
 # signatures of a MobileResNet student with one block (9 instance norms; H, W padded to
 # multiples of 4), any H, W: here images from 16 x 16 pixels on fuse every norm (the
 # default threshold suits 256 pixels).
@@ -165,15 +165,16 @@ def _serve(loaded, signature, images):
     return loaded.signatures[signature](images=tf.constant(images))["outputs"].numpy()
 
 
-def _fused_norm_ops_run(loaded, signature, images):
-    """How many fused batch-norm kernels (FusedBatchNormV3, its oneDNN and +ReLU forms) a
-    call of ``signature`` ran, from a TF-profiler trace."""
+def _ops_run(loaded, signature, images, op_type="FusedBatchNorm"):
+    """How many ops whose type contains ``op_type`` (by default the fused batch-norm
+    kernels: FusedBatchNormV3, its oneDNN and +ReLU forms) a call of ``signature`` ran,
+    from a TF-profiler trace."""
     _serve(loaded, signature, images)
     logdir = tempfile.mkdtemp()
     tf.profiler.experimental.start(logdir)
     _serve(loaded, signature, images)
     tf.profiler.experimental.stop()
-    return sum("FusedBatchNorm" in name.rsplit(":", 1)[-1] for name, _ in trace_events(logdir))
+    return sum(op_type in name.rsplit(":", 1)[-1] for name, _ in trace_events(logdir))
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -192,12 +193,22 @@ def test_serving_runs_the_fused_kernel_per_image_and_tflite_never(student):
     generator, _, loaded = student
     assert sum(isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()) == NORMS
     large, small = smooth_images(2, 16), smooth_images(2, 12)
-    assert _fused_norm_ops_run(loaded, "serving_default", large[:1]) == NORMS
-    assert _fused_norm_ops_run(loaded, "serving_default", large) == 2 * NORMS  # per image
-    assert _fused_norm_ops_run(loaded, "uint8", _to_uint8(large[:1])) == NORMS
-    assert _fused_norm_ops_run(loaded, "serving_default", small[:1]) == 0
-    assert _fused_norm_ops_run(loaded, "serving_default", small) == 0
-    assert _fused_norm_ops_run(loaded, "tflite", large[:1]) == 0
+    assert _ops_run(loaded, "serving_default", large[:1]) == NORMS
+    assert _ops_run(loaded, "serving_default", large) == 2 * NORMS  # per image
+    assert _ops_run(loaded, "uint8", _to_uint8(large[:1])) == NORMS
+    assert _ops_run(loaded, "serving_default", small[:1]) == 0
+    assert _ops_run(loaded, "serving_default", small) == 0
+    assert _ops_run(loaded, "tflite", large[:1]) == 0
+
+
+def test_serving_runs_the_output_conv_on_pixel_blocks_and_tflite_not(student):
+    """The 7x7 output convolution to RGB (`PixelBlockConv2D`) runs on 2x2 pixel blocks in
+    the serving signatures (dynamic H, W; odd ones too) and plainly in `tflite`."""
+    _, _, loaded = student
+    images = smooth_images(1, 16)
+    assert _ops_run(loaded, "serving_default", images, "SpaceToDepth") == 1
+    assert _ops_run(loaded, "serving_default", images[:, :13, :11], "SpaceToDepth") == 1
+    assert _ops_run(loaded, "tflite", images, "SpaceToDepth") == 0
 
 
 def test_a_fixed_size_export_fuses_the_norms_whose_activations_reach_the_threshold(
@@ -216,8 +227,8 @@ def test_a_fixed_size_export_fuses_the_norms_whose_activations_reach_the_thresho
     loaded = tf.saved_model.load(export_saved_model(generator, str(tmp_path / "fixed"),
                                                     input_nc=3, output_nc=3))
     images = smooth_images(2, 16)
-    assert _fused_norm_ops_run(loaded, "serving_default", images[:1]) == large
-    assert _fused_norm_ops_run(loaded, "serving_default", images) == 2 * large
+    assert _ops_run(loaded, "serving_default", images[:1]) == large
+    assert _ops_run(loaded, "serving_default", images) == 2 * large
     np.testing.assert_allclose(_serve(loaded, "serving_default", images),
                                generator(images, training=False).numpy(), atol=1e-5)
 
@@ -234,4 +245,5 @@ def test_tflite_of_a_fused_export_keeps_the_portable_instance_norm_ops(student, 
     ops = collections.Counter(op["op_name"] for op in Interpreter(
         model_path=result.path)._get_ops_details())
     assert ops["MEAN"] == 2 * NORMS
-    assert not set(ops) & {"SUB", "SQUARED_DIFFERENCE", "MIRROR_PAD", "RESHAPE"}
+    assert not set(ops) & {"SUB", "SQUARED_DIFFERENCE", "MIRROR_PAD", "RESHAPE",
+                           "SPACE_TO_DEPTH", "DEPTH_TO_SPACE"}

@@ -8,9 +8,9 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from itgc_tf.models import layers
-from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, ReflectionPad2D, SizeCheck,
-                                   check_size, instance_norm_kernel, leaky_relu, norm_layer,
-                                   uses_bias)
+from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, PixelBlockConv2D, ReflectionPad2D,
+                                   SizeCheck, check_size, kernel_choice, leaky_relu,
+                                   norm_layer, uses_bias)
 
 
 @pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
@@ -91,10 +91,10 @@ def _norm(affine, channels, seed):
 def test_fused_instance_norm_equals_numpy_and_the_portable_form(affine, shape):
     x = tf.constant(np.random.default_rng(sum(shape)).normal(2.0, 3.0, shape), tf.float32)
     layer = _norm(affine, shape[-1], sum(shape))
-    with instance_norm_kernel("fused"):
+    with kernel_choice("fast"):
         fused = layer(x).numpy()
         assert "FusedBatchNormV3" in _op_types(layer, x)  # really the fused kernel
-    with instance_norm_kernel("portable"):
+    with kernel_choice("portable"):
         portable = layer(x).numpy()
         assert "FusedBatchNormV3" not in _op_types(layer, x)
     gamma, beta = (layer.gamma.numpy(), layer.beta.numpy()) if affine else (None, None)
@@ -111,8 +111,8 @@ def test_fused_instance_norm_gradients_equal_the_portable_forms(affine):
         weights = tf.random.stateless_normal(x.shape, seed=(batch, 3))
         layer = _norm(affine, 5, batch)
         grads = {}
-        for kind in ("fused", "portable"):
-            with instance_norm_kernel(kind):
+        for kind in ("fast", "portable"):
+            with kernel_choice(kind):
                 with tf.GradientTape() as outer:
                     outer.watch(x)
                     with tf.GradientTape() as inner:
@@ -121,7 +121,7 @@ def test_fused_instance_norm_gradients_equal_the_portable_forms(affine):
                     dx, *dweights = inner.gradient(loss, [x, *layer.trainable_weights])
                     penalty = tf.reduce_sum(dx * dx)
                 grads[kind] = [dx, *dweights, outer.gradient(penalty, x)]
-        for fused, portable in zip(grads["fused"], grads["portable"]):
+        for fused, portable in zip(grads["fast"], grads["portable"]):
             np.testing.assert_allclose(fused.numpy(), portable.numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -136,20 +136,20 @@ def test_auto_instance_norm_fuses_from_the_element_threshold_on(monkeypatch):
     assert "FusedBatchNormV3" not in _op_types(layer, large[:, :5])
     for dynamic in ([None, 6, 5, 4], [2, None, None, 4]):
         assert "FusedBatchNormV3" not in _op_types(layer, tf.TensorSpec(dynamic))
-    with instance_norm_kernel("fused"):
+    with kernel_choice("fast"):
         assert "FusedBatchNormV3" in _op_types(layer, tf.TensorSpec([2, None, None, 4]))
-    with instance_norm_kernel("portable"):
+    with kernel_choice("portable"):
         assert "FusedBatchNormV3" not in _op_types(layer, large)
-    monkeypatch.setattr(layers, "auto_fuses_instance_norm", lambda: False)  # a GPU machine
+    monkeypatch.setattr(layers, "auto_uses_fast_kernels", lambda: False)  # a GPU machine
     assert "FusedBatchNormV3" not in _op_types(layer, large)
-    with instance_norm_kernel("fused"):
+    with kernel_choice("fast"):
         assert "FusedBatchNormV3" in _op_types(layer, large)
-    with pytest.raises(ValueError, match="Unknown instance norm kernel 'fast'"):
-        with instance_norm_kernel("fast"):
+    with pytest.raises(ValueError, match="Unknown kernel choice 'fused'"):
+        with kernel_choice("fused"):
             pass
 
 
-@pytest.mark.parametrize("kind", ["fused", "portable"])
+@pytest.mark.parametrize("kind", ["fast", "portable"])
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_instance_norm_computes_in_float32_under_mixed_precision(policy, kind):
     """Half-precision in and out, statistics in float32: values far from 0 (where a
@@ -164,7 +164,7 @@ def test_instance_norm_computes_in_float32_under_mixed_precision(policy, kind):
     half = InstanceNorm(affine=True, dtype=policy)
     half.build(x.shape)
     half.set_weights(layer.get_weights())
-    with instance_norm_kernel(kind):
+    with kernel_choice(kind):
         outputs, grads = [], []
         for norm, inputs in ((half, x), (layer, tf.cast(x, tf.float32))):
             with tf.GradientTape() as tape:
@@ -177,7 +177,7 @@ def test_instance_norm_computes_in_float32_under_mixed_precision(policy, kind):
         graph = tf.function(half).get_concrete_function(x).graph
     activation_casts = [op for op in graph.get_operations()  # not gamma's, beta's
                         if op.type == "Cast" and op.outputs[0].shape.rank == 4]
-    assert (not activation_casts) == (kind == "fused")
+    assert (not activation_casts) == (kind == "fast")
     np.testing.assert_allclose(tf.cast(outputs[0], tf.float32), outputs[1],
                                atol=4 * eps * float(tf.reduce_max(tf.abs(outputs[1]))))
     np.testing.assert_allclose(tf.cast(grads[0], tf.float32), grads[1],
@@ -200,6 +200,105 @@ def test_instance_norm_and_reflection_pad_stay_on_xnnpack_ops_in_tflite():
     assert ops["CONV_2D"] == 1 and ops["MEAN"] == 2 and ops["CONCATENATION"] == 2
     assert not set(ops) & {"MIRROR_PAD", "SUB", "SQUARED_DIFFERENCE", "RESHAPE"}
     assert ops["QUANTIZE"] == ops["DEQUANTIZE"] == 1  # float only at the model's edges
+
+
+def _numpy_valid_conv(x, kernel, bias):
+    """Direct 'valid' cross-correlation in float64: x [B, H, W, C], kernel [k, k, C, O]."""
+    k = kernel.shape[0]
+    height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
+    out = np.zeros((x.shape[0], height, width, kernel.shape[-1]))
+    for i in range(k):
+        for j in range(k):
+            out += np.einsum("bhwc,co->bhwo", x[:, i:i + height, j:j + width].astype(np.float64),
+                             kernel[i, j].astype(np.float64))
+    return out + bias
+
+
+def _block_conv(filters, k, channels, seed, use_bias=True):
+    conv = PixelBlockConv2D(filters, k, use_bias=use_bias)
+    conv.build((None, None, None, channels))
+    rng = np.random.default_rng(seed)
+    conv.kernel.assign(rng.normal(0.0, 0.3, conv.kernel.shape))
+    if use_bias:
+        conv.bias.assign(rng.normal(0.0, 0.3, filters))
+    return conv
+
+
+@pytest.mark.parametrize("k,channels,filters,height,width", [
+    (7, 16, 3, 20, 22), (7, 5, 1, 15, 17), (5, 4, 2, 13, 12), (3, 6, 4, 10, 11), (1, 3, 3, 6, 7)])
+def test_pixel_block_conv_equals_a_direct_convolution_at_any_size(k, channels, filters, height,
+                                                                  width):
+    """On 2x2 pixel blocks ("fast"): the values of a direct float64 convolution and of the
+    plain Conv2D ("portable"), for even and odd H, W, static and dynamic."""
+    conv = _block_conv(filters, k, channels, seed=k + channels)
+    x = tf.random.stateless_normal((2, height, width, channels), seed=(k, channels))
+    expected = _numpy_valid_conv(x.numpy(), conv.kernel.numpy(), conv.bias.numpy())
+    dynamic = tf.TensorSpec([None, None, None, channels])
+    with kernel_choice("fast"):
+        static_fn = tf.function(conv)
+        dynamic_fn = tf.function(conv, input_signature=[dynamic])
+        assert "SpaceToDepth" in _op_types(conv, x)
+        assert "SpaceToDepth" in _op_types(conv, dynamic)
+        outputs = [conv(x), static_fn(x), dynamic_fn(x)]
+    with kernel_choice("portable"):
+        assert "SpaceToDepth" not in _op_types(conv, x)
+        outputs.append(conv(x))
+    assert outputs[1].shape == expected.shape  # static shapes inferred
+    scale = np.abs(expected).max()
+    for out in outputs:
+        np.testing.assert_allclose(out.numpy(), expected, atol=1e-5 * scale)
+
+
+def test_pixel_block_conv_gradients_equal_the_plain_convolutions():
+    """Gradients with respect to the input, the kernel and the bias."""
+    conv = _block_conv(3, 7, 8, seed=3)
+    x = tf.random.stateless_normal((2, 16, 18, 8), seed=(1, 2))
+    weights = tf.random.stateless_normal((2, 10, 12, 3), seed=(1, 3))
+    grads = {}
+    for kind in ("fast", "portable"):
+        with kernel_choice(kind), tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.tanh(conv(x)) * weights)
+        grads[kind] = tape.gradient(loss, [x, conv.kernel, conv.bias])
+    for fast, plain in zip(grads["fast"], grads["portable"]):
+        np.testing.assert_allclose(fast.numpy(), plain.numpy(),
+                                   atol=1e-5 * float(tf.reduce_max(tf.abs(plain))))
+
+
+def test_auto_runs_pixel_blocks_for_large_kernels_to_few_channels(monkeypatch):
+    """"auto": blocks for kernels >= BLOCK_MIN_KERNEL to <= BLOCK_MAX_FILTERS channels on
+    a machine without a GPU; "fast" wherever the convolution allows blocks (stride 1,
+    'valid', odd kernel), "portable" never."""
+    x = tf.zeros((1, 12, 12, 16))
+    blocks = lambda conv: "SpaceToDepth" in _op_types(conv, x)  # noqa: E731
+    rgb_7x7, rgb_5x5 = PixelBlockConv2D(3, 7), PixelBlockConv2D(layers.BLOCK_MAX_FILTERS, 5)
+    rgb_3x3, wide = PixelBlockConv2D(3, 3), PixelBlockConv2D(layers.BLOCK_MAX_FILTERS + 1, 7)
+    assert blocks(rgb_7x7) and blocks(rgb_5x5)
+    assert not blocks(rgb_3x3) and not blocks(wide)
+    strided, same = PixelBlockConv2D(3, 7, strides=2), PixelBlockConv2D(3, 7, padding="same")
+    even_kernel = PixelBlockConv2D(3, 6)
+    with kernel_choice("fast"):
+        assert blocks(rgb_3x3) and blocks(wide)
+        assert not blocks(strided) and not blocks(same) and not blocks(even_kernel)
+    with kernel_choice("portable"):
+        assert not blocks(rgb_7x7)
+    monkeypatch.setattr(layers, "auto_uses_fast_kernels", lambda: False)  # a GPU machine
+    assert not blocks(rgb_7x7)
+
+
+def test_pixel_block_conv_under_mixed_bfloat16_stays_bfloat16():
+    """bfloat16 in and out, within bfloat16 rounding of the float32 convolution."""
+    conv = _block_conv(3, 7, 8, seed=5)
+    half = PixelBlockConv2D(3, 7, dtype="mixed_bfloat16")
+    half.build((None, None, None, 8))
+    half.set_weights(conv.get_weights())
+    x = tf.random.stateless_normal((1, 14, 14, 8), seed=(5, 6))
+    with kernel_choice("fast"):
+        out = half(tf.cast(x, tf.bfloat16))
+        expected = conv(x)
+    assert out.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(out, tf.float32), expected,
+                               atol=0.05 * float(tf.reduce_max(tf.abs(expected))))
 
 
 def test_batch_norm_has_pytorch_settings():

@@ -17,7 +17,9 @@ Other adds (biases, residual blocks), normalisation, activations, clipping,
 padding and pooling are not counted.
 The model is traced (not run) at the given input size with ``training=False``,
 so nested models and wrapped layers (e.g. ``SpectralNormalization``) count as
-the ops they lower to.
+the ops they lower to; layers with a faster kernel trace their portable one
+(``kernel_choice("portable")``: a `PixelBlockConv2D` counts as its k×k convolution,
+not as the 1.31× larger convolution on pixel blocks it runs on a CPU).
 
 Parameters: ``params`` counts every weight (= ``model.count_params()``),
 including batch-norm moving statistics and spectral-norm vectors;
@@ -30,7 +32,7 @@ import re
 
 import tensorflow as tf
 
-from itgc_tf.models.layers import ResidualOutput
+from itgc_tf.models.layers import ResidualOutput, kernel_choice
 
 _SUFFIX = re.compile(r"_\d+$")
 _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
@@ -127,8 +129,9 @@ def profile(model, input_shape):
             f"input_shape must be (H, W, C) without the batch axis, got "
             f"{tuple(input_shape)}; e.g. profile(model, (256, 256, 3)).")
     spec = tf.TensorSpec((1, *input_shape), tf.float32)
-    graph = tf.function(lambda x: model(x, training=False)) \
-        .get_concrete_function(spec).graph
+    with kernel_choice("portable"):
+        graph = tf.function(lambda x: model(x, training=False)) \
+            .get_concrete_function(spec).graph
     layers = list(model._flatten_layers())
     layer_names = {layer.name for layer in layers}
     residual_adds = {layer.name for layer in layers if isinstance(layer, ResidualOutput)}

@@ -19,12 +19,14 @@ are 1, 3 or 4 (PNG channel counts). For TF Serving's REST API send
 `{"signature_name": "encoded", "instances": [{"b64": ...}]}`.
 
 Instance norms: the serving signatures run them with TF's fused batch-norm kernel on
-large activations (`itgc_tf.models.layers.instance_norm_kernel`; same values to float
+large activations (`itgc_tf.models.layers.kernel_choice`; same values to float
 rounding): with a fixed H, W each norm chooses by its size, with dynamic ones images of
 at least `PER_IMAGE_MIN_PIXELS` pixels fuse every norm; a batch of dynamic size N of
 such images runs image by image. `tflite` always uses the portable form, whose ops
 TFLite runs in XNNPACK (float and int8): it is what `itgc_tf.export.tflite` converts,
-where the fused op would become the slow SUB/SQUARED_DIFFERENCE path.
+where the fused op would become the slow SUB/SQUARED_DIFFERENCE path. Likewise the
+output convolution to RGB (`itgc_tf.models.layers.PixelBlockConv2D`) runs on 2×2 pixel
+blocks in the serving signatures and as a plain convolution in `tflite`.
 
 A generator of label maps (GauGAN / SPADE, ``label_maps``: the data's `DataConfig`)
 takes semantic maps, not images; its signatures are instead:
@@ -45,7 +47,7 @@ import tensorflow as tf
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data.labels import semantic_map
 from itgc_tf.export.padding import pad_to_multiple, size_rule
-from itgc_tf.models.layers import InstanceNorm, auto_fuses_instance_norm, instance_norm_kernel
+from itgc_tf.models.layers import InstanceNorm, auto_uses_fast_kernels, kernel_choice
 
 _IMAGE_CHANNELS = (1, 3, 4)
 TFLITE_SIGNATURE = "tflite"
@@ -81,11 +83,13 @@ def _serve(generator, images, fused):
     """generator(images) for the serving signatures: float32 [N, H, W, C] -> float32
     outputs (cast: also under mixed precision). ``fused``: with static H, W each instance
     norm chooses its kernel ("auto"); with dynamic H, W one tf.cond per call runs images
-    of at least `PER_IMAGE_MIN_PIXELS` pixels with every norm fused, smaller ones
-    portable. A dynamic N of such images runs image by image (the fused kernel needs a
-    static batch; one image is a loop of one). Not ``fused``: the portable form only."""
+    of at least `PER_IMAGE_MIN_PIXELS` pixels with every norm fused, smaller ones with
+    portable norms ("auto" on dynamic shapes). A dynamic N of such images runs image by
+    image (the fused kernel needs a static batch; one image is a loop of one). Other
+    layers choose by "auto" or, for the large images, "fast" (`PixelBlockConv2D`: the
+    same). Not ``fused``: the portable forms only."""
     def run(batch, kind):
-        with instance_norm_kernel(kind):
+        with kernel_choice(kind):
             return tf.cast(generator(batch, training=False), tf.float32)
 
     def by_image(kind):
@@ -94,15 +98,15 @@ def _serve(generator, images, fused):
         return tf.map_fn(lambda image: run(image[tf.newaxis], kind)[0], images,
                          fn_output_signature=tf.float32, parallel_iterations=1)
 
-    if not fused or not auto_fuses_instance_norm() or not any(
+    if not fused or not auto_uses_fast_kernels() or not any(
             isinstance(layer, InstanceNorm) for layer in generator._flatten_layers()):
         return run(images, "auto" if fused else "portable")
     height, width = images.shape[1:3]
     if None not in (height, width):
         return by_image("auto") if height * width >= PER_IMAGE_MIN_PIXELS else run(images, "auto")
     shape = tf.shape(images)
-    return tf.cond(shape[1] * shape[2] >= PER_IMAGE_MIN_PIXELS, lambda: by_image("fused"),
-                   lambda: run(images, "portable"))
+    return tf.cond(shape[1] * shape[2] >= PER_IMAGE_MIN_PIXELS, lambda: by_image("fast"),
+                   lambda: run(images, "auto"))
 
 
 def _check_label_maps(input_shape, label_maps):

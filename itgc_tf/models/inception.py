@@ -27,8 +27,8 @@ import re
 
 import keras
 
-from itgc_tf.models.layers import (ReflectionPad2D, SizeCheck, check_size, image_input,
-                                   norm_layer, uses_bias, weight_init)
+from itgc_tf.models.layers import (PixelBlockConv2D, ReflectionPad2D, SizeCheck, check_size,
+                                   image_input, norm_layer, uses_bias, weight_init)
 
 N_DOWNSAMPLING = 2
 CAT_KERNEL_SIZES = (1, 3, 5)
@@ -187,7 +187,8 @@ def inception_generator(input_nc, output_nc, widths, norm="instance", dropout=Fa
                                          kernel_initializer=weight_init(),
                                          name=f"up_{i}_conv")(x)
         x = keras.layers.ReLU(name=f"up_{i}")(_norm(x, norm, f"up_{i}_norm"))
-    x = _conv(output_nc, 7, True, "head_conv")(ReflectionPad2D(3, name="head_pad")(x))
+    x = PixelBlockConv2D(output_nc, 7, kernel_initializer=weight_init(), name="head_conv")(
+        ReflectionPad2D(3, name="head_pad")(x))
     outputs = keras.layers.Activation("tanh", name="output")(x)
     return keras.Model(inputs, outputs, name=name)
 

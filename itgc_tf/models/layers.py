@@ -12,6 +12,7 @@ import contextvars
 import functools
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 NORMS = ("instance", "batch", "none")
@@ -72,55 +73,63 @@ class LeakyReLU(keras.layers.Layer):
         return super().get_config() | {"negative_slope": self.negative_slope}
 
 
-INSTANCE_NORM_KERNELS = ("auto", "fused", "portable")
+KERNEL_CHOICES = ("auto", "fast", "portable")
 # Fewest elements (H * W * C) of one image's activation whose instance norm runs fused
 # under "auto": below it the fused kernel's fixed cost per call outweighs its saving
 # (forward + backward, docs/PERFORMANCE.md: 2**16 elements 0.6-0.8x, 2**18 1.6-1.7x).
 FUSED_MIN_ELEMENTS = 2 ** 17
-_INSTANCE_NORM_KERNEL = contextvars.ContextVar("instance_norm_kernel", default="auto")
+_KERNEL_CHOICE = contextvars.ContextVar("kernel_choice", default="auto")
 
 
 @contextlib.contextmanager
-def instance_norm_kernel(kind):
-    """`InstanceNorm` layers traced within it use the given kernel:
+def kernel_choice(kind):
+    """Layers with two kernels (`InstanceNorm`: fused or portable; `PixelBlockConv2D`: on
+    pixel blocks or plain) traced within it choose:
 
-    - ``"auto"`` (the default): on a machine without a GPU, the fused kernel where the
-      shape is static and one image's activation has at least `FUSED_MIN_ELEMENTS`
-      elements, else the portable form (always with a GPU: the fused kernel was
-      measured on CPU only, and on a GPU one call per image would multiply kernel
-      launches);
-    - ``"fused"``: the fused kernel wherever the batch size is static;
-    - ``"portable"``: the portable form only. TFLite lowers the fused op to SUB and
+    - ``"auto"`` (the default): on a machine without a GPU, the fast kernel where it was
+      measured to pay (the instance norm of a static shape whose one image's activation
+      has at least `FUSED_MIN_ELEMENTS` elements; the convolution to at most
+      `BLOCK_MAX_FILTERS` channels with a kernel of at least `BLOCK_MIN_KERNEL`), else
+      the portable one; always the portable one with a GPU (the fast kernels were
+      measured on CPU only, and on a GPU one fused norm per image would multiply
+      kernel launches);
+    - ``"fast"``: the fast kernel wherever the shape allows it;
+    - ``"portable"``: plain ops only. TFLite lowers the fused norm to SUB and
       SQUARED_DIFFERENCE (its slow int8 path), so what TFLite converts traces under it
       (`itgc_tf.export.saved_model`'s ``tflite`` signature).
 
     Read at trace time: the kernel is part of the traced graph.
     """
-    if kind not in INSTANCE_NORM_KERNELS:
-        raise ValueError(f"Unknown instance norm kernel {kind!r}; expected one of "
-                         f"{INSTANCE_NORM_KERNELS}.")
-    token = _INSTANCE_NORM_KERNEL.set(kind)
+    if kind not in KERNEL_CHOICES:
+        raise ValueError(f"Unknown kernel choice {kind!r}; expected one of {KERNEL_CHOICES}.")
+    token = _KERNEL_CHOICE.set(kind)
     try:
         yield
     finally:
-        _INSTANCE_NORM_KERNEL.reset(token)
+        _KERNEL_CHOICE.reset(token)
 
 
 @functools.cache
-def auto_fuses_instance_norm():
-    """Whether "auto" (`instance_norm_kernel`) may choose the fused kernel: no GPU visible."""
+def auto_uses_fast_kernels():
+    """Whether "auto" (`kernel_choice`) may choose the fast kernels: no GPU visible."""
     return not tf.config.list_physical_devices("GPU")
+
+
+def _fast_kernel(allowed, pays):
+    """Whether a layer traced now runs its fast kernel (`kernel_choice`), given whether
+    its shapes allow it and whether it was measured to pay there."""
+    kind = _KERNEL_CHOICE.get()
+    if kind == "portable" or not allowed:
+        return False
+    return kind == "fast" or (auto_uses_fast_kernels() and pays)
 
 
 def _fuses(shape):
     """Whether an instance norm of a [B, H, W, C] input of static ``shape`` traced now runs
-    the fused kernel (`instance_norm_kernel`)."""
-    kind = _INSTANCE_NORM_KERNEL.get()
+    the fused kernel (`kernel_choice`)."""
     batch, height, width, channels = shape
-    if kind == "portable" or batch is None:
-        return False
-    return kind == "fused" or (auto_fuses_instance_norm() and None not in (height, width)
-                               and height * width * channels >= FUSED_MIN_ELEMENTS)
+    return _fast_kernel(batch is not None, None not in (height, width)
+                        and height * width * channels >= FUSED_MIN_ELEMENTS)
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
@@ -129,7 +138,7 @@ class InstanceNorm(keras.layers.Layer):
     per example and channel (PyTorch ``InstanceNorm2d(affine=False)``); with
     ``affine`` then times ``gamma`` plus ``beta`` (per channel, PyTorch ``affine=True``).
 
-    Two kernels, same values to float rounding (`instance_norm_kernel` chooses):
+    Two kernels, same values to float rounding (`kernel_choice` chooses):
     - fused: TF's fused batch-norm op in training mode (``FusedBatchNormV3``) on each
       image [1, H, W, C] of a static batch, whose batch statistics are the image's
       instance statistics; one oneDNN pass forward and one backward (its gradient is
@@ -204,6 +213,83 @@ class InstanceNorm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+
+
+# Where "auto" (`kernel_choice`) runs a `PixelBlockConv2D` on pixel blocks: at most this
+# many output channels and a kernel at least this large (7x7 and 5x5 to 1-3 channels:
+# 1.2-2.0x faster forward + backward; 3x3 or 16 channels: slower; docs/PERFORMANCE.md).
+BLOCK_MAX_FILTERS = 4
+BLOCK_MIN_KERNEL = 5
+
+
+def pixel_block_kernel(kernel):
+    """The kernel of the same convolution on 2×2 pixel blocks.
+
+    kernel: [k, k, C, O], k odd. Returns [m, m, 4C, 4O], m = (k + 1) / 2, such that
+    depth_to_space(conv(space_to_depth(x, 2), result, 'valid'), 2) equals
+    conv(x, kernel, 'valid') for x [B, H, W, C] with H, W even. Block channels are in
+    space_to_depth's order, (2·row + column)·C + c, and so are the output's.
+    """
+    k, _, channels, filters = kernel.shape
+    m = (k + 1) // 2
+    # Output pixel 2Y + oi reads input row 2(Y + a) + di through kernel row 2a + di - oi.
+    rows = (2 * np.arange(m)[:, None, None] + np.arange(2)[None, :, None]
+            - np.arange(2)[None, None, :])  # [a, di, oi]
+    inside = (rows >= 0) & (rows < k)
+    taps = np.where(inside[:, None, :, None, :, None] & inside[None, :, None, :, None, :],
+                    rows[:, None, :, None, :, None] * k + rows[None, :, None, :, None, :],
+                    k * k)  # [a, b, di, dj, oi, oj]; k * k: the zero tap
+    flat = tf.concat([tf.reshape(kernel, [k * k, channels, filters]),
+                      tf.zeros([1, channels, filters], kernel.dtype)], 0)
+    blocks = tf.gather(flat, taps)  # [a, b, di, dj, oi, oj, C, O]
+    blocks = tf.transpose(blocks, [0, 1, 2, 3, 6, 4, 5, 7])
+    return tf.reshape(blocks, [m, m, 4 * channels, 4 * filters])
+
+
+@keras.saving.register_keras_serializable(package="itgc_tf")
+class PixelBlockConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose stride-1 'valid' convolution can run on 2×2 pixel
+    blocks: space_to_depth, an m×m convolution (m = (k + 1) / 2) from 4·C to 4·O
+    channels (`pixel_block_kernel`), depth_to_space. Same kernel variable [k, k, C, O],
+    same values to float rounding; `kernel_choice` chooses.
+
+    oneDNN runs convolutions to a few channels far below its rate: the generators'
+    7×7 output convolution to RGB ran at 28–85 GFLOP/s, 12 % of a distillation step's
+    op time. On blocks it does 4 m² / k² (1.31× for 7×7) the multiply-adds with 4× the
+    output channels, 1.7× faster forward and 1.9× forward + backward
+    (docs/PERFORMANCE.md).
+
+    Blocks need a stride-1, undilated, ungrouped 'valid' convolution with an odd square
+    kernel, channels last; otherwise (or "portable") it is ``Conv2D``. An odd or dynamic
+    H or W is padded with a zero row or column first, and the output cropped. Shapes:
+    [B, H, W, C] -> [B, H - k + 1, W - k + 1, O].
+    """
+
+    def call(self, inputs):
+        if not self._on_blocks():
+            return super().call(inputs)
+        k = self.kernel_size[0]
+        sizes = [inputs.shape[axis] or tf.shape(inputs)[axis] for axis in (1, 2)]
+        even = all(isinstance(size, int) and not size % 2 for size in sizes)
+        # An odd H or W gets a zero row or column, and the output one more, cropped.
+        x = inputs if even else tf.pad(inputs, [[0, 0], [0, sizes[0] % 2], [0, sizes[1] % 2],
+                                                [0, 0]])
+        blocks = tf.nn.conv2d(tf.nn.space_to_depth(x, 2), pixel_block_kernel(self.kernel), 1,
+                              "VALID")
+        if self.use_bias:
+            blocks = tf.nn.bias_add(blocks, tf.tile(self.bias, [4]))
+        outputs = tf.nn.depth_to_space(blocks, 2)
+        if not even:
+            outputs = outputs[:, :sizes[0] - k + 1, :sizes[1] - k + 1]
+        return self.activation(outputs)
+
+    def _on_blocks(self):
+        k = self.kernel_size
+        allowed = (tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
+                   and self.groups == 1 and self.padding == "valid"
+                   and self.data_format == "channels_last" and k[0] == k[1] and k[0] % 2 == 1)
+        return _fast_kernel(allowed, self.filters <= BLOCK_MAX_FILTERS
+                            and k[0] >= BLOCK_MIN_KERNEL)
 
 
 def norm_layer(kind, name=None, affine_instance=False):

@@ -21,8 +21,8 @@ padding: the same sizes, parameters and MACs as PyTorch's ``padding=1``
 """
 import keras
 
-from itgc_tf.models.layers import (ReflectionPad2D, SizeCheck, check_size,
-                                   image_input, norm_layer, uses_bias,
+from itgc_tf.models.layers import (PixelBlockConv2D, ReflectionPad2D, SizeCheck,
+                                   check_size, image_input, norm_layer, uses_bias,
                                    weight_init)
 
 N_DOWNSAMPLING = 2
@@ -114,7 +114,7 @@ def resnet_generator(input_nc, output_nc, ngf=64, n_blocks=9, norm="instance",
         x = keras.layers.ReLU(name=f"up_{i}")(x)
 
     x = ReflectionPad2D(3, name="head_pad")(x)
-    x = keras.layers.Conv2D(output_nc, 7, kernel_initializer=weight_init(),
-                            name="head_conv")(x)
+    x = PixelBlockConv2D(output_nc, 7, kernel_initializer=weight_init(),
+                         name="head_conv")(x)
     outputs = keras.layers.Activation("tanh", name="output")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -9,14 +9,16 @@ import importlib
 CONFIGS = ("pix2pix_teacher", "cyclegan_teacher", "kd", "kd_vem", "gan_compression_vem",
            "omgd_vem")
 FORMATS = ("keras", "keras_eager", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
-SECTIONS = ("train", "vem_share", "latency", "data", "profile", "vs_torch", "precision")
+SECTIONS = ("train", "vem_share", "latency", "data", "profile", "vs_torch", "precision",
+            "block_conv")
 _MEASURE = {"train": ("itgc_tf.perf.train", "measure_train"),
             "vem_share": ("itgc_tf.perf.vem_share", "measure_vem_share"),
             "latency": ("itgc_tf.perf.latency", "measure_latency"),
             "data": ("itgc_tf.perf.data_rate", "measure_data"),
             "profile": ("itgc_tf.perf.trace", "measure_profile"),
             "vs_torch": ("itgc_tf.perf.anchor", "measure_vs_torch"),
-            "precision": ("itgc_tf.perf.precision", "measure_precision")}
+            "precision": ("itgc_tf.perf.precision", "measure_precision"),
+            "block_conv": ("itgc_tf.perf.block_conv", "measure_block_conv")}
 
 
 def measure(spec):

@@ -100,8 +100,21 @@ def _precision(report):
           _percent(r["vem_adds"])] for r in report.get("precision", [])])
 
 
+def _block_conv(report):
+    return table(
+        "Convolution on 2x2 pixel blocks against plain (median ms; train = forward and every "
+        "gradient; speed-up = plain ms / blocks ms)",
+        ["size", "batch", "kernel", "in", "out", "plain ms", "blocks ms", "speed-up",
+         "plain train ms", "blocks train ms", "train speed-up"],
+        [[r["size"], r["batch"], r["kernel"], r["in_channels"], r["filters"],
+          cell(r["plain_ms"], ".2f"), cell(r["blocks_ms"], ".2f"), cell(r["speedup_x"], ".2f"),
+          cell(r["plain_train_ms"], ".2f"), cell(r["blocks_train_ms"], ".2f"),
+          cell(r["train_speedup_x"], ".2f")] for r in report.get("block_conv", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
-             ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision))
+             ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision),
+             ("block_conv", _block_conv))
 
 
 def format_report(report):
