@@ -216,8 +216,9 @@ class InstanceNorm(keras.layers.Layer):
 
 
 # Where "auto" (`kernel_choice`) runs a `PixelBlockConv2D` on pixel blocks: at most this
-# many output channels and a kernel at least this large (7x7 and 5x5 to 1-3 channels:
-# 1.2-2.0x faster forward + backward; 3x3 or 16 channels: slower; docs/PERFORMANCE.md).
+# many output channels and a kernel at least this large. Forward + backward at 256²
+# (docs/PERFORMANCE.md, section block_conv): 7x7 to 1-3 channels 1.8-2.3x faster, 5x5
+# 1.3-1.6x; but 3x3 forward 0.75x, 7x7 to 8 channels 1.0-1.4x, a 3 -> 16 stem forward 0.4-0.6x.
 BLOCK_MAX_FILTERS = 4
 BLOCK_MIN_KERNEL = 5
 
@@ -256,8 +257,8 @@ class PixelBlockConv2D(keras.layers.Conv2D):
     oneDNN runs convolutions to a few channels far below its rate: the generators'
     7×7 output convolution to RGB ran at 28–85 GFLOP/s, 12 % of a distillation step's
     op time. On blocks it does 4 m² / k² (1.31× for 7×7) the multiply-adds with 4× the
-    output channels, 1.7× faster forward and 1.9× forward + backward
-    (docs/PERFORMANCE.md).
+    output channels: 1.5–2.7× faster forward and 1.8–2.3× forward + backward at 256²
+    (docs/PERFORMANCE.md; ``scripts/benchmark.py --sections=block_conv``).
 
     Blocks need a stride-1, undilated, ungrouped 'valid' convolution with an odd square
     kernel, channels last; otherwise (or "portable") it is ``Conv2D``. An odd or dynamic
