@@ -11,6 +11,7 @@ from itgc_tf.models import layers
 from itgc_tf.models.layers import (InstanceNorm, LeakyReLU, PixelBlockConv2D, ReflectionPad2D,
                                    SizeCheck, check_size, kernel_choice, leaky_relu,
                                    norm_layer, uses_bias)
+from numpy_reference import numpy_valid_conv
 
 
 @pytest.mark.parametrize("padding,np_pad", [(1, ((1, 1), (1, 1))),
@@ -202,18 +203,6 @@ def test_instance_norm_and_reflection_pad_stay_on_xnnpack_ops_in_tflite():
     assert ops["QUANTIZE"] == ops["DEQUANTIZE"] == 1  # float only at the model's edges
 
 
-def _numpy_valid_conv(x, kernel, bias):
-    """Direct 'valid' cross-correlation in float64: x [B, H, W, C], kernel [k, k, C, O]."""
-    k = kernel.shape[0]
-    height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
-    out = np.zeros((x.shape[0], height, width, kernel.shape[-1]))
-    for i in range(k):
-        for j in range(k):
-            out += np.einsum("bhwc,co->bhwo", x[:, i:i + height, j:j + width].astype(np.float64),
-                             kernel[i, j].astype(np.float64))
-    return out + bias
-
-
 def _block_conv(filters, k, channels, seed, use_bias=True):
     conv = PixelBlockConv2D(filters, k, use_bias=use_bias)
     conv.build((None, None, None, channels))
@@ -232,7 +221,8 @@ def test_pixel_block_conv_equals_a_direct_convolution_at_any_size(k, channels, f
     plain Conv2D ("portable"), for even and odd H, W, static and dynamic."""
     conv = _block_conv(filters, k, channels, seed=k + channels)
     x = tf.random.stateless_normal((2, height, width, channels), seed=(k, channels))
-    expected = _numpy_valid_conv(x.numpy(), conv.kernel.numpy(), conv.bias.numpy())
+    expected = numpy_valid_conv(x.numpy().astype(np.float64),
+                                conv.kernel.numpy().astype(np.float64)) + conv.bias.numpy()
     dynamic = tf.TensorSpec([None, None, None, channels])
     with kernel_choice("fast"):
         static_fn = tf.function(conv)

@@ -7,6 +7,7 @@ import tensorflow as tf
 from itgc_tf.vem import EnergyCritic
 from itgc_tf.vem.critic import POOL_AS_CONV_MAX_CHANNELS, avg_pool_half
 from itgc_tf.vem.spectral_norm import SNConv2D, SNDense
+from numpy_reference import numpy_valid_conv
 
 SLOPE = 0.01  # PyTorch's LeakyReLU default
 
@@ -28,11 +29,7 @@ def _np_spectral_kernel(kernel, u, v, bounded, training):
 
 def _np_conv3x3(x, kernel, bias):
     """Cross-correlation, stride 1, zero padding 1. x [B, H, W, C], kernel [3, 3, C, D]."""
-    h, w = x.shape[1:3]
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    out = sum(np.einsum("bhwc,cd->bhwd", padded[:, i:i + h, j:j + w], kernel[i, j])
-              for i in range(3) for j in range(3))
-    return out + bias
+    return numpy_valid_conv(np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), kernel) + bias
 
 
 def _np_pool_half(x):

@@ -83,11 +83,11 @@ def _serve(generator, images, fused):
     """generator(images) for the serving signatures: float32 [N, H, W, C] -> float32
     outputs (cast: also under mixed precision). ``fused``: with static H, W each instance
     norm chooses its kernel ("auto"); with dynamic H, W one tf.cond per call runs images
-    of at least `PER_IMAGE_MIN_PIXELS` pixels with every norm fused, smaller ones with
-    portable norms ("auto" on dynamic shapes). A dynamic N of such images runs image by
-    image (the fused kernel needs a static batch; one image is a loop of one). Other
-    layers choose by "auto" or, for the large images, "fast" (`PixelBlockConv2D`: the
-    same). Not ``fused``: the portable forms only."""
+    of at least `PER_IMAGE_MIN_PIXELS` pixels under "fast" (every norm fused), smaller
+    ones under "auto" (on dynamic shapes: portable norms). A dynamic N of such images
+    runs image by image (the fused kernel needs a static batch; one image is a loop of
+    one). `PixelBlockConv2D` runs on blocks under both. Not ``fused``: "portable" (the
+    plain forms only)."""
     def run(batch, kind):
         with kernel_choice(kind):
             return tf.cast(generator(batch, training=False), tf.float32)
