@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from itgc_tf.eval.report import usable_cpu_cores
+from itgc_tf.models.per_example import per_example_forward
 from itgc_tf.models.registry import build_generator
 from itgc_tf.training.adam import TorchAdam
 from itgc_tf.vem import EnergyCritic, ebm_loss, langevin_sample, mi_loss
@@ -49,7 +50,7 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7):
 
     @tf.function(reduce_retracing=True)
     def step(x):
-        t = tf.cast(teacher(x, training=False), tf.float32)
+        t = tf.cast(per_example_forward(teacher, x), tf.float32)
         with tf.GradientTape() as tape:
             s = tf.cast(student(x, training=True), tf.float32)
             loss = tf.reduce_mean(tf.abs(s - t))

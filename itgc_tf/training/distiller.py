@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.discriminators import discriminator_features
+from itgc_tf.models.per_example import per_example_forward
 from itgc_tf.models.taps import feature_taps
 from itgc_tf.recipes.base import StepContext, StudentDiscriminator
 from itgc_tf.training.adam import TorchAdam
@@ -332,10 +333,13 @@ class Distiller(GuardedUpdates, MultiWorkerFit, keras.Model):
     # -------------------------------------------------------------- the step
     def _teacher_forward(self, x, training=False):
         """Teacher outputs and taps (batch norm in training mode when ``training``),
-        as constants."""
-        t_out, t_feats = _float32(self._teacher_net(x, training=training))
-        outputs = [t_out] + [tf.cast(t(x, training=training), tf.float32)
-                             for t in self.teachers[1:]]
+        as constants. In inference mode each teacher runs one example at a time on CPU
+        (`per_example_forward`: the same values, faster there)."""
+        def forward(net):
+            return net(x, training=True) if training else per_example_forward(net, x)
+
+        t_out, t_feats = _float32(forward(self._teacher_net))
+        outputs = [t_out] + [tf.cast(forward(t), tf.float32) for t in self.teachers[1:]]
         stop = tf.stop_gradient
         return [stop(o) for o in outputs], {k: stop(v) for k, v in t_feats.items()}
 

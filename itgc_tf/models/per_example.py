@@ -1,0 +1,42 @@
+"""Inference-mode forward passes run one example at a time (frozen teachers on CPU).
+
+A generator in inference mode treats the examples of a batch independently (instance
+norms normalise each image; batch norms use their moving statistics), so
+``model(x, training=False)`` equals the concatenation of ``model(x_i)`` over the
+examples. On a CPU the single-example graphs are independent, and TensorFlow's
+inter-op threads run them side by side: the frozen MobileResNet-9 (ngf 64) teacher
+of the reference kd step gave its batch-4 step 1.10-1.17x the speed (kd and kd+VEM,
+256², interleaved; the outputs bit-identical), 1.06x at batch 8 (docs/PERFORMANCE.md).
+"""
+import tensorflow as tf
+
+from itgc_tf.models.layers import auto_uses_fast_kernels
+
+# Largest static batch run one example at a time: the model's graph is traced once per
+# example, so tracing time and graph size grow with it (measured up to 8).
+PER_EXAMPLE_MAX_BATCH = 8
+
+
+def runs_per_example(batch):
+    """Whether `per_example_forward` splits a batch of static size ``batch`` (None:
+    dynamic): 2 <= batch <= `PER_EXAMPLE_MAX_BATCH` and no GPU visible (measured on CPU
+    only; on a GPU one call per example would multiply kernel launches)."""
+    return (batch is not None and 2 <= batch <= PER_EXAMPLE_MAX_BATCH
+            and auto_uses_fast_kernels())
+
+
+def per_example_forward(model, x):
+    """``model(x, training=False)``, computed per example where `runs_per_example`.
+
+    Args:
+      model: a Keras model whose inference-mode call treats examples independently
+        (every generator of `itgc_tf.models.registry`); any nest of outputs.
+      x: [B, ...] input.
+    Returns:
+      the model's outputs for x (the same nest; each [B, ...]).
+    """
+    batch = x.shape[0]
+    if not runs_per_example(batch):
+        return model(x, training=False)
+    outputs = [model(example, training=False) for example in tf.split(x, batch)]
+    return tf.nest.map_structure(lambda *parts: tf.concat(parts, 0), *outputs)
