@@ -63,6 +63,12 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
     filters), forward and training (forward + every gradient), interleaved, output
     size x size: per shape {size, batch, kernel, in_channels, filters, plain_ms,
     blocks_ms, plain_train_ms, blocks_train_ms, speedup_x, train_speedup_x}.
+  per_example: the frozen teacher's forward pass one image at a time
+    (`per_example_forward`, as the Distiller runs it on CPU) against one batched call,
+    interleaved: the teacher alone (MobileResNet-9 and ResNet-9, ngf 64) and, unless
+    --quick, the anchor step (kd and kd+VEM) built both ways: per record {what:
+    teacher_forward|anchor_step, teacher, vem, size, batch, batched_ms, per_example_ms,
+    speedup_x}. Batches >= 2 only (batch 1 runs the same graph both ways).
 Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
 measurements (the rest still runs).
 
@@ -175,6 +181,9 @@ def plan(options):
     if "block_conv" in sections:
         specs += [dict(section="block_conv", size=s, batch=b, repeats=options["repeats"])
                   for s in sizes for b in batches]
+    if "per_example" in sections:
+        specs += [dict(section="per_example", size=s, batch=b, repeats=options["repeats"],
+                       steps=not options["quick"]) for s in sizes for b in batches if b >= 2]
     return specs
 
 
@@ -266,7 +275,7 @@ def main(argv):
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
         train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
-        precision=[], block_conv=[], errors=[])
+        precision=[], block_conv=[], per_example=[], errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))

@@ -110,3 +110,37 @@ def test_block_conv_section_times_the_blocks_against_the_plain_convolution():
         for concrete in _traced(conv, x, kind):
             ops = {op.type for op in concrete.graph.get_operations()}
             assert ("SpaceToDepth" in ops) == blocks, kind
+
+
+PER_EXAMPLE_KEYS = {"what", "teacher", "vem", "size", "batch", "batched_ms", "per_example_ms",
+                    "speedup_x"}
+
+
+def test_per_example_section_times_both_teachers_each_form_in_its_own_graph(monkeypatch):
+    """Quick (no anchor steps): the two teachers' forward passes, batched and per image;
+    each form's graph is its own (a shared trace would time one form twice)."""
+    from itgc_tf.perf import per_example
+    from itgc_tf.perf.tables import format_report
+
+    traced = []
+    forwards = per_example._forwards
+
+    def recording(model):
+        traced.append(forwards(model))
+        return traced[-1]
+
+    monkeypatch.setattr(per_example, "_forwards", recording)
+    records = per_example.measure_per_example(dict(size=16, batch=2, repeats=1, steps=False))
+    assert [(r["what"], r["teacher"], r["vem"]) for r in records] == [
+        ("teacher_forward", name, None) for name in per_example.TEACHERS]
+    for record in records:
+        assert set(record) == PER_EXAMPLE_KEYS and (record["size"], record["batch"]) == (16, 2)
+        assert record["speedup_x"] == pytest.approx(record["batched_ms"] / record["per_example_ms"])
+    spec = tf.TensorSpec([2, 16, 16, 3])
+    for fns in traced:  # the per-image graph runs the generator once per image
+        convs = {form: sum(op.type == "Conv2D" for op in
+                           fn.get_concrete_function(spec).graph.get_operations())
+                 for form, fn in fns.items()}
+        assert convs["per_example"] == 2 * convs["batched"] > 0
+    report = dict(per_example=records, profile=[], errors=[])
+    assert "Frozen teacher per image" in format_report(report)

@@ -4,9 +4,11 @@ A generator in inference mode treats the examples of a batch independently (inst
 norms normalise each image; batch norms use their moving statistics), so
 ``model(x, training=False)`` equals the concatenation of ``model(x_i)`` over the
 examples. On a CPU the single-example graphs are independent, and TensorFlow's
-inter-op threads run them side by side: the frozen MobileResNet-9 (ngf 64) teacher
-of the reference kd step gave its batch-4 step 1.10-1.17x the speed (kd and kd+VEM,
-256², interleaved; the outputs bit-identical), 1.06x at batch 8 (docs/PERFORMANCE.md).
+inter-op threads run them side by side. With the reference kd step's frozen
+MobileResNet-9 (ngf 64) teacher, the step at 256² ran 1.05-1.17x faster at batch 2-4
+and 1.06x at batch 8 (kd and kd+VEM, interleaved, outputs bit-identical); a dense
+ResNet-9 teacher neither gains nor loses (docs/PERFORMANCE.md, section per_example of
+scripts/benchmark.py).
 """
 import tensorflow as tf
 

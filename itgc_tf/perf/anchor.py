@@ -29,12 +29,14 @@ ANCHOR_LINE = re.compile(r"^torch (?P<version>\S+) threads (?P<threads>\d+) .*me
 VEM_WEIGHT, ENERGY_L2 = 0.1, 0.05
 
 
-def anchor_step(size, batch, vem, precision="float32", critic_blocks=7):
+def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_example=True):
     """A no-argument callable running the anchor's step once with this library's
     pieces on a fixed uniform [-1, 1] batch [batch, size, size, 3], returning the
     student loss (float) computed before the update. ``precision``: a Keras dtype
     policy for the generators (the critic and the Langevin chain stay float32);
-    ``critic_blocks`` < 7 only for inputs smaller than the anchor's 256 px."""
+    ``critic_blocks`` < 7 only for inputs smaller than the anchor's 256 px;
+    ``per_example``: the teacher's forward pass as the Distiller runs it
+    (`per_example_forward`), else one batched call."""
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     teacher = build_generator("mobile_resnet_9blocks", 3, 3, ngf=64, name_prefix="teacher_")
@@ -50,7 +52,8 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7):
 
     @tf.function(reduce_retracing=True)
     def step(x):
-        t = tf.cast(per_example_forward(teacher, x), tf.float32)
+        t = per_example_forward(teacher, x) if per_example else teacher(x, training=False)
+        t = tf.cast(t, tf.float32)
         with tf.GradientTape() as tape:
             s = tf.cast(student(x, training=True), tf.float32)
             loss = tf.reduce_mean(tf.abs(s - t))

@@ -112,9 +112,19 @@ def _block_conv(report):
           cell(r["train_speedup_x"], ".2f")] for r in report.get("block_conv", [])])
 
 
+def _per_example(report):
+    return table(
+        "Frozen teacher per image against one batched call (median ms; speed-up = batched "
+        "ms / per-image ms)",
+        ["what", "teacher", "vem", "size", "batch", "batched ms", "per-image ms", "speed-up"],
+        [[r["what"], r["teacher"], "-" if r["vem"] is None else "on" if r["vem"] else "off",
+          r["size"], r["batch"], cell(r["batched_ms"], ".1f"), cell(r["per_example_ms"], ".1f"),
+          cell(r["speedup_x"], ".2f")] for r in report.get("per_example", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
              ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision),
-             ("block_conv", _block_conv))
+             ("block_conv", _block_conv), ("per_example", _per_example))
 
 
 def format_report(report):
