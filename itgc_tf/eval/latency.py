@@ -5,6 +5,7 @@ outputs to numpy (which waits for asynchronous GPU work), after `warmup` untimed
 calls. Report the median; p90 shows the jitter.
 """
 import dataclasses
+import statistics
 import time
 
 import numpy as np
@@ -41,6 +42,11 @@ def time_interleaved(fns, repeats, warmup=1):
                 runs[name][0].append(time.perf_counter() - wall)
                 runs[name][1].append(time.process_time() - cpu)
     return runs
+
+
+def median_wall_ms(runs):
+    """{name: median wall milliseconds} of `time_interleaved`'s ``runs``."""
+    return {name: 1000.0 * statistics.median(wall) for name, (wall, _) in runs.items()}
 
 
 def measure_latency(fn, example, warmup=10, runs=50):

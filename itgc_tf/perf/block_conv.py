@@ -3,11 +3,9 @@ generators' 7×7 output convolution to RGB and its neighbours in kernel size and
 forward and training (forward and every gradient), timed interleaved in one process.
 What `itgc_tf.models.layers.PixelBlockConv2D` and its "auto" thresholds
 (`BLOCK_MAX_FILTERS`, `BLOCK_MIN_KERNEL`) rest on."""
-import statistics
-
 import tensorflow as tf
 
-from itgc_tf.eval.latency import time_interleaved
+from itgc_tf.eval.latency import median_wall_ms, time_interleaved
 from itgc_tf.models.layers import PixelBlockConv2D, kernel_choice
 
 # (kernel, input channels, filters): the teacher's (ngf 64) and the student's (ngf 16)
@@ -55,7 +53,7 @@ def measure_block_conv(spec):
         conv.build((None, None, None, channels))
         x = tf.random.uniform((batch, size + kernel - 1, size + kernel - 1, channels), -1, 1)
         runs = time_interleaved(_callables(conv, x), spec["repeats"], warmup=2)
-        ms = {key: 1000.0 * statistics.median(wall) for key, (wall, _) in runs.items()}
+        ms = median_wall_ms(runs)
         records.append(dict(
             size=size, batch=batch, kernel=kernel, in_channels=channels, filters=filters,
             plain_ms=ms[("plain", "forward")], blocks_ms=ms[("blocks", "forward")],

@@ -2,12 +2,10 @@
 (section ``per_example``): the teacher alone (MobileResNet-9 and ResNet-9, ngf 64) and,
 unless --quick, the anchor step (kd and kd+VEM) built both ways, timed interleaved in
 one process. What `itgc_tf.models.per_example.per_example_forward` rests on."""
-import statistics
-
 import keras
 import tensorflow as tf
 
-from itgc_tf.eval.latency import time_interleaved
+from itgc_tf.eval.latency import median_wall_ms, time_interleaved
 from itgc_tf.models.per_example import per_example_forward
 from itgc_tf.models.registry import build_generator
 from itgc_tf.perf.anchor import anchor_step
@@ -26,7 +24,7 @@ def _forwards(model):
 
 
 def _record(what, teacher, vem, spec, runs):
-    ms = {form: 1000.0 * statistics.median(wall) for form, (wall, _) in runs.items()}
+    ms = median_wall_ms(runs)
     return dict(what=what, teacher=teacher, vem=vem, size=spec["size"], batch=spec["batch"],
                 batched_ms=ms["batched"], per_example_ms=ms["per_example"],
                 speedup_x=ms["batched"] / ms["per_example"])

@@ -7,7 +7,7 @@ import statistics
 
 import keras
 
-from itgc_tf.eval.latency import time_interleaved
+from itgc_tf.eval.latency import median_wall_ms, time_interleaved
 from itgc_tf.perf.anchor import anchor_step
 from itgc_tf.perf.networks import critic_blocks
 
@@ -17,7 +17,7 @@ def precision_records(size, batch, runs):
     runs)}: one per variant, {size, batch, precision, vem, ms, cpu_ms (medians),
     ms_rounds, vem_adds (kd+VEM / kd - 1, wall; on the kd+VEM record, else None),
     vs_float32_x (the float32 step's ms / this one's, same vem; None without float32)}."""
-    ms = {key: 1000.0 * statistics.median(wall) for key, (wall, _) in runs.items()}
+    ms = median_wall_ms(runs)
     records = []
     for (precision, vem), (wall, cpu) in runs.items():
         kd = ms.get((precision, False))
