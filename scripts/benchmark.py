@@ -69,6 +69,13 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
     --quick, the anchor step (kd and kd+VEM) built both ways: per record {what:
     teacher_forward|anchor_step, teacher, vem, size, batch, batched_ms, per_example_ms,
     speedup_x}. Batches >= 2 only (batch 1 runs the same graph both ways).
+  core_scaling: the anchor step (kd, kd+VEM, float32) and three of its parts (teacher
+    forward, student forward + backward, Langevin chain), each timed in processes with
+    one TF thread and with TF's default threads (order one, default, default, one);
+    --repeats calls per piece and process: per piece {piece, size, batch, cores,
+    one_thread_ms, all_threads_ms, one_thread_cpu_ms, all_threads_cpu_ms, scaling_x
+    (one / all), ideal_ms (one_thread_ms / cores: the bound of perfect core use),
+    threads_seen}.
 Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
 measurements (the rest still runs).
 
@@ -184,6 +191,9 @@ def plan(options):
     if "per_example" in sections:
         specs += [dict(section="per_example", size=s, batch=b, repeats=options["repeats"],
                        steps=not options["quick"]) for s in sizes for b in batches if b >= 2]
+    if "core_scaling" in sections:
+        specs += [dict(section="core_scaling", size=s, batch=b, repeats=options["repeats"],
+                       timeout=FLAGS.timeout) for s in sizes for b in batches]
     return specs
 
 
@@ -275,7 +285,7 @@ def main(argv):
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
         train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
-        precision=[], block_conv=[], per_example=[], errors=[])
+        precision=[], block_conv=[], per_example=[], core_scaling=[], errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))

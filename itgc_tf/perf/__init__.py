@@ -10,7 +10,7 @@ CONFIGS = ("pix2pix_teacher", "cyclegan_teacher", "kd", "kd_vem", "gan_compressi
            "omgd_vem")
 FORMATS = ("keras", "keras_eager", "saved_model", "tflite_fp32", "tflite_fp16", "tflite_int8")
 SECTIONS = ("train", "vem_share", "latency", "data", "profile", "vs_torch", "precision",
-            "block_conv", "per_example")
+            "block_conv", "per_example", "core_scaling")
 _MEASURE = {"train": ("itgc_tf.perf.train", "measure_train"),
             "vem_share": ("itgc_tf.perf.vem_share", "measure_vem_share"),
             "latency": ("itgc_tf.perf.latency", "measure_latency"),
@@ -19,7 +19,8 @@ _MEASURE = {"train": ("itgc_tf.perf.train", "measure_train"),
             "vs_torch": ("itgc_tf.perf.anchor", "measure_vs_torch"),
             "precision": ("itgc_tf.perf.precision", "measure_precision"),
             "block_conv": ("itgc_tf.perf.block_conv", "measure_block_conv"),
-            "per_example": ("itgc_tf.perf.per_example", "measure_per_example")}
+            "per_example": ("itgc_tf.perf.per_example", "measure_per_example"),
+            "core_scaling": ("itgc_tf.perf.core_scaling", "measure_core_scaling")}
 
 
 def measure(spec):

@@ -27,6 +27,24 @@ from itgc_tf.vem import EnergyCritic, ebm_loss, langevin_sample, mi_loss
 ANCHOR_LINE = re.compile(r"^torch (?P<version>\S+) threads (?P<threads>\d+) .*median "
                          r"(?P<ms>[0-9.]+) ms/step", re.MULTILINE)
 VEM_WEIGHT, ENERGY_L2 = 0.1, 0.05
+LANGEVIN = dict(steps=10, step_size=100.0, noise_std=0.005)  # the anchor's chain
+
+
+def anchor_networks(precision="float32", critic_blocks=7):
+    """(teacher, student, critic) of the anchor's shapes under the Keras dtype policy
+    ``precision`` (the critic computes in float32 whatever the policy), seeded."""
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(0)
+    teacher = build_generator("mobile_resnet_9blocks", 3, 3, ngf=64, name_prefix="teacher_")
+    student = build_generator("mobile_resnet_9blocks", 3, 3, ngf=16, name_prefix="student_")
+    return teacher, student, EnergyCritic(base_width=16, n_blocks=critic_blocks)
+
+
+def _batch(size, batch, critic):
+    """The anchor's fixed uniform [-1, 1] batch [batch, size, size, 3]; builds ``critic``."""
+    x = tf.random.uniform((batch, size, size, 3), -1.0, 1.0)
+    critic((x, x))
+    return x
 
 
 def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_example=True):
@@ -37,13 +55,8 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_exam
     ``critic_blocks`` < 7 only for inputs smaller than the anchor's 256 px;
     ``per_example``: the teacher's forward pass as the Distiller runs it
     (`per_example_forward`), else one batched call."""
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(0)
-    teacher = build_generator("mobile_resnet_9blocks", 3, 3, ngf=64, name_prefix="teacher_")
-    student = build_generator("mobile_resnet_9blocks", 3, 3, ngf=16, name_prefix="student_")
-    critic = EnergyCritic(base_width=16, n_blocks=critic_blocks)
-    x = tf.random.uniform((batch, size, size, 3), -1.0, 1.0)
-    critic((x, x))
+    teacher, student, critic = anchor_networks(precision, critic_blocks)
+    x = _batch(size, batch, critic)
     student_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
     critic_opt = TorchAdam(1e-4, beta_1=0.0, beta_2=0.999)
     student_opt.build(student.trainable_variables)
@@ -59,8 +72,7 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_exam
             loss = tf.reduce_mean(tf.abs(s - t))
             if vem:
                 seed.assign_add([0, 1])
-                t_neg = langevin_sample(critic, s, steps=10, step_size=100.0,
-                                        noise_std=0.005, seed=seed)
+                t_neg = langevin_sample(critic, s, seed=seed, **LANGEVIN)
                 with tf.GradientTape() as critic_tape:
                     energies = critic((tf.concat([t, t_neg], 0),
                                        tf.concat([tf.stop_gradient(s)] * 2, 0)), training=True)
@@ -73,6 +85,29 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_exam
         return loss
 
     return lambda: float(step(x))
+
+
+def anchor_parts(size, batch, critic_blocks=7):
+    """{part: no-argument callable} for three parts of the float32 anchor step, each run
+    alone on the step's networks and batch, blocking until done: ``teacher_forward`` (as
+    the step runs it, `per_example_forward`), ``student_train`` (the student's forward
+    pass and the gradients of its L1 loss to the teacher's output; no update) and
+    ``langevin_chain`` (the K = 10 chain from the student's output)."""
+    teacher, student, critic = anchor_networks("float32", critic_blocks)
+    x = _batch(size, batch, critic)
+    teacher_forward = tf.function(lambda x: per_example_forward(teacher, x))
+    t, s = teacher_forward(x), student(x)
+
+    @tf.function
+    def student_train(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(student(x, training=True) - t))
+        return tape.gradient(loss, student.trainable_variables)
+
+    chain = tf.function(lambda s: langevin_sample(critic, s, seed=[0, 1], **LANGEVIN))
+    return dict(teacher_forward=lambda: teacher_forward(x).numpy(),
+                student_train=lambda: [g.numpy() for g in student_train(x)],
+                langevin_chain=lambda: chain(s).numpy())
 
 
 def intra_op_threads():

@@ -122,9 +122,21 @@ def _per_example(report):
           cell(r["speedup_x"], ".2f")] for r in report.get("per_example", [])])
 
 
+def _core_scaling(report):
+    return table(
+        "One thread against TF's default threads (median ms; scaling = one-thread ms / "
+        "default ms; ideal = one-thread ms / cores, what perfect use of every core gives)",
+        ["piece", "size", "batch", "cores", "one-thread ms", "default ms", "scaling",
+         "ideal ms"],
+        [[r["piece"], r["size"], r["batch"], r["cores"], cell(r["one_thread_ms"], ".1f"),
+          cell(r["all_threads_ms"], ".1f"), cell(r["scaling_x"], ".2f"),
+          cell(r["ideal_ms"], ".1f")] for r in report.get("core_scaling", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
              ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision),
-             ("block_conv", _block_conv), ("per_example", _per_example))
+             ("block_conv", _block_conv), ("per_example", _per_example),
+             ("core_scaling", _core_scaling))
 
 
 def format_report(report):

@@ -1,0 +1,103 @@
+"""How well the anchor step and its parts use the CPU's cores (section ``core_scaling``).
+
+Each piece (the anchor step, kd and kd+VEM, float32, and three of its parts: the frozen
+teacher's forward pass, the student's forward and backward passes, the Langevin chain)
+is timed in processes limited to one thread (``TF_NUM_INTRAOP_THREADS`` and
+``TF_NUM_INTEROP_THREADS`` = 1) and in processes with TensorFlow's default threads, in
+the order one, default, default, one so that a drifting load hits both alike. Perfect
+use of c cores would divide the one-thread time by c, so one-thread time / c bounds what
+any scheduling of these kernels can reach on this machine.
+"""
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from itgc_tf.eval.report import usable_cpu_cores
+
+PIECES = ("anchor_kd", "anchor_kd_vem", "teacher_forward", "student_train", "langevin_chain")
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+ORDER = ("one", "default", "default", "one")
+_TAG = "CORE_SCALING "
+
+
+@functools.lru_cache
+def _parts(size, batch):
+    from itgc_tf.perf.anchor import anchor_parts
+    from itgc_tf.perf.networks import critic_blocks
+
+    return anchor_parts(size, batch, critic_blocks(size))
+
+
+def _build(piece, size, batch):
+    """The no-argument callable of ``piece`` (critic blocks as many as ``size`` allows,
+    at most 7)."""
+    from itgc_tf.perf.anchor import anchor_step
+    from itgc_tf.perf.networks import critic_blocks
+
+    if piece.startswith("anchor_"):
+        return anchor_step(size, batch, piece == "anchor_kd_vem",
+                           critic_blocks=critic_blocks(size))
+    return _parts(size, batch)[piece]
+
+
+def time_pieces(size, batch, repeats, pieces=PIECES):
+    """{"intra_op_threads": TensorFlow's intra-op pool size in this process, "ms" and
+    "cpu_ms": {piece: median wall / process-CPU ms of ``repeats`` calls after two warm-up
+    calls}}, each piece built as in `itgc_tf.perf.anchor`."""
+    from itgc_tf.eval.latency import time_interleaved
+    from itgc_tf.perf.anchor import intra_op_threads
+
+    result = dict(intra_op_threads=intra_op_threads(), ms={}, cpu_ms={})
+    for piece in pieces:
+        (wall, cpu), = time_interleaved({piece: _build(piece, size, batch)}, repeats,
+                                        warmup=2).values()
+        result["ms"][piece] = 1000.0 * statistics.median(wall)
+        result["cpu_ms"][piece] = 1000.0 * statistics.median(cpu)
+    return result
+
+
+def _run_worker(threads, spec, timeout):
+    """`time_pieces` of ``spec`` in a fresh interpreter, one thread or TF's default."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    for name in ONE_THREAD:
+        env.pop(name, None)
+    if threads == "one":
+        env.update(ONE_THREAD)
+    code = ("import json, sys\nfrom itgc_tf.perf.core_scaling import _TAG, time_pieces\n"
+            "print(_TAG + json.dumps(time_pieces(**json.loads(sys.argv[1]))))")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    lines = [line[len(_TAG):] for line in done.stdout.splitlines() if line.startswith(_TAG)]
+    if done.returncode or not lines:
+        raise RuntimeError(f"core_scaling worker ({threads} threads) failed, exit "
+                           f"{done.returncode}: {done.stderr.strip()[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def measure_core_scaling(spec):
+    """spec: {size, batch, repeats[, pieces][, timeout]}. Returns one record per piece:
+    {piece, size, batch, cores (this process may use), one_thread_ms, all_threads_ms,
+    one_thread_cpu_ms, all_threads_cpu_ms (medians over the processes of each kind of
+    their medians), scaling_x (one / all), ideal_ms (one_thread_ms / cores: every core
+    busy with the one-thread work), threads_seen ([intra-op pool size] of the
+    processes, in run order)}."""
+    pieces = tuple(spec.get("pieces", PIECES))
+    unknown = sorted(set(pieces) - set(PIECES))
+    if unknown:
+        raise ValueError(f"Unknown core_scaling pieces {unknown}; choose from {list(PIECES)}.")
+    work = dict(size=spec["size"], batch=spec["batch"], repeats=spec["repeats"], pieces=pieces)
+    runs = [(kind, _run_worker(kind, work, spec.get("timeout", 3600))) for kind in ORDER]
+    cores = usable_cpu_cores()
+    records = []
+    for piece in pieces:
+        ms, cpu = ({kind: statistics.median(r[key][piece] for k, r in runs if k == kind)
+                    for kind in ("one", "default")} for key in ("ms", "cpu_ms"))
+        records.append(dict(piece=piece, size=spec["size"], batch=spec["batch"], cores=cores,
+                            one_thread_ms=ms["one"], all_threads_ms=ms["default"],
+                            one_thread_cpu_ms=cpu["one"], all_threads_cpu_ms=cpu["default"],
+                            scaling_x=ms["one"] / ms["default"], ideal_ms=ms["one"] / cores,
+                            threads_seen=[r["intra_op_threads"] for _, r in runs]))
+    return records
