@@ -1,10 +1,13 @@
 """Section core_scaling of scripts/benchmark.py: pieces timed in one-thread processes
 against processes with TensorFlow's default threads."""
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from itgc_tf.eval.report import usable_cpu_cores
 from itgc_tf.perf import anchor, core_scaling
 from itgc_tf.perf.tables import format_report
+from itgc_tf.vem import langevin_sample
 
 KEYS = {"piece", "size", "batch", "cores", "one_thread_ms", "all_threads_ms",
         "one_thread_cpu_ms", "all_threads_cpu_ms", "scaling_x", "ideal_ms", "threads_seen"}
@@ -42,11 +45,6 @@ def test_anchor_parts_compute_what_the_step_networks_compute():
     """Each part equals the same computation on networks and a batch built again from
     the anchor's seed: the teacher batched, the student's L1 gradients, the chain from
     the student's output."""
-    import numpy as np
-    import tensorflow as tf
-
-    from itgc_tf.vem import langevin_sample
-
     parts = anchor.anchor_parts(32, 1, critic_blocks=4)
     assert set(parts) == {"teacher_forward", "student_train", "langevin_chain"}
     teacher, student, critic = anchor.anchor_networks("float32", critic_blocks=4)
@@ -55,8 +53,9 @@ def test_anchor_parts_compute_what_the_step_networks_compute():
     np.testing.assert_allclose(parts["teacher_forward"](), t, atol=1e-5)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.abs(student(x, training=True) - t))
-    for got, want in zip(parts["student_train"](),
-                         tape.gradient(loss, student.trainable_variables)):
+    grads, wants = parts["student_train"](), tape.gradient(loss, student.trainable_variables)
+    assert len(grads) == len(wants) > 0
+    for got, want in zip(grads, wants):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     s = student(x)
     sample = langevin_sample(critic, s, seed=[0, 1], **anchor.LANGEVIN)
