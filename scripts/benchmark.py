@@ -108,7 +108,9 @@ flags.DEFINE_list("sizes", ["256", "128"], "Square image sizes.")
 flags.DEFINE_list("batches", ["1", "4"], "Global batch sizes of the training steps.")
 flags.DEFINE_list("jit", ["off", "on"], "XLA (jit_compile) settings of the training steps.")
 flags.DEFINE_list("configs", list(CONFIGS), f"Training configurations, of {CONFIGS}.")
-flags.DEFINE_list("sections", list(SECTIONS), f"What to measure, of {SECTIONS}.")
+flags.DEFINE_list("sections", [s for s in SECTIONS if s != "vs_torch"],
+                  f"What to measure, of {SECTIONS} (default: all but vs_torch, which "
+                  "--vs_torch adds).")
 flags.DEFINE_list("formats", list(FORMATS), f"Inference formats, of {FORMATS}.")
 flags.DEFINE_integer("repeats", 3, "Timed calls (steps, epochs) per figure; the median is kept.")
 flags.DEFINE_integer("latency_runs", 10, "Timed inference calls per latency figure.")

@@ -98,6 +98,10 @@ def test_bad_options_fail_with_a_message_naming_the_fix():
     assert "Unknown --configs ['vem_only']; choose from" in done.stderr
     done = _run("--jit=maybe")
     assert done.returncode != 0 and "--jit takes off and/or on" in done.stderr
+    # The default sections pass the vs_torch check, which comes first, without --vs_torch
+    # (they leave vs_torch out): the bad size is what fails.
+    done = _run("--sizes=16")
+    assert done.returncode != 0 and "--sizes must be >= 32" in done.stderr
 
 
 def test_block_conv_section_times_the_blocks_against_the_plain_convolution():
