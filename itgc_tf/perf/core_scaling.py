@@ -8,7 +8,6 @@ the order one, default, default, one so that a drifting load hits both alike. Pe
 use of c cores would divide the one-thread time by c, so one-thread time / c bounds what
 any scheduling of these kernels can reach on this machine.
 """
-import functools
 import json
 import os
 import statistics
@@ -23,37 +22,24 @@ ORDER = ("one", "default", "default", "one")
 _TAG = "CORE_SCALING "
 
 
-@functools.lru_cache
-def _parts(size, batch):
-    from itgc_tf.perf.anchor import anchor_parts
-    from itgc_tf.perf.networks import critic_blocks
-
-    return anchor_parts(size, batch, critic_blocks(size))
-
-
-def _build(piece, size, batch):
-    """The no-argument callable of ``piece`` (critic blocks as many as ``size`` allows,
-    at most 7)."""
-    from itgc_tf.perf.anchor import anchor_step
-    from itgc_tf.perf.networks import critic_blocks
-
-    if piece.startswith("anchor_"):
-        return anchor_step(size, batch, piece == "anchor_kd_vem",
-                           critic_blocks=critic_blocks(size))
-    return _parts(size, batch)[piece]
-
-
 def time_pieces(size, batch, repeats, pieces=PIECES):
     """{"intra_op_threads": TensorFlow's intra-op pool size in this process, "ms" and
     "cpu_ms": {piece: median wall / process-CPU ms of ``repeats`` calls after two warm-up
-    calls}}, each piece built as in `itgc_tf.perf.anchor`."""
+    calls}}, each piece built as in `itgc_tf.perf.anchor` (critic blocks as many as
+    ``size`` allows, at most 7; the three parts share one set of networks)."""
     from itgc_tf.eval.latency import time_interleaved
-    from itgc_tf.perf.anchor import intra_op_threads
+    from itgc_tf.perf.anchor import anchor_parts, anchor_step, intra_op_threads
+    from itgc_tf.perf.networks import critic_blocks
 
+    blocks, parts = critic_blocks(size), {}
     result = dict(intra_op_threads=intra_op_threads(), ms={}, cpu_ms={})
     for piece in pieces:
-        (wall, cpu), = time_interleaved({piece: _build(piece, size, batch)}, repeats,
-                                        warmup=2).values()
+        if piece.startswith("anchor_"):
+            fn = anchor_step(size, batch, piece == "anchor_kd_vem", critic_blocks=blocks)
+        else:
+            parts = parts or anchor_parts(size, batch, blocks)
+            fn = parts[piece]
+        (wall, cpu), = time_interleaved({piece: fn}, repeats, warmup=2).values()
         result["ms"][piece] = 1000.0 * statistics.median(wall)
         result["cpu_ms"][piece] = 1000.0 * statistics.median(cpu)
     return result
