@@ -110,7 +110,8 @@ def speed_table(saved_models, tflite_dir, photos, sizes=SPEED_SIZES, batches=SPE
             lite = {name: TFLiteRunner(export_tflite(
                 path, pathlib.Path(tflite_dir) / f"{name}_{quantization}_{size}.tflite",
                 input_size=(size, size), parity_images=images[:1], quantization=quantization,
-                representative_images=images[:2], min_parity_psnr=-math.inf, overwrite=True).path,
+                representative_images=images[:2], min_parity_psnr=-math.inf, overwrite=True,
+                loaded=saved[name].loaded).path,
                 num_threads=os.cpu_count()) for name, path in saved_models.items()}
             rows += [speedup_row(f"litert_{quantization}", size, 1, lite["teacher"],
                                  lite["student"], images[:1], budget_s) if batch == 1 else

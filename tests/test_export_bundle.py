@@ -8,6 +8,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from export_helpers import smooth_images, tiny_generator
 from itgc_tf.artifacts.runners import SavedModelRunner, TFLiteRunner
@@ -77,12 +78,17 @@ def test_a_failed_parity_check_leaves_nothing_behind(generator, tmp_path):
 
 
 def test_versions_count_up_in_the_model_folder_and_an_existing_one_is_refused(generator,
-                                                                             tmp_path):
+                                                                             tmp_path,
+                                                                             monkeypatch):
     calibration, heldout = smooth_images(4, 16), smooth_images(2, 16, seed=1)
+    loads, load = [], tf.saved_model.load
+    monkeypatch.setattr(tf.saved_model, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
     first = export_generator(generator, tmp_path, model_name="student", input_nc=3,
                              output_nc=3, tflite=["fp32", "int8"],
                              calibration_images=calibration, parity_images=heldout,
                              input_size=(16, 16))
+    assert len(loads) == 1  # the staged SavedModel, loaded once for both TFLite variants
+    monkeypatch.undo()
     base = tmp_path / "student"
     assert (first.model_base_path, first.version, first.saved_model) == (
         str(base), 1, str(base / "1"))

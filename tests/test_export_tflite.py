@@ -32,10 +32,22 @@ def _images(n, seed):
 def exports(saved_model, tmp_path_factory):
     _, export_dir = saved_model
     out = tmp_path_factory.mktemp("lite")
+    loaded = tf.saved_model.load(export_dir)  # fp32 loads its own; fp16, int8 share one
     return {q: export_tflite(export_dir, str(out / f"student_{q}.tflite"), input_size=SIZE,
                              parity_images=_images(6, seed=1), quantization=q,
-                             representative_images=_images(32, seed=2) if q == "int8" else None)
+                             representative_images=_images(32, seed=2) if q == "int8" else None,
+                             loaded=None if q == "fp32" else loaded)
             for q in ("fp32", "fp16", "int8")}
+
+
+def test_a_shared_loaded_savedmodel_gives_the_model_its_own_load_gives(saved_model, exports,
+                                                                        tmp_path):
+    _, export_dir = saved_model
+    again = export_tflite(export_dir, str(tmp_path / "fp32.tflite"), input_size=SIZE,
+                          parity_images=_images(6, seed=1), loaded=tf.saved_model.load(export_dir))
+    with open(again.path, "rb") as shared, open(exports["fp32"].path, "rb") as own:
+        assert shared.read() == own.read()
+    assert again.parity_psnr == exports["fp32"].parity_psnr
 
 
 def test_parity_is_high_for_float_and_lower_for_int8(exports):

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 
 import numpy as np
+import tensorflow as tf
 
 from itgc_tf.export.config import check_version
 from itgc_tf.export.padding import size_rule
@@ -179,10 +180,12 @@ def export_generator(generator, export_dir, *, model_name, version=None, input_n
         saved_model = os.path.join(staging, "saved_model")
         export_saved_model(generator, saved_model, input_nc=input_nc, output_nc=output_nc,
                            label_maps=label_maps)
+        loaded = tf.saved_model.load(saved_model) if tflite else None  # one load for all
         results = {q: export_tflite(saved_model, os.path.join(saved_model, tflite_name(q)),
                                     input_size=input_size, quantization=q,
                                     representative_images=calibration_images,
-                                    parity_images=parity_images, min_parity_psnr=min_parity_psnr)
+                                    parity_images=parity_images, min_parity_psnr=min_parity_psnr,
+                                    loaded=loaded)
                    for q in tflite}
         results = {q: dataclasses.replace(r, path=os.path.join(target, tflite_name(q)))
                    for q, r in results.items()}

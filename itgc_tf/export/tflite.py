@@ -127,7 +127,7 @@ def _runner(flatbuffer, quantization, tflite_path):
 
 
 def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, quantization="fp32",
-                  representative_images=None, min_parity_psnr=None, overwrite=False):
+                  representative_images=None, min_parity_psnr=None, overwrite=False, loaded=None):
     """Convert the `serving_default` signature of a SavedModel (from
     `export_saved_model`) to TFLite and check its parity.
 
@@ -144,6 +144,10 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
       min_parity_psnr: refuse when any parity image's PSNR (dB) is below this;
         None: DEFAULT_MIN_PARITY_PSNR[quantization].
       overwrite: replace an existing `tflite_path`.
+      loaded: the SavedModel already loaded from `saved_model_dir` (a `SavedModelRunner`'s
+        ``loaded``), else it is loaded here. Several conversions of one SavedModel
+        share it: each load restores every signature (seconds), and the signature the
+        parity check calls stays compiled from one conversion to the next.
 
     Returns:
       A `TFLiteExport`.
@@ -163,7 +167,7 @@ def export_tflite(saved_model_dir, tflite_path, *, input_size, parity_images, qu
     if min_parity_psnr is None:
         min_parity_psnr = DEFAULT_MIN_PARITY_PSNR[quantization]
     with atomic_output(tflite_path, overwrite=overwrite) as tmp:
-        saved_model = SavedModelRunner(saved_model_dir)
+        saved_model = SavedModelRunner(saved_model_dir, loaded=loaded)
         channels = saved_model.input_spec.shape[-1]
         parity_images = _check_images(parity_images, "parity_images", input_size, channels)
         if quantization == "int8":

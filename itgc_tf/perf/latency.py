@@ -42,7 +42,8 @@ def exported_runners(model, size, formats, workdir, calibration):
             export_tflite(saved, path, input_size=(size, size), parity_images=calibration[:1],
                           quantization=fmt.removeprefix("tflite_"),
                           representative_images=calibration,
-                          min_parity_psnr=-math.inf)  # timing only: parity is not checked
+                          min_parity_psnr=-math.inf,  # timing only: parity is not checked
+                          loaded=runners["saved_model"][0].loaded)
             runners[fmt] = (TFLiteRunner(path, num_threads=os.cpu_count()),
                             os.path.getsize(path) / 2**20, time.perf_counter() - start)
     return {f: runners[f] for f in formats}
