@@ -1,12 +1,10 @@
 """MAC/parameter profiler: hand counts on a tiny network, closed forms for the
 standard generators, the command line."""
-import subprocess
-import sys
-
 import keras
 import pytest
 import tensorflow as tf
 
+from cli_helpers import run_command
 from itgc_tf.eval.profile import Profile, profile
 from itgc_tf.models.resnet import resnet_generator
 from itgc_tf.models.unet import unet_generator
@@ -119,10 +117,8 @@ def test_input_shape_must_omit_the_batch():
 
 
 def test_command_line_prints_exact_and_human_numbers():
-    out = subprocess.run(
-        [sys.executable, "-m", "itgc_tf.profile", "--netG=resnet_6blocks",
-         "--ngf=4", "--input_size=32"], capture_output=True, text=True,
-        check=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}).stdout
+    out = run_command("itgc_tf.profile", "--netG=resnet_6blocks", "--ngf=4",
+                      "--input_size=32").stdout
     model = resnet_generator(3, 3, 4, 6)
     assert f"params: {model.count_params()} " in out
     assert f"MACs: {resnet_macs(32, 4, 6, False)}\n" in out
@@ -130,10 +126,7 @@ def test_command_line_prints_exact_and_human_numbers():
 
 
 def test_command_line_rejects_unknown_generator():
-    result = subprocess.run(
-        [sys.executable, "-m", "itgc_tf.profile", "--netG=resnet_5blocks"],
-        capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3",
-                                             "PATH": ""})
+    result = run_command("itgc_tf.profile", "--netG=resnet_5blocks", expect_ok=False)
     assert result.returncode != 0
     assert "Unknown generator 'resnet_5blocks'; valid names:" in result.stderr
 
