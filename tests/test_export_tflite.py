@@ -40,7 +40,7 @@ def exports(saved_model, tmp_path_factory):
             for q in ("fp32", "fp16", "int8")}
 
 
-def test_a_shared_loaded_savedmodel_gives_the_model_its_own_load_gives(saved_model, exports,
+def test_a_shared_load_converts_to_the_same_bytes_as_a_load_of_its_own(saved_model, exports,
                                                                         tmp_path):
     _, export_dir = saved_model
     again = export_tflite(export_dir, str(tmp_path / "fp32.tflite"), input_size=SIZE,
