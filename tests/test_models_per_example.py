@@ -1,5 +1,8 @@
-"""per_example_forward: the outputs of one inference-mode call, computed by one traced
-forward pass per example where that applies (no GPU, static batch 2..max)."""
+"""per_example_forward: the outputs of one inference-mode call, computed by one forward
+pass per example (one trace, one call per example) where that applies (in a graph, no
+GPU, static batch 2..max)."""
+import collections
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,11 +14,29 @@ from itgc_tf.models.registry import build_generator
 from itgc_tf.models.taps import feature_taps
 
 
-def _convolutions(fn, batch, size=SIZE):
-    """Conv2D ops in the graph of ``fn`` traced for a [batch, size, size, 3] input."""
+def _graph(fn, batch, size=SIZE):
+    """GraphDef of ``fn`` traced for a [batch, size, size, 3] input."""
     spec = tf.TensorSpec([batch, size, size, 3], tf.float32)
-    graph = tf.function(fn).get_concrete_function(spec).graph
-    return sum(op.type == "Conv2D" for op in graph.get_operations())
+    return tf.function(fn).get_concrete_function(spec).graph.as_graph_def()
+
+
+def _convolutions(fn, batch, size=SIZE):
+    """Conv2D ops that ``fn`` runs for a [batch, size, size, 3] input: those of its graph
+    and, for each call of a nested function, those of the function (recursively)."""
+    graph = _graph(fn, batch, size)
+    library = {f.signature.name: f.node_def for f in graph.library.function}
+
+    def count(nodes):
+        return sum(count(library[n.attr["f"].func.name]) if n.op.endswith("PartitionedCall")
+                   else n.op == "Conv2D" for n in nodes)
+    return count(graph.node)
+
+
+def _model_calls(fn, batch):
+    """{nested function: times called} in the graph of ``fn``."""
+    graph = _graph(fn, batch)
+    return collections.Counter(n.attr["f"].func.name for n in graph.node
+                               if n.op.endswith("PartitionedCall"))
 
 
 def _batch_norm_unet():
@@ -45,6 +66,8 @@ def test_equals_one_inference_call_with_one_forward_per_example(network):
     single = _convolutions(lambda x: model(x, training=False), 3)
     assert single > 0
     assert _convolutions(lambda x: per_example_forward(model, x), 3) == 3 * single
+    # The model is traced once, and that one function is called per example.
+    assert list(_model_calls(lambda x: per_example_forward(model, x), 3).values()) == [3]
 
 
 @pytest.mark.parametrize("batch", [None, 1, PER_EXAMPLE_MAX_BATCH + 1, "gpu"])
