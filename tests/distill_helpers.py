@@ -1,12 +1,12 @@
 """Toy Distillers and data for tests (32x32, a few channels), built by the one
 Distiller factory, `itgc_tf.training.builders.build_distiller`."""
-import keras
 import numpy as np
 import tensorflow as tf
 
 from itgc_tf import options
 from itgc_tf.data import DatasetInfo
 from itgc_tf.models.registry import build_generator
+from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.builders import build_distiller
 from itgc_tf.training.config import DistillConfig
 
@@ -50,7 +50,8 @@ def toy_distiller(recipe="kd", vem_weight=0.0, recipe_options=None, paired=True,
 
 
 def compile_default(distiller, lr=2e-4):
-    distiller.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5))
+    """The library's Adam (`FusedAdam`, as the command lines build it) for student and D."""
+    distiller.compile(FusedAdam(lr, beta_1=0.5), FusedAdam(lr, beta_1=0.5))
     return distiller
 
 

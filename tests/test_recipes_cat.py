@@ -15,6 +15,7 @@ from itgc_tf.models.pruning import prune_to_budget
 from itgc_tf.models.registry import build_discriminator
 from itgc_tf.recipes import StepContext, build_recipe, recipe_from_options
 from itgc_tf.recipes.cat import CAT_PAIRS, CATOptions
+from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.distiller import Distiller
 from itgc_tf.training.teachers import Pix2PixTeacher
 from itgc_tf.vem.config import VEMConfig
@@ -45,8 +46,7 @@ def cat_distiller(vem_weight):
 
 
 def compile_adam(distiller):
-    distiller.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
-                      keras.optimizers.Adam(2e-4, beta_1=0.5))
+    distiller.compile(FusedAdam(2e-4, beta_1=0.5), FusedAdam(2e-4, beta_1=0.5))
     return distiller
 
 

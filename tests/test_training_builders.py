@@ -9,6 +9,7 @@ from itgc_tf import options
 from itgc_tf.data import DatasetInfo
 from itgc_tf.data.config import DataConfig
 from itgc_tf.models.registry import build_discriminator
+from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.builders import (init_from_teacher_discriminator, model_input_nc,
                                        teacher_discriminator_of, teacher_generator_of,
                                        teacher_model)
@@ -42,6 +43,7 @@ def test_ttur_halves_the_generator_and_doubles_the_discriminator_learning_rate()
     g, d = build_optimizers(ScheduleConfig(lr=2e-4, beta1=0.0, beta2=0.9, ttur=True), 10)
     np.testing.assert_allclose([float(g.learning_rate), float(d.learning_rate)], [1e-4, 4e-4])
     assert g.beta_1 == d.beta_1 == 0.0 and g.beta_2 == d.beta_2 == 0.9
+    assert type(g) is type(d) is FusedAdam  # one fused kernel per variable
     g, d = build_optimizers(ScheduleConfig(lr=2e-4), 10)
     np.testing.assert_allclose([float(g.learning_rate), float(d.learning_rate)], [2e-4, 2e-4])
     assert g.beta_2 == 0.999

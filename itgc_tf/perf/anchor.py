@@ -21,7 +21,7 @@ import tensorflow as tf
 from itgc_tf.eval.report import usable_cpu_cores
 from itgc_tf.models.per_example import per_example_forward
 from itgc_tf.models.registry import build_generator
-from itgc_tf.training.adam import TorchAdam
+from itgc_tf.training.adam import FusedAdam, TorchAdam
 from itgc_tf.vem import EnergyCritic, ebm_loss, langevin_sample, mi_loss
 
 ANCHOR_LINE = re.compile(r"^torch (?P<version>\S+) threads (?P<threads>\d+) .*median "
@@ -57,7 +57,7 @@ def anchor_step(size, batch, vem, precision="float32", critic_blocks=7, per_exam
     (`per_example_forward`), else one batched call."""
     teacher, student, critic = anchor_networks(precision, critic_blocks)
     x = _batch(size, batch, critic)
-    student_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    student_opt = FusedAdam(2e-4, beta_1=0.5, beta_2=0.999)
     critic_opt = TorchAdam(1e-4, beta_1=0.0, beta_2=0.999)
     student_opt.build(student.trainable_variables)
     critic_opt.build(critic.trainable_variables)

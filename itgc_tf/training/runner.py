@@ -47,6 +47,7 @@ from itgc_tf import options
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
 from itgc_tf.training import run_flags
+from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback, NaNGuard,
                                         tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
@@ -198,7 +199,7 @@ def build_optimizer(schedule, steps_per_epoch, lr_scale=1.0, learning_rate=None)
     ``epochs_decay``; ``beta1``, ``beta2``) of a `ScheduleConfig`, in a
     LossScaleOptimizer under mixed_float16; ``learning_rate`` (a schedule) replaces
     that rate (e.g. the student rounds' `RoundLinearDecay`)."""
-    optimizer = keras.optimizers.Adam(
+    optimizer = FusedAdam(
         learning_rate or LinearDecay(schedule.lr * lr_scale, schedule.epochs,
                                      schedule.epochs_decay, steps_per_epoch),
         beta_1=schedule.beta1, beta_2=schedule.beta2)

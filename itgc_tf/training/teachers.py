@@ -29,6 +29,7 @@ import tensorflow as tf
 from itgc_tf.losses.reduce import global_average
 from itgc_tf.models.adversarial import GAN_MODES
 from itgc_tf.models.discriminators import discriminator_features
+from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.distributed import GuardedUpdates, MultiWorkerFit
 from itgc_tf.training.image_pool import ImagePool
 from itgc_tf.training.teacher_losses import (SPADE_VGG_LAYERS,  # noqa: F401 (re-exported)
@@ -43,7 +44,7 @@ from itgc_tf.training.teacher_losses import (SPADE_VGG_LAYERS,  # noqa: F401 (re
 
 def default_optimizer(learning_rate=2e-4):
     """Adam(learning_rate, beta_1=0.5, beta_2=0.999), the originals' optimiser."""
-    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999)
+    return FusedAdam(learning_rate, beta_1=0.5, beta_2=0.999)
 
 
 def _check_conditional_discriminator(generator, discriminator, what, inputs):
@@ -337,8 +338,8 @@ class CycleGANTeacher(_GANTeacher):
 
 def ttur_optimizers(learning_rate=2e-4):
     """SPADE's TTUR: (G, D) = Adam(lr / 2), Adam(lr · 2), both β1 0, β2 0.9."""
-    return (keras.optimizers.Adam(learning_rate / 2, beta_1=0.0, beta_2=0.9),
-            keras.optimizers.Adam(learning_rate * 2, beta_1=0.0, beta_2=0.9))
+    return (FusedAdam(learning_rate / 2, beta_1=0.0, beta_2=0.9),
+            FusedAdam(learning_rate * 2, beta_1=0.0, beta_2=0.9))
 
 
 class SPADETeacher(_ConditionalTeacher):
