@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from distill_helpers import SIZE, toy_distiller
+from graph_helpers import inlined_op_count
 from itgc_tf.models import per_example
 from itgc_tf.models.per_example import PER_EXAMPLE_MAX_BATCH, per_example_forward
 from itgc_tf.models.registry import build_generator
@@ -21,15 +22,9 @@ def _graph(fn, batch, size=SIZE):
 
 
 def _convolutions(fn, batch, size=SIZE):
-    """Conv2D ops that ``fn`` runs for a [batch, size, size, 3] input: those of its graph
-    and, for each call of a nested function, those of the function (recursively)."""
-    graph = _graph(fn, batch, size)
-    library = {f.signature.name: f.node_def for f in graph.library.function}
-
-    def count(nodes):
-        return sum(count(library[n.attr["f"].func.name]) if n.op.endswith("PartitionedCall")
-                   else n.op == "Conv2D" for n in nodes)
-    return count(graph.node)
+    """Conv2D ops that ``fn`` runs for a [batch, size, size, 3] input (nested calls
+    inlined)."""
+    return inlined_op_count(_graph(fn, batch, size), "Conv2D")
 
 
 def _model_calls(fn, batch):
