@@ -43,7 +43,7 @@ class FusedAdam(keras.optimizers.Adam):
         index = self._get_variable_index(variable)
         slot = lambda v: v.value if isinstance(v, keras.Variable) else v  # noqa: E731
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=slot(self._momentums[index]).handle,
+            var=slot(variable).handle, m=slot(self._momentums[index]).handle,
             v=slot(self._velocities[index]).handle, beta1_power=beta_1_power,
             beta2_power=beta_2_power, lr=ops.cast(learning_rate, dtype),
             beta1=ops.cast(self.beta_1, dtype), beta2=ops.cast(self.beta_2, dtype),
