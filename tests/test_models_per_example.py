@@ -1,14 +1,12 @@
 """per_example_forward: the outputs of one inference-mode call, computed by one forward
 pass per example (one trace, one call per example) where that applies (in a graph, no
 GPU, static batch 2..max)."""
-import collections
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from distill_helpers import SIZE, toy_distiller
-from graph_helpers import inlined_op_count
+from graph_helpers import inlined_op_count, nested_calls
 from itgc_tf.models import per_example
 from itgc_tf.models.per_example import PER_EXAMPLE_MAX_BATCH, per_example_forward
 from itgc_tf.models.registry import build_generator
@@ -25,13 +23,6 @@ def _convolutions(fn, batch, size=SIZE):
     """Conv2D ops that ``fn`` runs for a [batch, size, size, 3] input (nested calls
     inlined)."""
     return inlined_op_count(_graph(fn, batch, size), "Conv2D")
-
-
-def _model_calls(fn, batch):
-    """{nested function: times called} in the graph of ``fn``."""
-    graph = _graph(fn, batch)
-    return collections.Counter(n.attr["f"].func.name for n in graph.node
-                               if n.op.endswith("PartitionedCall"))
 
 
 def _batch_norm_unet():
@@ -62,7 +53,7 @@ def test_equals_one_inference_call_with_one_forward_per_example(network):
     assert single > 0
     assert _convolutions(lambda x: per_example_forward(model, x), 3) == 3 * single
     # The model is traced once, and that one function is called per example.
-    assert list(_model_calls(lambda x: per_example_forward(model, x), 3).values()) == [3]
+    assert list(nested_calls(_graph(lambda x: per_example_forward(model, x), 3)).values()) == [3]
 
 
 @pytest.mark.parametrize("batch", [None, 1, PER_EXAMPLE_MAX_BATCH + 1, "gpu"])
