@@ -106,6 +106,44 @@ def test_fused_adam_is_one_kernel_per_variable():
     assert sum(fused.values()) < 0.6 * sum(plain.values())
 
 
+def test_fused_adam_builds_its_scalars_once_per_update():
+    """The kernel's scalars (beta powers, learning rate, ...) are built once per update,
+    not per variable; a second update in the same graph (a Distiller step with n_dis = 2,
+    here inside a tf.cond as when skipping non-finite steps) reads the next step count."""
+    rng = np.random.default_rng(2)
+    shapes = [(3, 4), (5,), (2, 3), (4,)]
+    w0 = [rng.normal(size=s).astype("float32") for s in shapes]
+    grads = [[tf.constant(rng.normal(size=s).astype("float32")) for s in shapes]
+             for _ in range(2)]
+
+    def two_updates(make):
+        variables = [keras.Variable(w) for w in w0]
+        optimizer = make()
+        optimizer.build(variables)
+
+        @tf.function
+        def step(first, second):
+            optimizer.apply(first, variables)
+            tf.cond(tf.reduce_all(tf.math.is_finite(second[0])),
+                    lambda: optimizer.apply(second, variables), lambda: None)
+
+        step(*grads)
+        ops = collections.Counter(op.type for op in step.get_concrete_function(
+            *grads).graph.get_operations())
+        return [v.numpy() for v in variables], ops
+
+    options = dict(learning_rate=_schedule(), beta_1=0.5, beta_2=0.99)
+    got, fused_ops = two_updates(lambda: FusedAdam(**options))
+    want, keras_ops = two_updates(lambda: keras.optimizers.Adam(**options))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+    # Beta powers in the step's graph (the schedule adds its own Pow to both; the cond's
+    # update is in a branch function): Keras two per variable, FusedAdam two in all.
+    assert keras_ops["Pow"] - fused_ops["Pow"] == 2 * len(shapes) - 2
+    one_update = [w - 1e-2 * np.sign(g.numpy()) for w, g in zip(w0, grads[0])]  # Adam's 1st
+    assert not np.allclose(got[0], one_update[0], atol=1e-4)  # the second update happened
+
+
 @pytest.mark.parametrize("make", [lambda: FusedAdam(_schedule(), beta_1=0.5),
                                   lambda: TorchAdam(_schedule(), beta_1=0.0)],
                          ids=["fused", "torch"])
