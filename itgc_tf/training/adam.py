@@ -19,8 +19,6 @@ eps * sqrt(1 - b2^t), up to 30x larger in the first steps at b2 = 0.999. With
 ``TorchAdam`` the same ``epsilon`` (default 1e-8, PyTorch's) means the same update: it
 runs the fused kernel with eps * sqrt(1 - b2^t).
 """
-import threading
-
 import keras
 import tensorflow as tf
 from keras import ops
@@ -34,8 +32,9 @@ class FusedAdam(keras.optimizers.Adam):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # {(graph, device, dtype): kernel scalars} of the update being built.
-        self._update_scalars = _ScalarCache()
+        # {(graph, device, dtype): kernel scalars} of the update being built. Replicas
+        # trace in threads: a race between a lookup and a store only builds a set twice.
+        self._update_scalars = {}
 
     def _kernel_epsilon(self, beta_2_power):
         """The epsilon the fused kernel adds to sqrt(v) (Keras: ``epsilon`` itself)."""
@@ -62,7 +61,7 @@ class FusedAdam(keras.optimizers.Adam):
             scalars = dict(beta1_power=ops.power(beta_1, step), beta2_power=beta_2_power,
                            lr=ops.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
                            epsilon=ops.cast(self._kernel_epsilon(beta_2_power), dtype))
-            self._update_scalars.put(key, scalars)
+            self._update_scalars[key] = scalars
         return scalars
 
     def update_step(self, gradient, variable, learning_rate):
@@ -75,26 +74,6 @@ class FusedAdam(keras.optimizers.Adam):
             v=slot(self._velocities[index]).handle,
             grad=ops.cast(gradient, variable.dtype),
             **self._kernel_scalars(variable, learning_rate))
-
-
-class _ScalarCache:
-    """A lock-guarded dict (replicas trace their updates in threads; Keras' attribute
-    tracking would wrap a plain dict)."""
-
-    def __init__(self):
-        self._lock, self._items = threading.Lock(), {}
-
-    def clear(self):
-        with self._lock:
-            self._items.clear()
-
-    def get(self, key):
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key, value):
-        with self._lock:
-            self._items[key] = value
 
 
 @keras.saving.register_keras_serializable(package="itgc_tf")
