@@ -76,6 +76,12 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
     one_thread_ms, all_threads_ms, one_thread_cpu_ms, all_threads_cpu_ms, scaling_x
     (one / all), ideal_ms (one_thread_ms / cores: the bound of perfect core use),
     threads_seen}.
+  core_bounds (derived when vs_torch and core_scaling ran at one size and batch, float32):
+    per vs_torch row {size, batch, vem, torch_ms, one_thread_ms, all_threads_ms, scaling_x,
+    perfect_speedup_x (torch_ms / ideal_ms), scaling_for_2x (one_thread_ms / (torch_ms /
+    2)), work_cut_for_2x (share of the one-thread work 2x needs removed at today's
+    scaling), vem_work_share (kd+VEM rows: kd+VEM / kd one-thread ms - 1),
+    scaling_for_vem_adds_10pct (kd+VEM rows: kd+VEM one-thread ms / (1.1 kd default ms))}.
 Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
 measurements (the rest still runs).
 
@@ -273,6 +279,7 @@ def main(argv):
     options = _options()
     import keras
     import tensorflow as tf
+    from itgc_tf.perf.core_scaling import speedup_bounds
     from itgc_tf.perf.latency import speedups
     from itgc_tf.perf.tables import format_report
 
@@ -287,7 +294,7 @@ def main(argv):
                "TFLite latency with num_threads = cpu_count; int8 calibrated on "
                f"{options['calibration']} demo images, parity not enforced"]),
         train=[], vem_share=[], latency=[], speedups=[], data=[], profile=[], vs_torch=[],
-        precision=[], block_conv=[], per_example=[], core_scaling=[], errors=[])
+        precision=[], block_conv=[], per_example=[], core_scaling=[], core_bounds=[], errors=[])
     start = time.perf_counter()
     for spec in plan(options):
         label = " ".join(f"{k}={v}" for k, v in spec.items() if k not in ("formats", "repeats"))
@@ -299,6 +306,7 @@ def main(argv):
             continue
         report[spec["section"]] += result if isinstance(result, list) else [result]
     report["speedups"] = speedups(report["latency"])
+    report["core_bounds"] = speedup_bounds(report["vs_torch"], report["core_scaling"])
     report["meta"]["load_average_end"] = list(os.getloadavg())
     report["meta"]["wall_s"] = time.perf_counter() - start
     print(format_report(report))

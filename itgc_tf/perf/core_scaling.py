@@ -87,3 +87,46 @@ def measure_core_scaling(spec):
                             scaling_x=ms["one"] / ms["default"], ideal_ms=ms["one"] / cores,
                             threads_seen=[r["intra_op_threads"] for _, r in runs]))
     return records
+
+
+# The issue's targets the bounds are stated against: kd+VEM at 2x the PyTorch anchor's
+# throughput, and VEM adding at most 10 % to the kd step.
+TARGET_SPEEDUP, TARGET_VEM_ADDS = 2.0, 0.10
+_STEP_PIECE = {False: "anchor_kd", True: "anchor_kd_vem"}
+
+
+def speedup_bounds(vs_torch, core_scaling):
+    """What the targets ask of core use and of work, from the float32 ``vs_torch``
+    records and the ``core_scaling`` anchor-step records of the same size and batch (one
+    run). Per match {size, batch, vem, torch_ms, one_thread_ms, all_threads_ms,
+    scaling_x, perfect_speedup_x (torch_ms / ideal_ms: the speed-up if every core did the
+    one-thread work, with no idle time), scaling_for_2x (one_thread_ms / (torch_ms / 2):
+    the core scaling 2x needs), work_cut_for_2x (the share of the one-thread work 2x needs
+    removed at today's scaling; 0 when 2x is reached), vem_work_share (kd+VEM records:
+    one-thread work VEM adds / the kd step's), scaling_for_vem_adds_10pct (kd+VEM records:
+    the scaling at which kd+VEM takes 1.1x the kd step's default-thread time)}."""
+    steps = {(r["size"], r["batch"], r["piece"]): r for r in core_scaling
+             if r["piece"] in _STEP_PIECE.values()}
+    records = []
+    for row in vs_torch:
+        key = row["size"], row["batch"]
+        step = steps.get((*key, _STEP_PIECE[row["vem"]]))
+        if row["precision"] != "float32" or step is None:
+            continue
+        kd = steps.get((*key, _STEP_PIECE[False]))
+        target_ms = row["torch_ms"] / TARGET_SPEEDUP
+        vem_terms = dict(vem_work_share=None, scaling_for_vem_adds_10pct=None)
+        if row["vem"] and kd is not None:
+            vem_terms = dict(
+                vem_work_share=step["one_thread_ms"] / kd["one_thread_ms"] - 1,
+                scaling_for_vem_adds_10pct=step["one_thread_ms"] / (
+                    (1 + TARGET_VEM_ADDS) * kd["all_threads_ms"]))
+        records.append(dict(
+            size=row["size"], batch=row["batch"], vem=row["vem"],
+            torch_ms=row["torch_ms"], one_thread_ms=step["one_thread_ms"],
+            all_threads_ms=step["all_threads_ms"], scaling_x=step["scaling_x"],
+            perfect_speedup_x=row["torch_ms"] / step["ideal_ms"],
+            scaling_for_2x=step["one_thread_ms"] / target_ms,
+            work_cut_for_2x=max(0.0, 1 - target_ms * step["scaling_x"] / step["one_thread_ms"]),
+            **vem_terms))
+    return records

@@ -133,10 +133,27 @@ def _core_scaling(report):
           cell(r["ideal_ms"], ".1f")] for r in report.get("core_scaling", [])])
 
 
+def _core_bounds(report):
+    return table(
+        "What the targets ask of core use and work (float32; vs_torch and core_scaling of "
+        "this run): perfect = PyTorch ms / ideal ms, the speed-up with every core busy; 2x "
+        "needs scaling = one-thread ms / (PyTorch ms / 2); work cut = the one-thread work 2x "
+        "needs removed at today's scaling; VEM work = kd+VEM / kd one-thread ms - 1; VEM<=10% "
+        "needs scaling = kd+VEM one-thread ms / (1.1 x kd default ms)",
+        ["size", "batch", "vem", "torch ms", "one-thread ms", "default ms", "scaling",
+         "perfect", "2x needs scaling", "work cut %", "VEM work %", "VEM<=10% needs scaling"],
+        [[r["size"], r["batch"], "on" if r["vem"] else "off", cell(r["torch_ms"], ".0f"),
+          cell(r["one_thread_ms"], ".1f"), cell(r["all_threads_ms"], ".1f"),
+          cell(r["scaling_x"], ".2f"), cell(r["perfect_speedup_x"], ".2f"),
+          cell(r["scaling_for_2x"], ".2f"), _percent(r["work_cut_for_2x"]),
+          _percent(r["vem_work_share"]), cell(r["scaling_for_vem_adds_10pct"], ".2f")]
+         for r in report.get("core_bounds", [])])
+
+
 _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency),
              ("data", _data), ("vs_torch", _vs_torch), ("precision", _precision),
              ("block_conv", _block_conv), ("per_example", _per_example),
-             ("core_scaling", _core_scaling))
+             ("core_scaling", _core_scaling), ("core_bounds", _core_bounds))
 
 
 def format_report(report):
