@@ -127,6 +127,7 @@ def speedup_bounds(vs_torch, core_scaling):
             all_threads_ms=step["all_threads_ms"], scaling_x=step["scaling_x"],
             perfect_speedup_x=row["torch_ms"] / step["ideal_ms"],
             scaling_for_2x=step["one_thread_ms"] / target_ms,
-            work_cut_for_2x=max(0.0, 1 - target_ms * step["scaling_x"] / step["one_thread_ms"]),
+            # At a fixed scaling, time and one-thread work shrink together.
+            work_cut_for_2x=max(0.0, 1 - target_ms / step["all_threads_ms"]),
             **vem_terms))
     return records
