@@ -7,7 +7,8 @@ or 1 with the traceback on stderr for an uncaught exception) and everything writ
 to the process's stdout and stderr (file descriptors 1 and 2, Python and native).
 Between commands the global state a command sets is put back: its absl flags are
 removed (the next command defines its own, with its defaults), the Keras dtype policy
-and TensorFlow's op determinism are restored, and the Keras session is cleared.
+and TensorFlow's op determinism are restored, and the Keras session is cleared
+(without a forced garbage collection).
 
 Tests of what only a separate process shows (import-time logs, ``--help`` without
 TensorFlow, exit codes of the entry points, signals, several workers) keep using
@@ -93,7 +94,10 @@ def _restored_global_state():
         keras.mixed_precision.set_global_policy(policy)
         if not determinism:  # no public counterpart of enable_op_determinism
             tf_config.disable_op_determinism()
-        keras.backend.clear_session()
+        # Without Keras' full garbage collection: a worker holds 1-3 M objects late in
+        # the suite (TensorFlow's registry of graph-mode custom gradients keeps every traced
+        # graph alive), so each collection took ~0.5-1 s; Python's own collector still runs.
+        keras.backend.clear_session(free_memory=False)
 
 
 def run_command(module, *args, expect_ok=True):
