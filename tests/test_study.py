@@ -1,6 +1,7 @@
-"""scripts/study.py --quick end to end: every cell a finished run folder, a rerun skips
-them, the paired statistics equal SciPy's on the recorded per-seed numbers, plots
-written."""
+"""scripts/study.py --quick end to end: every cell a finished run folder written by a
+process of its own, a rerun skips them, the paired statistics equal SciPy's on the
+recorded per-seed numbers, plots written; a cell whose process fails or dies is recorded
+as failed and the grid goes on."""
 import csv
 import json
 import os
@@ -49,6 +50,12 @@ def test_quick_cells_are_finished_run_folders(quick):
         vem_on = cell.arm != "off"
         assert result["vem"]["vem_weight"] == (0.1 if vem_on else 0.0)
         assert (result["contrastive_gap"] is not None) == vem_on
+        assert (folder / "logs" / "tf.log").is_file() and not (folder / "error.txt").exists()
+    # Each cell trained in a process of its own (the pid in its event files' names).
+    pids = [{path.name.split(".")[-3] for path in (root / "runs" / c.key).rglob("events.*")}
+            for c in cells]
+    assert all(len(p) == 1 for p in pids), pids
+    assert len(set.union(*pids)) == len(cells) and str(os.getpid()) not in set.union(*pids)
 
 
 @pytest.mark.slow
@@ -87,6 +94,48 @@ def test_paired_statistics_equal_scipy_on_recorded_numbers(quick):
         cell = next(c for c in summary["cells"] if c["arm"] == "off")[metric]
         low, high = stats.t.interval(0.95, 1, loc=off.mean(), scale=stats.sem(off))
         assert (cell["mean"], cell["low"], cell["high"]) == pytest.approx((off.mean(), low, high))
+
+
+def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
+        tmp_path, monkeypatch, capsys):
+    # A sitecustomize on the children's path kills the processes of the seed 7 and 8
+    # cells as they start (SIGABRT, as a native abort; SIGKILL, as the out-of-memory
+    # killer); the unknown task raises in run_cell; seed 9 is finished (not rerun).
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"
+        "argument = sys.orig_argv[-1]\n"
+        "if '\"seed\": 7' in argument:\n    os.abort()\n"
+        "if '\"seed\": 8' in argument:\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    monkeypatch.setenv("PYTHONPATH", str(hooks))
+    cells = [grid.Cell("enhance", "kd", "off", 7), grid.Cell("enhance", "kd", "off", 8),
+             grid.Cell("no_such_task", "kd", "off", 0), grid.Cell("enhance", "kd", "off", 9)]
+    finished = tmp_path / "runs" / cells[3].key / "result.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text(json.dumps({"key": cells[3].key}))
+    stale = tmp_path / "runs" / cells[2].key / "error.txt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an error of an earlier run\n")
+    os.utime(stale, (0, 0))
+
+    assert run_grid(tmp_path, cells, quick=True) == [{"key": cells[3].key}]
+    out = capsys.readouterr().out
+    for number, cell in enumerate(cells[:3], 1):
+        assert f"[study] {number}/4 {cell.key}\n" in out
+        assert f"[study] {cell.key} FAILED (runs/{cell.key}/error.txt)" in out
+    assert "[study] 4/4 enhance/kd/off/seed9 (finished: skipped)" in out
+    _, failed, missing = report.collect(tmp_path, cells)
+    assert missing == []
+    assert failed[cells[0].key] == (
+        "The process of study cell enhance/kd/off/seed7 was killed by signal 6, SIGABRT "
+        "before recording an error: runs/enhance/kd/off/seed7/logs/tf.log (TensorFlow's log) "
+        "and the output above say why. Rerunning the study retries the cell.")
+    assert "was killed by signal 9, SIGKILL (SIGKILL: often the kernel's out-of-memory " \
+        "killer) before" in failed[cells[1].key]
+    assert failed[cells[2].key] == "KeyError: 'no_such_task'"
+    assert (tmp_path / "runs" / cells[2].key / "error.txt").read_text().startswith(
+        "Traceback (most recent call last):")
 
 
 def test_paired_difference_uses_only_common_seeds():

@@ -1,16 +1,25 @@
-"""Run a study grid into a folder: teachers once per task, then every cell in order,
-skipping finished ones (`cells.run_cell`). A cell that fails leaves its error in
-runs/KEY/error.txt (listed by the report as failed) and the grid goes on; a rerun
-tries it again."""
+"""Run a study grid into a folder: every cell in order, each in a Python process of its
+own (`itgc_tf.study.cell_process`), skipping finished ones. A process per cell keeps
+the grid's memory from growing (a process keeps every graph TensorFlow traced in it)
+and confines a crash to its cell. A cell that fails leaves its error in
+runs/KEY/error.txt (listed by the report as failed) and the grid goes on; a rerun tries
+it again."""
+import dataclasses
+import json
+import os
 import pathlib
-import traceback
-
-import keras
+import signal
+import subprocess
+import sys
+import time
 
 from itgc_tf.artifacts.atomic import atomic_output
-from itgc_tf.study.cells import run_cell
+from itgc_tf.cli.logs import LOG_NAME
+from itgc_tf.study.cells import RESULT
+from itgc_tf.study.grid import Cell
 
 ERROR = "error.txt"
+PACKAGE_PARENT = str(pathlib.Path(__file__).resolve().parents[2])
 
 
 def run_grid(root, cells, quick=False, curve_every=2):
@@ -19,18 +28,52 @@ def run_grid(root, cells, quick=False, curve_every=2):
     root = pathlib.Path(root)
     results = []
     for number, cell in enumerate(cells, 1):
-        done = (root / "runs" / cell.key / "result.json").is_file()
+        result = root / "runs" / cell.key / RESULT
+        done = result.is_file()
         print(f"[study] {number}/{len(cells)} {cell.key}"
               + (" (finished: skipped)" if done else ""), flush=True)
-        error = root / "runs" / cell.key / ERROR
-        try:
-            results.append(run_cell(root, cell, quick, curve_every))
-        except Exception:  # noqa: BLE001 (recorded, reported as failed, retried on a rerun)
-            text = traceback.format_exc()
-            print(f"[study] {cell.key} FAILED:\n{text}", flush=True)
-            with atomic_output(error, overwrite=True) as tmp:
-                pathlib.Path(tmp).write_text(text)
-            keras.backend.clear_session()
+        if not done and not run_cell_process(root, cell, quick, curve_every):
             continue
-        error.unlink(missing_ok=True)
+        results.append(json.loads(result.read_text()))
     return results
+
+
+def run_cell_process(root, cell, quick, curve_every):
+    """Run one cell in a child process (its output goes to this one's); True when it
+    finished. A child that dies without recording its error (a signal, e.g. the kernel's
+    out-of-memory killer, or a native abort) gets an error.txt that says how it ended."""
+    error = pathlib.Path(root) / "runs" / cell.key / ERROR
+    argument = json.dumps(dict(root=str(root), cell=dataclasses.asdict(cell), quick=quick,
+                               curve_every=curve_every))
+    path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
+    started = time.time()
+    code = subprocess.run([sys.executable, "-m", "itgc_tf.study.cell_process", argument],
+                          env=dict(os.environ, PYTHONPATH=path), check=False).returncode
+    if code == 0:
+        error.unlink(missing_ok=True)
+        return True
+    if not (error.is_file() and error.stat().st_mtime >= started):
+        record_error(error, f"The process of study cell {cell.key} {_ending(code)} before "
+                     f"recording an error: runs/{cell.key}/logs/{LOG_NAME} (TensorFlow's "
+                     "log) and the output above say why. Rerunning the study retries the "
+                     "cell.\n")
+    print(f"[study] {cell.key} FAILED (runs/{cell.key}/{ERROR})", flush=True)
+    return False
+
+
+def _ending(code):
+    """How a child process with exit status ``code`` ended, in words."""
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "an unknown signal"
+    oom = " (SIGKILL: often the kernel's out-of-memory killer)" if -code == signal.SIGKILL else ""
+    return f"was killed by signal {-code}, {name}{oom}"
+
+
+def record_error(path, text):
+    """Write ``text`` to the error file ``path`` (all or nothing)."""
+    with atomic_output(path, overwrite=True) as tmp:
+        pathlib.Path(tmp).write_text(text)

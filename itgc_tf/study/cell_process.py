@@ -1,0 +1,40 @@
+"""One study cell in a process of its own (started by `runner.run_cell_process`):
+``python -m itgc_tf.study.cell_process CELL_JSON`` runs `cells.run_cell` with
+TensorFlow's log lines in the cell's ``logs/tf.log``, as a command's
+(`itgc_tf.cli.logs`). Exit status 0 when the cell finished, 1 when it raised (the
+traceback is printed and written to the cell's error.txt).
+
+CELL_JSON: {"root": study folder, "cell": {"task", "recipe", "arm", "seed"},
+"quick": bool, "curve_every": int}."""
+import json
+import pathlib
+import sys
+import traceback
+
+from itgc_tf.cli import logs
+
+logs.quiet_native_logs()  # before TensorFlow is imported (by the study modules below)
+logs.capture_early()
+
+from itgc_tf.study.cells import run_cell  # noqa: E402
+from itgc_tf.study.grid import Cell  # noqa: E402
+from itgc_tf.study.runner import ERROR, record_error  # noqa: E402
+
+
+def main(argument):
+    values = json.loads(argument)
+    cell = Cell(**values["cell"])
+    folder = pathlib.Path(values["root"]) / "runs" / cell.key
+    try:
+        with logs.run_logging(folder):
+            run_cell(values["root"], cell, values["quick"], values["curve_every"])
+    except Exception:  # noqa: BLE001 (recorded, reported as failed, retried on a rerun)
+        text = traceback.format_exc()
+        print(f"[study] {cell.key} FAILED:\n{text}", file=sys.stderr, flush=True)
+        record_error(folder / ERROR, text)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
