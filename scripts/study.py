@@ -1,7 +1,7 @@
 """When does VEM beat its base recipe? Runs the study grid (itgc_tf/study/grid.py:
 tasks × recipes × VEM arms × seeds, each cell a normal run folder trained in a Python
-process of its own), then writes
-results.json / results.csv / tables.md and the plots into --output_dir.
+process of its own), then writes results.json / results.csv / tables.md and the plots
+into --output_dir.
 
     python scripts/study.py --output_dir=/work/study_runs          # the full grid
     python scripts/study.py --output_dir=/tmp/s --quick            # 2 seeds, tiny: a smoke run
