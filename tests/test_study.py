@@ -114,6 +114,9 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
     finished = tmp_path / "runs" / cells[3].key / "result.json"
     finished.parent.mkdir(parents=True)
     finished.write_text(json.dumps({"key": cells[3].key}))
+    log = tmp_path / "runs" / cells[1].key / "logs" / "tf.log"  # of an earlier try
+    log.parent.mkdir(parents=True)
+    log.write_text("F0000 a native fatal error\n")
     stale = tmp_path / "runs" / cells[2].key / "error.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("an error of an earlier run\n")
@@ -129,10 +132,13 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
     assert missing == []
     assert failed[cells[0].key] == (
         "The process of study cell enhance/kd/off/seed7 was killed by signal 6, SIGABRT "
-        "before recording an error: runs/enhance/kd/off/seed7/logs/tf.log (TensorFlow's log) "
-        "and the output above say why. Rerunning the study retries the cell.")
-    assert "was killed by signal 9, SIGKILL (SIGKILL: often the kernel's out-of-memory " \
-        "killer) before" in failed[cells[1].key]
+        "before recording an error: the output above says why. Rerunning the study retries "
+        "the cell.")
+    assert failed[cells[1].key] == (
+        "The process of study cell enhance/kd/off/seed8 was killed by signal 9, SIGKILL "
+        "(SIGKILL: often the kernel's out-of-memory killer) before recording an error: "
+        "runs/enhance/kd/off/seed8/logs/tf.log (TensorFlow's log) and the output above say "
+        "why. Rerunning the study retries the cell.")
     assert failed[cells[2].key] == "KeyError: 'no_such_task'"
     assert (tmp_path / "runs" / cells[2].key / "error.txt").read_text().startswith(
         "Traceback (most recent call last):")

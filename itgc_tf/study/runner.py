@@ -53,9 +53,11 @@ def run_cell_process(root, cell, quick, curve_every):
         error.unlink(missing_ok=True)
         return True
     if not (error.is_file() and error.stat().st_mtime >= started):
+        log = f"runs/{cell.key}/logs/{LOG_NAME}"
+        where = (f"{log} (TensorFlow's log) and the output above say"
+                 if (pathlib.Path(root) / log).is_file() else "the output above says")
         record_error(error, f"The process of study cell {cell.key} {_ending(code)} before "
-                     f"recording an error: runs/{cell.key}/logs/{LOG_NAME} (TensorFlow's "
-                     "log) and the output above say why. Rerunning the study retries the "
+                     f"recording an error: {where} why. Rerunning the study retries the "
                      "cell.\n")
     print(f"[study] {cell.key} FAILED (runs/{cell.key}/{ERROR})", flush=True)
     return False
