@@ -100,17 +100,20 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
         tmp_path, monkeypatch, capsys):
     # A sitecustomize on the children's path kills the processes of the seed 7 and 8
     # cells as they start (SIGABRT, as a native abort; SIGKILL, as the out-of-memory
-    # killer); the unknown task raises in run_cell; seed 9 is finished (not rerun).
+    # killer) and makes seed 6's exit with status 5; the unknown task raises in run_cell;
+    # seed 9 is finished (not rerun).
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(
         "import os, signal, sys\n"
         "argument = sys.orig_argv[-1]\n"
         "if '\"seed\": 7' in argument:\n    os.abort()\n"
-        "if '\"seed\": 8' in argument:\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+        "if '\"seed\": 8' in argument:\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "if '\"seed\": 6' in argument:\n    os._exit(5)\n")
     monkeypatch.setenv("PYTHONPATH", str(hooks))
     cells = [grid.Cell("enhance", "kd", "off", 7), grid.Cell("enhance", "kd", "off", 8),
-             grid.Cell("no_such_task", "kd", "off", 0), grid.Cell("enhance", "kd", "off", 9)]
+             grid.Cell("no_such_task", "kd", "off", 0), grid.Cell("enhance", "kd", "off", 9),
+             grid.Cell("enhance", "kd", "off", 6)]
     finished = tmp_path / "runs" / cells[3].key / "result.json"
     finished.parent.mkdir(parents=True)
     finished.write_text(json.dumps({"key": cells[3].key}))
@@ -120,14 +123,14 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
     stale = tmp_path / "runs" / cells[2].key / "error.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("an error of an earlier run\n")
-    os.utime(stale, (0, 0))
 
     assert run_grid(tmp_path, cells, quick=True) == [{"key": cells[3].key}]
     out = capsys.readouterr().out
-    for number, cell in enumerate(cells[:3], 1):
-        assert f"[study] {number}/4 {cell.key}\n" in out
-        assert f"[study] {cell.key} FAILED (runs/{cell.key}/error.txt)" in out
-    assert "[study] 4/4 enhance/kd/off/seed9 (finished: skipped)" in out
+    for number, cell in enumerate(cells, 1):
+        if cell.seed != 9:
+            assert f"[study] {number}/5 {cell.key}\n" in out
+            assert f"[study] {cell.key} FAILED (runs/{cell.key}/error.txt)" in out
+    assert "[study] 4/5 enhance/kd/off/seed9 (finished: skipped)" in out
     _, failed, missing = report.collect(tmp_path, cells)
     assert missing == []
     assert failed[cells[0].key] == (
@@ -140,6 +143,9 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
         "runs/enhance/kd/off/seed8/logs/tf.log (TensorFlow's log) and the output above say "
         "why. Rerunning the study retries the cell.")
     assert failed[cells[2].key] == "KeyError: 'no_such_task'"
+    assert failed[cells[4].key] == (
+        "The process of study cell enhance/kd/off/seed6 exited with status 5 before recording "
+        "an error: the output above says why. Rerunning the study retries the cell.")
     assert (tmp_path / "runs" / cells[2].key / "error.txt").read_text().startswith(
         "Traceback (most recent call last):")
 

@@ -1,8 +1,8 @@
 """One study cell in a process of its own (started by `runner.run_cell_process`):
 ``python -m itgc_tf.study.cell_process CELL_JSON`` runs `cells.run_cell` with
 TensorFlow's log lines in the cell's ``logs/tf.log``, as a command's
-(`itgc_tf.cli.logs`). Exit status 0 when the cell finished, 1 when it raised (the
-traceback is printed and written to the cell's error.txt).
+(`itgc_tf.cli.logs`). Exit status 0 when the cell finished, `runner.ERROR_RECORDED`
+when it raised (the traceback is printed and written to the cell's error.txt).
 
 CELL_JSON: {"root": study folder, "cell": {"task", "recipe", "arm", "seed"},
 "quick": bool, "curve_every": int}."""
@@ -18,7 +18,7 @@ logs.capture_early()
 
 from itgc_tf.study.cells import run_cell  # noqa: E402
 from itgc_tf.study.grid import Cell  # noqa: E402
-from itgc_tf.study.runner import ERROR, record_error  # noqa: E402
+from itgc_tf.study.runner import ERROR, ERROR_RECORDED, record_error  # noqa: E402
 
 
 def main(argument):
@@ -32,7 +32,7 @@ def main(argument):
         text = traceback.format_exc()
         print(f"[study] {cell.key} FAILED:\n{text}", file=sys.stderr, flush=True)
         record_error(folder / ERROR, text)
-        return 1
+        return ERROR_RECORDED
     return 0
 
 

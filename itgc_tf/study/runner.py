@@ -11,7 +11,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.cli.logs import LOG_NAME
@@ -19,6 +18,7 @@ from itgc_tf.study.cells import RESULT
 from itgc_tf.study.grid import Cell
 
 ERROR = "error.txt"
+ERROR_RECORDED = 3  # the exit status of a cell process that wrote its error.txt
 PACKAGE_PARENT = str(pathlib.Path(__file__).resolve().parents[2])
 
 
@@ -46,13 +46,12 @@ def run_cell_process(root, cell, quick, curve_every):
     argument = json.dumps(dict(root=str(root), cell=dataclasses.asdict(cell), quick=quick,
                                curve_every=curve_every))
     path = os.pathsep.join(p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p)
-    started = time.time()
     code = subprocess.run([sys.executable, "-m", "itgc_tf.study.cell_process", argument],
                           env=dict(os.environ, PYTHONPATH=path), check=False).returncode
     if code == 0:
         error.unlink(missing_ok=True)
         return True
-    if not (error.is_file() and error.stat().st_mtime >= started):
+    if code != ERROR_RECORDED:
         log = f"runs/{cell.key}/logs/{LOG_NAME}"
         where = (f"{log} (TensorFlow's log) and the output above say"
                  if (pathlib.Path(root) / log).is_file() else "the output above says")
