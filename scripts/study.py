@@ -1,7 +1,8 @@
 """When does VEM beat its base recipe? Runs the study grid (itgc_tf/study/grid.py:
 tasks × recipes × VEM arms × seeds, each cell a normal run folder trained in a Python
 process of its own), then writes results.json / results.csv / tables.md and the plots
-into --output_dir.
+into --output_dir. This process imports TensorFlow only for that report (its log lines go
+to --output_dir/logs/tf.log, each cell's to its run folder's logs/tf.log).
 
     python scripts/study.py --output_dir=/work/study_runs          # the full grid
     python scripts/study.py --output_dir=/tmp/s --quick            # 2 seeds, tiny: a smoke run
@@ -10,8 +11,6 @@ into --output_dir.
 Rerunning the same command resumes: finished cells (result.json) are skipped, an
 interrupted one continues from its checkpoints.
 """
-import logging
-
 from absl import app, flags
 
 flags.DEFINE_string("output_dir", None, "Study folder: teachers/, runs/, results and plots.")
@@ -33,18 +32,23 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    import tensorflow as tf
-
-    from itgc_tf.study import grid, report
+    from itgc_tf.cli import logs
+    from itgc_tf.study import grid
     from itgc_tf.study.runner import run_grid
 
-    tf.get_logger().setLevel(logging.WARNING)
     cells = grid.grid_cells("quick" if FLAGS.quick else "full", FLAGS.tasks, FLAGS.recipes,
                             FLAGS.arms, None if FLAGS.seeds is None else
                             [int(s) for s in FLAGS.seeds])
     if not FLAGS.report_only:
         run_grid(FLAGS.output_dir, cells, FLAGS.quick, FLAGS.curve_every)
-    print(report.write_report(FLAGS.output_dir, cells, FLAGS.plots_dir))
+    # The report reads the cells' TensorBoard files with TensorFlow. Importing it only now
+    # keeps this process small while the cells run, each in a process of its own; its
+    # log lines go to OUTPUT_DIR/logs/tf.log, as each cell's go to its run folder's.
+    with logs.run_logging(FLAGS.output_dir):
+        from itgc_tf.study import report
+
+        text = report.write_report(FLAGS.output_dir, cells, FLAGS.plots_dir)
+    print(text)
 
 
 if __name__ == "__main__":

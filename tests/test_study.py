@@ -62,10 +62,13 @@ def test_quick_cells_are_finished_run_folders(quick):
 def test_rerun_skips_finished_cells_and_writes_report(quick):
     root, cells = quick
     before = {c.key: (root / "runs" / c.key / "result.json").stat().st_mtime_ns for c in cells}
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "study.py"), "--quick",
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "study.py"), "--quick",
                           f"--output_dir={root}"], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT).stdout
-    assert out.count("(finished: skipped)") == 4
+                         env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT)
+    assert run.stdout.count("(finished: skipped)") == 4
+    # TensorFlow's import-time lines (imported for the report) go to the study's log.
+    assert "oneDNN" not in run.stdout + run.stderr
+    assert "oneDNN" in (root / "logs" / "tf.log").read_text()
     assert before == {c.key: (root / "runs" / c.key / "result.json").stat().st_mtime_ns
                       for c in cells}
     for name in ("diff_psnr_vs_teacher.png", "diff_psnr_vs_target.png",
@@ -148,6 +151,16 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
         "an error: the output above says why. Rerunning the study retries the cell.")
     assert (tmp_path / "runs" / cells[2].key / "error.txt").read_text().startswith(
         "Traceback (most recent call last):")
+
+
+def test_the_grid_runner_imports_no_tensorflow():
+    # scripts/study.py imports only these while the cells run in processes of their own,
+    # so its own process stays small (TensorFlow comes with the report, after the grid).
+    code = ("import sys; import itgc_tf.study.grid, itgc_tf.study.runner; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT).stdout
+    assert out.strip() == "[]"
 
 
 def test_paired_difference_uses_only_common_seeds():

@@ -17,10 +17,10 @@ from itgc_tf.eval.image_metrics import PairedImageMetrics
 from itgc_tf.eval.report import inference_function
 from itgc_tf.models.saving import load_keras_model
 from itgc_tf.study.grid import ARMS, QUICK_SCHEDULE, RECIPES, STUDENT, TASKS, VEM_COMMON
+from itgc_tf.study.runner import RESULT
 from itgc_tf.training.callbacks import EVAL_PREFIX, PeriodicEvaluation
 from itgc_tf.training.config import DistillConfig, TrainTeacherConfig
 
-RESULT = "result.json"
 CURVE_TAG = EVAL_PREFIX + "psnr_vs_teacher"
 GAP_TAG = "epoch_contrastive_gap"
 

@@ -11,9 +11,9 @@ import pathlib
 import numpy as np
 
 from itgc_tf.artifacts.atomic import atomic_output
-from itgc_tf.study.cells import RESULT, read_scalars, teacher_dir
+from itgc_tf.study.cells import read_scalars, teacher_dir
 from itgc_tf.study.grid import BASE_ARM, TASKS
-from itgc_tf.study.runner import ERROR
+from itgc_tf.study.runner import ERROR, RESULT
 from itgc_tf.study.stats import paired_difference, t_interval
 
 METRICS = ("psnr_vs_teacher", "ssim_vs_teacher", "psnr_vs_target", "ssim_vs_target",

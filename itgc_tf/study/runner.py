@@ -3,7 +3,7 @@ own (`itgc_tf.study.cell_process`), skipping finished ones. A process per cell k
 the grid's memory from growing (a process keeps every graph TensorFlow traced in it)
 and confines a crash to its cell. A cell that fails leaves its error in
 runs/KEY/error.txt (listed by the report as failed) and the grid goes on; a rerun tries
-it again."""
+it again. Imports no TensorFlow: the study's own process stays small while cells run."""
 import dataclasses
 import json
 import os
@@ -14,9 +14,9 @@ import sys
 
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.cli.logs import LOG_NAME
-from itgc_tf.study.cells import RESULT
 from itgc_tf.study.grid import Cell
 
+RESULT = "result.json"  # a finished cell's results, in its run folder
 ERROR = "error.txt"
 ERROR_RECORDED = 3  # the exit status of a cell process that wrote its error.txt
 PACKAGE_PARENT = str(pathlib.Path(__file__).resolve().parents[2])
