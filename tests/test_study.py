@@ -163,6 +163,28 @@ def test_the_grid_runner_imports_no_tensorflow():
     assert out.strip() == "[]"
 
 
+def test_scalars_are_read_up_to_a_cut_short_event_file(tmp_path, caplog):
+    # A killed attempt's event file ends in half a record; the resumed run writes a new
+    # file. The cell's result and the report read both (a DataLossError failed the
+    # retried cell for good before).
+    import tensorflow as tf
+
+    from itgc_tf.study.cells import read_scalars
+    for name, steps in (("killed", range(0, 40)), ("resumed", range(30, 60))):
+        writer = tf.summary.create_file_writer(str(tmp_path / name))
+        with writer.as_default():
+            for step in steps:
+                tf.summary.scalar("psnr", step / 2 + (name == "resumed"), step=step)
+        writer.close()
+    killed = next((tmp_path / "killed").glob("events.out.tfevents.*"))
+    killed.write_bytes(killed.read_bytes()[:-9])
+    with caplog.at_level("WARNING"):
+        values = read_scalars(tmp_path, "psnr")
+    # killed: steps 0..38 (the last record cut); resumed: steps 30..59 overwrite 30..38.
+    assert values == [(s, s / 2) for s in range(30)] + [(s, s / 2 + 1) for s in range(30, 60)]
+    assert f"{killed} is cut short or damaged after 40 records" in caplog.text
+
+
 def test_paired_difference_uses_only_common_seeds():
     result = paired_difference({0: 1.0, 1: 3.0, 2: 2.5, 5: 9.0}, {0: 0.5, 1: 1.0, 2: 2.0, 3: 7.0})
     diffs = np.array([0.5, 2.0, 0.5])

@@ -4,6 +4,7 @@ its presence marks the cell finished (a rerun skips it); an unfinished cell resu
 from its checkpoints."""
 import dataclasses
 import json
+import logging
 import pathlib
 import time
 
@@ -121,17 +122,34 @@ def image_metrics(student, references, paired):
 def read_scalars(log_dir, tag):
     """[(step, value)] of scalar ``tag`` in the TensorBoard event files under
     ``log_dir`` (sorted by step; a step written twice, e.g. after a resume, keeps its
-    last value)."""
+    last value). A file cut short or damaged (its process was killed mid-write) is read
+    up to the damage, with a warning, as TensorBoard reads it."""
     values = {}
     for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
+        for event in _events(path):
             for value in event.summary.value:
                 if value.tag == tag:
                     values[int(event.step)] = float(tf.make_ndarray(value.tensor)
                                                     if value.HasField("tensor")
                                                     else value.simple_value)
     return sorted(values.items())
+
+
+def _events(path):
+    """The events of one event file, up to a truncated or corrupt record."""
+    records = iter(tf.data.TFRecordDataset(str(path)))
+    count = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError:
+            logging.warning("%s is cut short or damaged after %d records (the process writing "
+                            "it was killed mid-write): read up to there.", path, count)
+            return
+        count += 1
+        yield tf.compat.v1.Event.FromString(record.numpy())
 
 
 def fid_kid_status():
