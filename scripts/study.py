@@ -11,6 +11,8 @@ to --output_dir/logs/tf.log, each cell's to its run folder's logs/tf.log).
 Rerunning the same command resumes: finished cells (result.json) are skipped, an
 interrupted one continues from its checkpoints.
 """
+import sys
+
 from absl import app, flags
 
 flags.DEFINE_string("output_dir", None, "Study folder: teachers/, runs/, results and plots.")
@@ -34,13 +36,16 @@ def main(argv):
     del argv
     from itgc_tf.cli import logs
     from itgc_tf.study import grid
-    from itgc_tf.study.runner import run_grid
+    from itgc_tf.study.runner import INTERRUPTED, run_grid
 
     cells = grid.grid_cells("quick" if FLAGS.quick else "full", FLAGS.tasks, FLAGS.recipes,
                             FLAGS.arms, None if FLAGS.seeds is None else
                             [int(s) for s in FLAGS.seeds])
     if not FLAGS.report_only:
-        run_grid(FLAGS.output_dir, cells, FLAGS.quick, FLAGS.curve_every)
+        try:
+            run_grid(FLAGS.output_dir, cells, FLAGS.quick, FLAGS.curve_every)
+        except KeyboardInterrupt:  # run_grid said where it stopped and how to go on
+            sys.exit(INTERRUPTED)
     # The report reads the cells' TensorBoard files with TensorFlow. Importing it only now
     # keeps this process small while the cells run, each in a process of its own; its
     # log lines go to OUTPUT_DIR/logs/tf.log, as each cell's go to its run folder's.

@@ -153,6 +153,59 @@ def test_failed_and_killed_cell_processes_are_recorded_and_the_grid_goes_on(
         "Traceback (most recent call last):")
 
 
+def _interrupting_hooks(tmp_path):
+    """A sitecustomize that stops every study cell process as it starts, as Ctrl-C would:
+    seed 0's exits with the status a cell process returns on KeyboardInterrupt, any other's
+    is killed by SIGINT's default action."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"
+        "if 'itgc_tf.study.cell_process' in sys.orig_argv:\n"
+        "    if '\"seed\": 0' in sys.orig_argv[-1]:\n        os._exit(130)\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n")
+    return hooks
+
+
+def test_ctrl_c_stops_the_grid_and_says_how_to_go_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PYTHONPATH", str(_interrupting_hooks(tmp_path)))
+    cells = [grid.Cell("enhance", "kd", "off", 1), grid.Cell("enhance", "kd", "off", 2)]
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(tmp_path, cells, quick=True)
+    out = capsys.readouterr().out
+    assert out == ("[study] 1/2 enhance/kd/off/seed1\n[study] interrupted in "
+                   "enhance/kd/off/seed1. Run the same command again to go on: finished cells "
+                   "are skipped, this one continues from its checkpoints.\n")
+    assert not list(tmp_path.rglob("error.txt"))  # an interrupted cell did not fail
+
+    # scripts/study.py: exit status 130 and that line, no traceback (seed 0's process
+    # exits 130 itself, as `cell_process` does on KeyboardInterrupt).
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "study.py"), "--quick",
+                          f"--output_dir={tmp_path / 'study'}"], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=f"{tmp_path / 'hooks'}{os.pathsep}{ROOT}"),
+                         cwd=ROOT)
+    assert run.returncode == 130, run.stderr
+    assert run.stdout.endswith("[study] interrupted in enhance/kd/off/seed0. Run the same "
+                               "command again to go on: finished cells are skipped, this one "
+                               "continues from its checkpoints.\n")
+    assert "Traceback" not in run.stderr and not list(tmp_path.rglob("error.txt"))
+
+
+def test_a_cell_process_stopped_by_ctrl_c_records_no_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # the module keeps a value it finds
+    from itgc_tf.study import cell_process
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cell_process, "run_cell", interrupted)
+    argument = json.dumps(dict(root=str(tmp_path), cell=dict(task="enhance", recipe="kd",
+                                                             arm="off", seed=3),
+                               quick=True, curve_every=2))
+    assert cell_process.main(argument) == 130
+    assert not list(tmp_path.rglob("error.txt"))
+
+
 def test_the_grid_runner_imports_no_tensorflow():
     # scripts/study.py imports only these while the cells run in processes of their own,
     # so its own process stays small (TensorFlow comes with the report, after the grid).

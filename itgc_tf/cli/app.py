@@ -144,14 +144,24 @@ def _user_message(error):
     return None
 
 
+INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED_MESSAGE = (
+    "Interrupted. Nothing is left half-written: outputs are written all or nothing and the "
+    "newest complete checkpoint stays the latest. Run the same command again (training "
+    "resumes from its newest checkpoint).")
+
+
 def main_with_user_errors(function):
     """Wrap an absl ``main`` so user mistakes (configuration, missing or unwritable
-    files, a locked run folder) and a diverged run print one message and exit 1: no
-    traceback and no flag-help dump."""
+    files, a locked run folder) and a diverged run print one message and exit 1, and
+    Ctrl-C prints one line and exits `INTERRUPTED`: no traceback and no flag-help dump."""
 
     def main(argv):
         try:
             return function(argv)
+        except KeyboardInterrupt:
+            print(INTERRUPTED_MESSAGE, file=sys.stderr)
+            sys.exit(INTERRUPTED)
         except Exception as error:  # noqa: BLE001 -- re-raised unless a user failure
             message = _user_message(error)
             if message is None:

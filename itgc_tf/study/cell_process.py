@@ -2,7 +2,8 @@
 ``python -m itgc_tf.study.cell_process CELL_JSON`` runs `cells.run_cell` with
 TensorFlow's log lines in the cell's ``logs/tf.log``, as a command's
 (`itgc_tf.cli.logs`). Exit status 0 when the cell finished, `runner.ERROR_RECORDED`
-when it raised (the traceback is printed and written to the cell's error.txt).
+when it raised (the traceback is printed and written to the cell's error.txt),
+`runner.INTERRUPTED` when Ctrl-C stopped it.
 
 CELL_JSON: {"root": study folder, "cell": {"task", "recipe", "arm", "seed"},
 "quick": bool, "curve_every": int}."""
@@ -18,7 +19,8 @@ logs.capture_early()
 
 from itgc_tf.study.cells import run_cell  # noqa: E402
 from itgc_tf.study.grid import Cell  # noqa: E402
-from itgc_tf.study.runner import ERROR, ERROR_RECORDED, record_error  # noqa: E402
+from itgc_tf.study.runner import (ERROR, ERROR_RECORDED, INTERRUPTED,  # noqa: E402
+                                   record_error)
 
 
 def main(argument):
@@ -28,6 +30,8 @@ def main(argument):
     try:
         with logs.run_logging(folder):
             run_cell(values["root"], cell, values["quick"], values["curve_every"])
+    except KeyboardInterrupt:  # Ctrl-C: the study stops (`runner.run_grid` says how to go on)
+        return INTERRUPTED
     except Exception:  # noqa: BLE001 (recorded, reported as failed, retried on a rerun)
         text = traceback.format_exc()
         print(f"[study] {cell.key} FAILED:\n{text}", file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
 """Keras callbacks of the training CLIs: TensorBoard (trackers, learning rates,
-hparams), image grids, the NaN and explosion guards and periodic evaluation.
+hparams), image grids, the NaN and explosion guards, periodic evaluation and Ctrl-C
+between steps.
 
 Summary steps are epochs counted from 0, as Keras' TensorBoard callback writes
 its ``epoch_*`` scalars. Under a multi-worker strategy give non-chief workers a
@@ -274,6 +275,31 @@ def _kept(checkpoint):
         return "No checkpoint had been saved yet."
     return (f"The last good checkpoint, {checkpoint.latest_path}, is kept (this state "
             "was not saved); a restart resumes from it.")
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the end of the training step during which Ctrl-C was
+    pressed (``interrupt``: an `itgc_tf.interrupts.Interrupt` set by
+    `itgc_tf.interrupts.deferred_interrupt`), from Python, after the callbacks before it
+    in the list: put it last, so that a checkpoint due at that step is saved. Also at the
+    end of training, if Ctrl-C came after the last step."""
+
+    def __init__(self, interrupt):
+        super().__init__()
+        self._interrupt = interrupt
+
+    def _stop_if_requested(self):
+        if self._interrupt.requested:
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._stop_if_requested()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop_if_requested()
+
+    def on_train_end(self, logs=None):
+        self._stop_if_requested()
 
 
 class NaNGuard(keras.callbacks.Callback):

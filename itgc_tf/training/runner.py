@@ -46,10 +46,11 @@ from absl import logging
 from itgc_tf import options
 from itgc_tf.artifacts.atomic import atomic_output
 from itgc_tf.data import build_dataset, dataset_info
+from itgc_tf.interrupts import deferred_interrupt
 from itgc_tf.training import run_flags
 from itgc_tf.training.adam import FusedAdam
 from itgc_tf.training.callbacks import (EpochLine, ExplosionGuard, ImageGridCallback, NaNGuard,
-                                        tensorboard_callbacks)
+                                        StopOnInterrupt, tensorboard_callbacks)
 from itgc_tf.training.checkpointing import RunCheckpoint, cleanup_write_dir, is_chief, write_dir
 from itgc_tf.training.run_lock import RunLock
 from itgc_tf.training.schedules import LinearDecay
@@ -324,11 +325,16 @@ def fit(model, run, dataset_fn, dirs, strategy, *, steps_per_epoch, images_fn=No
                                                every_n_epochs=run.image_summary_every))
 
         def fit_epochs(steps, extra_callbacks=()):
-            return model.fit(dataset_fn().skip(steps_done),
-                             epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
-                             callbacks=callbacks + list(extra_callbacks),
-                             verbose=1 if run.verbose == 1 else 0,
-                             shuffle=False)
+            # Ctrl-C stops after the step it lands in (a KeyboardInterrupt raised inside
+            # TensorFlow's C++ code could crash the process).
+            with deferred_interrupt("Ctrl-C: stopping after this step (again: at once).") as (
+                    interrupt):
+                return model.fit(dataset_fn().skip(steps_done),
+                                 epochs=total_epochs, initial_epoch=epoch, steps_per_epoch=steps,
+                                 callbacks=[*callbacks, *extra_callbacks,
+                                            StopOnInterrupt(interrupt)],
+                                 verbose=1 if run.verbose == 1 else 0,
+                                 shuffle=False)
 
         if into_epoch and epoch < total_epochs:  # finish the interrupted epoch first
             stop = keras.callbacks.LambdaCallback(
