@@ -9,7 +9,8 @@ to --output_dir/logs/tf.log, each cell's to its run folder's logs/tf.log).
     python scripts/study.py --output_dir=/work/study_runs --report_only
 
 Rerunning the same command resumes: finished cells (result.json) are skipped, an
-interrupted one continues from its checkpoints.
+interrupted one continues from its checkpoints. Ctrl-C stops the study (the running cell
+after its current training step; a second Ctrl-C at once) with exit status 130.
 """
 import sys
 
