@@ -101,6 +101,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The itgc_tf beside this script, not another checkout installed in the environment.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from itgc_tf.artifacts.atomic import atomic_output  # noqa: E402
 from itgc_tf.perf import CONFIGS, FORMATS, SECTIONS, measure  # noqa: E402
 
 RESULT_TAG = "BENCH_RESULT "
@@ -313,7 +314,7 @@ def main(argv):
     print(f"\nwall {report['meta']['wall_s']:.0f} s; load average "
           f"{report['meta']['load_average_start']} -> {report['meta']['load_average_end']}")
     if FLAGS.json:
-        with open(FLAGS.json, "w") as f:
+        with atomic_output(FLAGS.json, overwrite=True) as tmp, open(tmp, "w") as f:
             json.dump(report, f, indent=1)
         print(f"wrote {FLAGS.json}")
 
