@@ -9,8 +9,8 @@ study cell's process ended: `itgc_tf.study.runner`). A second Ctrl-C raises at o
 """
 import contextlib
 import dataclasses
-import os
 import signal
+import sys
 import threading
 
 
@@ -38,7 +38,10 @@ def deferred_interrupt(note=None):
         interrupt.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if note:
-            os.write(2, f"\n{note}\n".encode())  # not print: this may run inside a print
+            try:  # Python's stderr: a command points file descriptor 2 at its log
+                print(f"\n{note}", file=sys.stderr, flush=True)
+            except RuntimeError:  # the signal came during a write to stderr
+                pass
 
     signal.signal(signal.SIGINT, request)
     try:
