@@ -120,3 +120,43 @@ def test_versions_count_up_in_the_model_folder_and_an_existing_one_is_refused(ge
     assert _listing(tmp_path) == before
     assert export_generator(generator, tmp_path, model_name="teacher", version=5, input_nc=3,
                             output_nc=3).saved_model == str(tmp_path / "teacher" / "5")
+
+
+def test_the_next_export_removes_the_staging_folders_of_killed_exports(generator, tmp_path,
+                                                                       monkeypatch, caplog):
+    import socket
+    import subprocess
+    import sys
+
+    from itgc_tf.artifacts.processes import this_process
+    from itgc_tf.export import bundle
+    host, pid, start = this_process()
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its PID no longer runs
+    base = tmp_path / "student"
+    leftovers = {  # name -> kept by the next export
+        f".2.tmp-{finished.pid}.x@{host}-abcd1234": False,  # killed here: removed
+        f".3.tmp-{pid}.{start}@{host}-live1234": True,  # a running export (this process)
+        ".4.tmp-123.456@elsewhere-zzzz1234": True,  # another host: cannot be checked
+        ".5.tmp-k3x_9q2a": True,  # named before staging folders named their process
+        ".hidden": True,  # not a staging folder at all
+    }
+    for name in leftovers:
+        (base / name).mkdir(parents=True)
+        (base / name / "saved_model.pb").write_bytes(b"half")
+    staged = []
+
+    def killed_midway(generator, path, **kwargs):  # the export's own staging folder
+        staged.append(sorted(os.listdir(base)))
+        raise RuntimeError("stopped here")
+    monkeypatch.setattr(bundle, "export_saved_model", killed_midway)
+    with caplog.at_level("WARNING"), pytest.raises(RuntimeError, match="stopped here"):
+        export_generator(generator, tmp_path, model_name="student", input_nc=3, output_nc=3)
+    kept = sorted(name for name, keep in leftovers.items() if keep)
+    assert sorted(os.listdir(base)) == kept  # and this export's own staging folder is gone
+    [own] = set(staged[0]) - set(kept)
+    assert own.startswith(f".1.tmp-{pid}.{start}@{socket.gethostname()}-")
+    assert f"Removed {base / f'.2.tmp-{finished.pid}.x@{host}-abcd1234'}" in caplog.text
+    assert "may still run (on host elsewhere)" in caplog.text
+    assert "may still run (an older export)" in caplog.text
+    assert ".3.tmp-" not in caplog.text and ".hidden" not in caplog.text

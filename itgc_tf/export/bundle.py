@@ -10,17 +10,22 @@ positive integer, by default the next free one, and an existing version is never
 replaced. The version folder is built in a staging folder beside it (a name TF Serving
 ignores) and renamed into place once the SavedModel and every TFLite variant are
 written and parity-checked, so a server watching the folder never sees half a version.
+A staging folder names its process (PID, start time, host); the next export on that host
+removes those whose process was killed (`remove_stale_staging`).
 """
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from itgc_tf.artifacts.processes import alive, this_process
 from itgc_tf.export.config import check_version
 from itgc_tf.export.padding import size_rule
 from itgc_tf.export.saved_model import export_saved_model
@@ -136,6 +141,33 @@ def _report(model_name, version, generator, tflite_results, images):
                        for q, r in tflite_results.items()}}
 
 
+_STAGING = re.compile(r"^\.\d+\.tmp-(?:(?P<pid>\d+)\.(?P<start>\d+|x)@(?P<host>.+)-)?[a-z0-9_]+$")
+
+
+def remove_stale_staging(base):
+    """Removes the staging folders under a served model's folder ``base`` that exports
+    killed on this host left behind (their process no longer runs), with a warning each;
+    warns of those whose process cannot be checked (another host, or named before
+    staging folders named their process). Returns the removed paths."""
+    here, removed = socket.gethostname(), []
+    for name in sorted(os.listdir(base)):
+        match = _STAGING.match(name)
+        if not match or not os.path.isdir(path := os.path.join(base, name)):
+            continue
+        if match["pid"] and match["host"] == here:
+            start = None if match["start"] == "x" else int(match["start"])
+            if not alive(int(match["pid"]), start):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+                logging.warning("Removed %s: the staging folder of an export that was killed "
+                                "(it never became a version).", path)
+            continue
+        logging.warning("%s is the staging folder of an export that may still run (%s): remove "
+                        "it once no export to this model runs (it never became a version).", path,
+                        f"on host {match['host']}" if match["pid"] else "an older export")
+    return removed
+
+
 def export_generator(generator, export_dir, *, model_name, version=None, input_nc, output_nc,
                      tflite=(), calibration_images=None, parity_images=None, input_size=None,
                      min_parity_psnr=None, label_maps=None):
@@ -175,7 +207,10 @@ def export_generator(generator, export_dir, *, model_name, version=None, input_n
     _check_inputs(tflite, images, input_size, input_nc)
     base, version, target = version_dir(export_dir, model_name, version)
     os.makedirs(base, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=base, prefix=f".{version}.tmp-")  # not an integer: unserved
+    remove_stale_staging(base)
+    host, pid, start = this_process()
+    # Not an integer, so never served; it names its process for `remove_stale_staging`.
+    staging = tempfile.mkdtemp(dir=base, prefix=f".{version}.tmp-{pid}.{start or 'x'}@{host}-")
     try:
         saved_model = os.path.join(staging, "saved_model")
         export_saved_model(generator, saved_model, input_nc=input_nc, output_nc=output_nc,

@@ -18,31 +18,13 @@ import socket
 import time
 import uuid
 
+from itgc_tf.artifacts.processes import alive, this_process
+
 LOCK_NAME = ".lock"
 
 
 class RunFolderLockedError(RuntimeError):
     """Another live process holds the run folder's lock."""
-
-
-def _process_start(pid):
-    """Start time of process ``pid`` in clock ticks since boot (Linux /proc), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _alive(pid, start):
-    """Whether process ``pid`` (started at ``start``, None: unknown) still runs here."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    return start is None or _process_start(pid) in (None, start)
 
 
 def _holder_text(holder):
@@ -75,9 +57,9 @@ class RunLock:
                             "sure no other run uses this --model_dir.", self.model_dir)
             return self
         os.makedirs(self.model_dir, exist_ok=True)
-        pid = os.getpid()
-        me = {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid),
-              "time": time.time(), "token": uuid.uuid4().hex}
+        host, pid, start = this_process()
+        me = {"host": host, "pid": pid, "start": start, "time": time.time(),
+              "token": uuid.uuid4().hex}
         for _ in range(10):  # retries only while racing other processes for a stale lock
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -125,7 +107,7 @@ class RunLock:
     @staticmethod
     def _stale(holder, host):
         return holder.get("host") == host and isinstance(holder.get("pid"), int) and \
-            not _alive(holder["pid"], holder.get("start"))
+            not alive(holder["pid"], holder.get("start"))
 
     def _remove_stale(self, text, holder):
         """Removes the lock file if it still holds ``text`` (None: it vanished);
