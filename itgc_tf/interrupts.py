@@ -1,8 +1,8 @@
 """Ctrl-C at safe points.
 
-Python raises KeyboardInterrupt wherever SIGINT lands, also inside TensorFlow's C++
-code while it calls back into Python; a training command stopped that way crashed at
-exit with SIGSEGV in about one Ctrl-C of 15 (tests/test_resume_cli.py). Within
+Python raises KeyboardInterrupt wherever SIGINT lands, also while TensorFlow's C++ code
+calls back into Python; a training command stopped that way crashed with SIGSEGV in 3 of
+65 tries (tests/test_resume_cli.py's run; docs/RELIABILITY.md, C1). Within
 `deferred_interrupt` a Ctrl-C only sets a flag, which the code checks where stopping is
 safe (after a training step: `itgc_tf.training.callbacks.StopOnInterrupt`; after a
 study cell's process ended: `itgc_tf.study.runner`). A second Ctrl-C raises at once.

@@ -38,9 +38,9 @@ def run_grid(root, cells, quick=False, curve_every=2):
             if not done and not run_cell_process(root, cell, quick, curve_every):
                 continue
         except KeyboardInterrupt:
+            this_one = "" if result.is_file() else ", this one continues from its checkpoints"
             print(f"[study] interrupted in {cell.key}. Run the same command again to go on: "
-                  "finished cells are skipped, this one continues from its checkpoints.",
-                  flush=True)
+                  f"finished cells are skipped{this_one}.", flush=True)
             raise
         results.append(json.loads(result.read_text()))
     return results
