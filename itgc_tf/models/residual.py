@@ -34,5 +34,5 @@ def make_residual(model):
     if image.shape[-1] != delta.shape[-1]:
         raise channel_mismatch(model.name, image.shape[-1], delta.shape[-1])
     outputs = ResidualOutput(name=RESIDUAL_LAYER)([image, delta])
-    return keras.Model(model.inputs, outputs, name=model.name)
+    return keras.Model(image, outputs, name=model.name)
 
