@@ -13,14 +13,17 @@ import sys
 import traceback
 
 from itgc_tf.cli import logs
+from itgc_tf.cli.app import INTERRUPTED
 
 logs.quiet_native_logs()  # before TensorFlow is imported (by the study modules below)
 logs.capture_early()
 
-from itgc_tf.study.cells import run_cell  # noqa: E402
-from itgc_tf.study.grid import Cell  # noqa: E402
-from itgc_tf.study.runner import (ERROR, ERROR_RECORDED, INTERRUPTED,  # noqa: E402
-                                   record_error)
+try:  # importing TensorFlow takes seconds: a Ctrl-C meanwhile stops without a traceback
+    from itgc_tf.study.cells import run_cell  # noqa: E402
+    from itgc_tf.study.grid import Cell  # noqa: E402
+    from itgc_tf.study.runner import ERROR, ERROR_RECORDED, record_error  # noqa: E402
+except KeyboardInterrupt:
+    sys.exit(INTERRUPTED)
 
 
 def main(argument):
