@@ -27,7 +27,8 @@ load hits them alike.
 
 Sections (``--sections``) and their JSON records, every time in seconds unless named _ms:
   train: {config, size, batch, jit, step_s, step_s_runs, images_per_s, cpu_s_per_step,
-    first_call_s, traces, peak_rss_mb, rss_before_first_step_mb}; ``jit`` is whether
+    first_call_s, traces, peak_rss_mb, rss_before_first_step_mb, peak_device_mb (peak GPU
+    memory TF allocated; None on the CPU)}; ``jit`` is whether
     XLA was really on; ``cpu_s_per_step`` is process CPU time (less load-dependent than
     wall time); ``traces`` counts traces of the compiled train step (1 = no retracing).
   vem_share: kd and kd+VEM at one size/batch, XLA off: {size, batch, critic_blocks,
@@ -82,8 +83,12 @@ Sections (``--sections``) and their JSON records, every time in seconds unless n
     2)), work_cut_for_2x (share of the one-thread work 2x needs removed at today's
     scaling), vem_work_share (kd+VEM rows: kd+VEM / kd one-thread ms - 1),
     scaling_for_vem_adds_10pct (kd+VEM rows: kd+VEM one-thread ms / (1.1 kd default ms))}.
-Also ``meta``: machine, versions, oneDNN, load averages, options; ``errors``: failed
-measurements (the rest still runs).
+Every measured record also has ``device``: "CPU" or "GPU: <name>". On a machine with a
+GPU, TensorFlow runs the sections there (TFLite latency stays on the CPU), except
+vs_torch and core_scaling, which hide the GPU: the anchor runs on the CPU and core
+scaling is about the CPU's cores (``itgc_tf.perf.devices``).
+Also ``meta``: machine, versions, oneDNN, hardware {cpu, cpu_cores, gpu}, load averages,
+options; ``errors``: failed measurements (the rest still runs).
 
 The measurements and tables live in ``itgc_tf.perf`` (one module per section); this
 script parses the flags, plans the runs, isolates them in subprocesses and prints.
@@ -280,6 +285,7 @@ def main(argv):
     options = _options()
     import keras
     import tensorflow as tf
+    from itgc_tf.eval.report import hardware
     from itgc_tf.perf.core_scaling import speedup_bounds
     from itgc_tf.perf.latency import speedups
     from itgc_tf.perf.tables import format_report
@@ -288,7 +294,7 @@ def main(argv):
         quick=FLAGS.quick, options=options, isolate=FLAGS.isolate, cpu_count=os.cpu_count(),
         processor=platform.processor() or platform.machine(), platform=platform.platform(),
         python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
-        onednn=_onednn_on(), load_average_start=list(os.getloadavg()),
+        onednn=_onednn_on(), hardware=hardware(), load_average_start=list(os.getloadavg()),
         started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         notes=["random weights everywhere (OMGD's VGG16: allow_random_weights_for_testing); "
                "timing does not depend on weight values",

@@ -17,7 +17,7 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py
 # The documented, stable JSON keys (docs/PERFORMANCE.md, the script's docstring).
 TRAIN_KEYS = {"config", "size", "batch", "jit", "step_s", "step_s_runs", "images_per_s",
               "cpu_s_per_step", "first_call_s", "traces", "peak_rss_mb",
-              "rss_before_first_step_mb"}
+              "rss_before_first_step_mb", "peak_device_mb"}
 VEM_SHARE_KEYS = {"size", "batch", "critic_blocks", "kd_step_s", "kd_vem_step_s",
                   "kd_vem_k0_step_s", "langevin_s", "langevin_xla_s", "critic_update_s",
                   "mi_term_s", "langevin_share", "critic_update_share", "langevin_critic_share",
@@ -49,7 +49,16 @@ def test_smallest_configuration_writes_every_documented_key(tmp_path):
     report = json.loads(out.read_text())
     assert report["errors"] == []
     assert {"tensorflow", "keras", "python", "cpu_count", "load_average_start",
-            "load_average_end", "onednn"} <= set(report["meta"])
+            "load_average_end", "onednn", "hardware"} <= set(report["meta"])
+    assert set(report["meta"]["hardware"]) == {"cpu", "cpu_cores", "gpu"}
+    # Every measured record names where it ran (TFLite's say CPU on any machine).
+    device = "CPU" if not tf.config.list_physical_devices("GPU") else "GPU: "
+    for section in ("train", "vem_share", "latency", "data", "block_conv"):
+        for record in report[section]:
+            assert record.pop("device").startswith(
+                "CPU" if record.get("format", "").startswith("tflite") else device), section
+    if device == "CPU":
+        assert "\nRan on: CPU (train, vem_share, latency, data, block_conv)\n" in done.stdout
 
     (train,) = report["train"]
     assert set(train) == TRAIN_KEYS
@@ -57,6 +66,7 @@ def test_smallest_configuration_writes_every_documented_key(tmp_path):
     assert train["traces"] == 1  # one trace for every call: no retracing
     assert train["images_per_s"] == pytest.approx(1 / train["step_s"])
     assert train["peak_rss_mb"] >= train["rss_before_first_step_mb"] > 0
+    assert (train["peak_device_mb"] is None) == (device == "CPU")
 
     (share,) = report["vem_share"]
     assert set(share) == VEM_SHARE_KEYS

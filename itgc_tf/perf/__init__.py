@@ -24,6 +24,13 @@ _MEASURE = {"train": ("itgc_tf.perf.train", "measure_train"),
 
 
 def measure(spec):
-    """Run the measurement of section spec["section"] (one of SECTIONS) on ``spec``."""
+    """Run the measurement of section spec["section"] (one of SECTIONS) on ``spec``; each
+    record gains ``device`` (`itgc_tf.perf.devices`: "CPU" or "GPU: <name>"). Sections
+    that compare with the CPU (`devices.CPU_SECTIONS`) hide the GPUs first."""
+    from itgc_tf.perf import devices
+
+    if spec["section"] in devices.CPU_SECTIONS:
+        devices.keep_on_cpu()
     module, name = _MEASURE[spec["section"]]
-    return getattr(importlib.import_module(module), name)(spec)
+    result = getattr(importlib.import_module(module), name)(spec)
+    return devices.tag_device(result, devices.compute_device())

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from itgc_tf.eval.report import usable_cpu_cores
+from itgc_tf.perf.devices import HIDE_GPUS_ENV
 
 PIECES = ("anchor_kd", "anchor_kd_vem", "teacher_forward", "student_train", "langevin_chain")
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -45,13 +46,20 @@ def time_pieces(size, batch, repeats, pieces=PIECES):
     return result
 
 
-def _run_worker(threads, spec, timeout):
-    """`time_pieces` of ``spec`` in a fresh interpreter, one thread or TF's default."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def worker_env(threads):
+    """The environment of a `time_pieces` process: ``threads`` "one" (ONE_THREAD) or
+    "default" (TF's own counts); GPUs hidden, since core counts are the CPU's."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **HIDE_GPUS_ENV)
     for name in ONE_THREAD:
         env.pop(name, None)
     if threads == "one":
         env.update(ONE_THREAD)
+    return env
+
+
+def _run_worker(threads, spec, timeout):
+    """`time_pieces` of ``spec`` in a fresh interpreter, one thread or TF's default."""
+    env = worker_env(threads)
     code = ("import json, sys\nfrom itgc_tf.perf.core_scaling import _TAG, time_pieces\n"
             "print(_TAG + json.dumps(time_pieces(**json.loads(sys.argv[1]))))")
     done = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True,

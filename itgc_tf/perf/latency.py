@@ -54,7 +54,7 @@ def measure_latency(spec):
 
     spec: {size, formats, runs, calibration (images for int8)}. Returns one record
     per (model, format): {model, size, format, median_ms, p90_ms, cpu_ms, runs, gmacs,
-    file_mb, export_s}.
+    file_mb, export_s}; TFLite records also {device: "CPU"} (TFLite runs there).
     """
     keras.utils.set_random_seed(0)
     size = spec["size"]
@@ -73,7 +73,8 @@ def measure_latency(spec):
     return [dict(model=role, size=size, format=fmt, median_ms=1e3 * statistics.median(wall),
                  p90_ms=1e3 * float(np.percentile(wall, 90)),
                  cpu_ms=1e3 * statistics.median(cpu), runs=len(wall), gmacs=gmacs[role],
-                 file_mb=runners[role, fmt][1], export_s=runners[role, fmt][2])
+                 file_mb=runners[role, fmt][1], export_s=runners[role, fmt][2],
+                 **({"device": "CPU"} if fmt.startswith("tflite") else {}))
             for (role, fmt), (wall, cpu) in timed.items()]
 
 

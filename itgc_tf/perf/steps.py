@@ -11,6 +11,14 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def peak_device_mb():
+    """Peak memory TensorFlow allocated on the first visible GPU in this process so far,
+    MiB; None without a GPU."""
+    if not tf.config.get_visible_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2.0**20
+
+
 def compiled_step(model, batch):
     """(step, traced): ``step()`` runs the model's train step once on ``batch`` (a dict
     of arrays), compiled as Keras compiles it for ``fit`` (tf.function,

@@ -23,11 +23,11 @@ def _train(report):
         "Training step (median of timed steps after the first): data x = pipeline "
         "images/s / step images/s",
         ["config", "size", "batch", "xla", "images/s", "step s", "cpu s", "first s",
-         "traces", "peak RSS MB", "data x"],
+         "traces", "peak RSS MB", "GPU MB", "data x"],
         [[r["config"], r["size"], r["batch"], "on" if r["jit"] else "off",
           cell(r["images_per_s"], ".3f"), cell(r["step_s"], ".3f"),
           cell(r["cpu_s_per_step"], ".3f"), cell(r["first_call_s"], ".1f"),
-          r["traces"], cell(r["peak_rss_mb"], ".0f"),
+          r["traces"], cell(r["peak_rss_mb"], ".0f"), cell(r.get("peak_device_mb"), ".0f"),
           cell(data.get((r["size"], r["batch"])) and
                data[r["size"], r["batch"]] / r["images_per_s"], ".0f")]
          for r in report["train"]])
@@ -156,10 +156,25 @@ _SECTIONS = (("train", _train), ("vem_share", _vem_share), ("latency", _latency)
              ("core_scaling", _core_scaling), ("core_bounds", _core_bounds))
 
 
+def _devices(report):
+    """One line, where the measurements ran by section ("Ran on: CPU (train, latency)"),
+    or None if no record names its ``device`` (reports older than the field)."""
+    where = {}
+    for section in [name for name, _ in _SECTIONS] + ["profile"]:
+        for record in report.get(section) or []:
+            if "device" in record:
+                where.setdefault(record["device"], {})[section] = None
+    if not where:
+        return None
+    return "Ran on: " + "; ".join(f"{device} ({', '.join(sections)})"
+                                  for device, sections in where.items())
+
+
 def format_report(report):
-    """The tables of every non-empty section, profile summaries and failed
-    measurements, separated by blank lines."""
-    blocks = [render(report) for section, render in _SECTIONS if report.get(section)]
+    """Where the measurements ran, the tables of every non-empty section, profile
+    summaries and failed measurements, separated by blank lines."""
+    blocks = [line for line in [_devices(report)] if line]
+    blocks += [render(report) for section, render in _SECTIONS if report.get(section)]
     blocks += [_profile(r) for r in report["profile"]]
     blocks += [f"FAILED {e['spec']}: {e['error'][-1000:]}" for e in report["errors"]]
     return "".join(f"\n{block}\n" for block in blocks).rstrip("\n")
