@@ -122,14 +122,17 @@ flags.DEFINE_list("jit", ["off", "on"], "XLA (jit_compile) settings of the train
 flags.DEFINE_list("configs", list(CONFIGS), f"Training configurations, of {CONFIGS}.")
 flags.DEFINE_list("sections", [s for s in SECTIONS if s != "vs_torch"],
                   f"What to measure, of {SECTIONS} (default: all but vs_torch, which "
-                  "--vs_torch adds).")
+                  "--vs_torch adds). With a GPU, they run there (TFLite latency on the CPU), "
+                  "except vs_torch and core_scaling, which compare with the CPU and hide it.")
 flags.DEFINE_list("formats", list(FORMATS), f"Inference formats, of {FORMATS}.")
 flags.DEFINE_integer("repeats", 3, "Timed calls (steps, epochs) per figure; the median is kept.")
 flags.DEFINE_integer("latency_runs", 10, "Timed inference calls per latency figure.")
 flags.DEFINE_integer("timeout", 3600, "Seconds before one measurement's subprocess is killed.")
 flags.DEFINE_bool("isolate", True, "Run each measurement in a fresh subprocess (peak RSS per "
                   "configuration). --noisolate runs all in this process: one start-up, but "
-                  "peak RSS figures are then the process's running maximum.")
+                  "peak RSS figures are then the process's running maximum, and on a "
+                  "machine with a GPU the CPU-only sections (vs_torch, core_scaling) fail "
+                  "once an earlier section has used it.")
 flags.DEFINE_string("vs_torch", None, "Python interpreter with PyTorch: adds section vs_torch, "
                     "the anchor step (--torch_anchor) side by side with ours built from the "
                     "library's pieces, rounds alternating, at each size >= 256, batch and "
