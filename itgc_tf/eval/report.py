@@ -113,14 +113,17 @@ def usable_cpu_cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def gpu_name(device):
+    """The model name of a GPU ``tf.config.PhysicalDevice``, else its TF device name."""
+    return tf.config.experimental.get_device_details(device).get("device_name", device.name)
+
+
 def hardware():
     """{cpu (model name), cpu_cores (logical, usable by this process), gpu (the first
     visible GPU's name, or "none")}."""
     gpus = tf.config.list_physical_devices("GPU")
-    gpu = "none"
-    if gpus:
-        gpu = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
-    return {"cpu": _cpu_model(), "cpu_cores": usable_cpu_cores(), "gpu": gpu}
+    return {"cpu": _cpu_model(), "cpu_cores": usable_cpu_cores(),
+            "gpu": gpu_name(gpus[0]) if gpus else "none"}
 
 
 def explain_nulls(report, reasons):

@@ -9,6 +9,8 @@ CPU anchor would be no comparison.
 """
 import tensorflow as tf
 
+from itgc_tf.eval.report import gpu_name
+
 CPU_SECTIONS = ("vs_torch", "core_scaling")
 # For child processes of a CPU-only section: CUDA then shows TensorFlow no GPU.
 HIDE_GPUS_ENV = {"CUDA_VISIBLE_DEVICES": "-1"}
@@ -17,10 +19,7 @@ HIDE_GPUS_ENV = {"CUDA_VISIBLE_DEVICES": "-1"}
 def compute_device():
     """"CPU", or "GPU: <name>" of the first GPU TensorFlow places ops on in this process."""
     gpus = tf.config.get_visible_devices("GPU")
-    if not gpus:
-        return "CPU"
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return f"GPU: {gpu_name(gpus[0])}" if gpus else "CPU"
 
 
 def keep_on_cpu():
